@@ -1,0 +1,121 @@
+"""Load an emotion model (``.keras`` or ``.tflite``) and score batches of faces.
+
+This is the only place the classify stage touches TensorFlow or LiteRT, and ``fakeblock
+eval`` uses it too, so evaluation measures exactly what the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, normalise_faces
+
+LOGGER = logging.getLogger(__name__)
+DEFAULT_MODEL_NAME = "emotion.tflite"
+# LiteRT recompiles its plan when the batch size changes, so batches are padded up to one
+# of these sizes (and split when larger than the last).
+PADDED_BATCH_SIZES = (1, 4, 8, 16, 32)
+
+
+class ModelError(ValueError):
+    """The model file is missing, unreadable or does not map 48x48 faces to seven scores."""
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(str(resources.files("fakeblock.classify") / "models" / DEFAULT_MODEL_NAME))
+
+
+def padded_size(count: int) -> int:
+    """The smallest fixed batch size that holds ``count`` faces."""
+    for size in PADDED_BATCH_SIZES:
+        if count <= size:
+            return size
+    return PADDED_BATCH_SIZES[-1]
+
+
+class EmotionModel:
+    """Scores uint8 48x48 faces with a Keras or LiteRT model: ``scores(faces) -> (N, 7)``."""
+
+    def __init__(self, path: str | Path | None = None, threads: int | None = None):
+        self.path = Path(path) if path else default_model_path()
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        self.threads = threads
+        suffix = self.path.suffix.lower()
+        if suffix == ".tflite":
+            self._predict = self._load_litert()
+        elif suffix in (".keras", ".h5"):
+            self._predict = self._load_keras()
+        else:
+            raise ModelError(f"{self.path}: expected a .keras or .tflite model")
+
+    def scores(self, faces: np.ndarray) -> np.ndarray:
+        """Emotion scores ``(N, 7)`` for uint8 faces ``(N, 48, 48)``; N may be 0."""
+        faces = np.asarray(faces)
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        inputs = normalise_faces(faces)
+        largest = PADDED_BATCH_SIZES[-1]
+        parts = [self._predict_padded(inputs[start:start + largest]) for start in range(0, len(inputs), largest)]
+        result = np.concatenate(parts)
+        if result.shape != (len(faces), len(EMOTIONS)):
+            raise ModelError(f"{self.path}: model returned shape {result.shape} for {len(faces)} faces")
+        return result
+
+    def _predict_padded(self, inputs: np.ndarray) -> np.ndarray:
+        count = len(inputs)
+        size = padded_size(count)
+        if size != count:
+            padding = np.zeros((size - count,) + inputs.shape[1:], inputs.dtype)
+            inputs = np.concatenate([inputs, padding])
+        return self._predict(inputs)[:count]
+
+    def _load_litert(self):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # fall back to TensorFlow's bundled interpreter
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            from tensorflow.lite import Interpreter
+        try:
+            interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"{self.path}: not a TFLite model ({error})") from None
+        input_detail = interpreter.get_input_details()
+        output_detail = interpreter.get_output_details()
+        if len(input_detail) != 1 or tuple(input_detail[0]["shape"][1:]) != (FACE_SIZE_PX, FACE_SIZE_PX, 1):
+            raise ModelError(f"{self.path}: model input must be (N, 48, 48, 1), not "
+                             f"{[tuple(d['shape']) for d in input_detail]}")
+        if len(output_detail) != 1 or int(output_detail[0]["shape"][-1]) != len(EMOTIONS):
+            raise ModelError(f"{self.path}: model output must have {len(EMOTIONS)} scores")
+        input_index, output_index = input_detail[0]["index"], output_detail[0]["index"]
+        state = {"batch": None}
+
+        def predict(inputs: np.ndarray) -> np.ndarray:
+            if state["batch"] != len(inputs):
+                interpreter.resize_tensor_input(input_index, list(inputs.shape))
+                interpreter.allocate_tensors()
+                state["batch"] = len(inputs)
+            interpreter.set_tensor(input_index, inputs)
+            interpreter.invoke()
+            return interpreter.get_tensor(output_index).copy()
+
+        return predict
+
+    def _load_keras(self):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+
+        try:
+            model = keras.saving.load_model(self.path, compile=False)
+        except Exception as error:  # Keras raises many types for a bad file
+            raise ModelError(f"{self.path}: not a Keras model ({type(error).__name__}: {error})") from None
+        if tuple(model.input_shape[1:]) != (FACE_SIZE_PX, FACE_SIZE_PX, 1) or model.output_shape[-1] != len(EMOTIONS):
+            raise ModelError(f"{self.path}: model maps {model.input_shape} to {model.output_shape}; "
+                             f"expected (N, 48, 48, 1) to (N, 7)")
+        return lambda inputs: np.asarray(model(inputs, training=False))

@@ -1,0 +1,5 @@
+"""Allow ``python -m fakeblock``."""
+
+from fakeblock.common.cli import main
+
+main()

@@ -1,0 +1,196 @@
+"""``fakeblock train``: compile, fit with validation and checkpoints, evaluate, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
+from fakeblock.train import data, metrics
+from fakeblock.train.augment import make_tf_dataset, one_hot
+from fakeblock.train.model import make_model
+from fakeblock.train.progress import RichProgress
+
+LOGGER = logging.getLogger(__name__)
+BEST_MODEL_NAME = "model.keras"
+TFLITE_NAME = "emotion.tflite"
+WARMUP_EPOCHS = 2
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``fakeblock train`` can be told; recorded in the model card."""
+
+    data: str
+    output: str = "runs/default"
+    architecture: str = "default"
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    loss: str = "crossentropy"
+    label_smoothing: float = 0.1
+    class_weight_power: float = 0.25
+    seed: int = 1337
+    resume: bool = False
+    ferplus: str | None = None
+    max_rows: int | None = None
+
+
+class TrainError(ValueError):
+    """A problem with the user's request, shown as one line."""
+
+
+def learning_rate_at(epoch: int, config: TrainConfig) -> float:
+    """Linear warm-up for two epochs, then cosine decay to 1 % of the peak."""
+    if config.optimizer == "sgd" and config.architecture == "seed":
+        return config.learning_rate
+    if epoch < WARMUP_EPOCHS:
+        return config.learning_rate * (epoch + 1) / WARMUP_EPOCHS
+    progress = (epoch - WARMUP_EPOCHS) / max(config.epochs - WARMUP_EPOCHS, 1)
+    return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Weights ``(max_count / count) ** power`` per class, so rare classes count a bit more."""
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    weights = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
+    return (weights / weights[labels].mean()).astype(np.float32)
+
+
+def _targets(dataset: data.FaceDataset, split: str, labels: np.ndarray) -> np.ndarray:
+    return dataset.targets.get(split, one_hot(labels, len(EMOTIONS)))
+
+
+def _compile(model: keras.Model, config: TrainConfig) -> None:
+    if config.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+    elif config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=config.momentum, nesterov=config.momentum > 0)
+    else:
+        raise TrainError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
+    if config.loss == "crossentropy":
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    elif config.loss == "mse":
+        loss = keras.losses.MeanSquaredError()
+    else:
+        raise TrainError(f"unknown loss {config.loss!r}; choose crossentropy or mse")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+
+def _best_so_far(history_path: Path) -> float | None:
+    if not history_path.exists():
+        return None
+    with open(history_path, newline="") as handle:
+        values = [float(row["val_accuracy"]) for row in csv.DictReader(handle) if row.get("val_accuracy")]
+    return max(values) if values else None
+
+
+def _prepare_output(config: TrainConfig) -> Path:
+    output = Path(config.output)
+    backup = output / "backup"
+    if backup.exists() and not config.resume:
+        raise TrainError(f"{output} holds an unfinished run; pass --resume to continue it or choose another --output")
+    if config.resume and not backup.exists():
+        raise TrainError(f"{output}: nothing to resume (no checkpoint in {backup})")
+    output.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def run(config: TrainConfig) -> dict:
+    """Train, keep the best model by validation accuracy, evaluate and export it; return the card."""
+    if config.architecture not in ("default", "seed"):
+        raise TrainError(f"unknown architecture {config.architecture!r}; choose default or seed")
+    output = _prepare_output(config)
+    keras.utils.set_random_seed(config.seed)
+    dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
+    train_split, validation_split = dataset.training_split(), dataset.validation_split()
+    train_faces, train_labels = dataset.splits[train_split]
+    validation_faces, validation_labels = dataset.splits[validation_split]
+    if config.max_rows:
+        train_faces, train_labels = train_faces[: config.max_rows], train_labels[: config.max_rows]
+    LOGGER.info("training on %d %s faces, validating on %d %s faces", len(train_faces), train_split,
+                len(validation_faces), validation_split)
+    train_targets = _targets(dataset, train_split, train_labels)[: len(train_faces)]
+    weights = class_weights(train_labels, config.class_weight_power)
+    train_data = make_tf_dataset(train_faces, train_targets, config.batch_size, True, config.seed)
+    train_data = train_data.map(lambda x, y: (x, y, tf.gather(weights, tf.argmax(y, axis=-1))))
+    validation_data = make_tf_dataset(validation_faces, one_hot(validation_labels, len(EMOTIONS)), 256, False)
+
+    model = make_model(config.architecture)
+    _compile(model, config)
+    history_path = output / "history.csv"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(output / "backup")),
+        keras.callbacks.ModelCheckpoint(str(output / BEST_MODEL_NAME), monitor="val_accuracy", mode="max",
+                                        save_best_only=True, initial_value_threshold=_best_so_far(history_path)),
+        keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(epoch, config)),
+        keras.callbacks.CSVLogger(str(history_path), append=config.resume),
+        RichProgress(config.epochs),
+    ]
+    started = time.monotonic()
+    model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
+    wall_time_s = time.monotonic() - started
+    return finish(config, output, dataset, validation_split, wall_time_s)
+
+
+def finish(config: TrainConfig, output: Path, dataset: data.FaceDataset, validation_split: str,
+           wall_time_s: float) -> dict:
+    """Export the best model to TFLite, evaluate it, and write the card and plots."""
+    from fakeblock.classify.runtime import EmotionModel
+    from fakeblock.train.report import plot_confusion, plot_history
+
+    best = keras.saving.load_model(output / BEST_MODEL_NAME, compile=False)
+    export_tflite(best, output / TFLITE_NAME)
+    faces, labels = dataset.splits[validation_split]
+    scores = EmotionModel(output / TFLITE_NAME).scores(faces)
+    summary = metrics.summarise(labels, scores.argmax(axis=1))
+    card = model_card(config, dataset, validation_split, summary, best, wall_time_s, output / "history.csv")
+    (output / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    plot_history(output / "history.csv", output / "history.png")
+    plot_confusion(np.asarray(summary["confusion"]), output / "confusion.png",
+                   title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")
+    LOGGER.info("best model: %s accuracy %.4f on %s", output / TFLITE_NAME, summary["accuracy"], validation_split)
+    return card
+
+
+def export_tflite(model: keras.Model, path: Path) -> None:
+    """Convert a Keras model to a float32 TFLite file with a dynamic batch dimension."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    path.write_bytes(converter.convert())
+
+
+def model_card(config: TrainConfig, dataset: data.FaceDataset, validation_split: str, summary: dict,
+               model: keras.Model, wall_time_s: float, history_path: Path) -> dict:
+    """The ``model.json`` record of how a model was made and how well it does."""
+    with open(history_path, newline="") as handle:
+        epochs_run = sum(1 for _ in csv.DictReader(handle))
+    return {
+        "architecture": config.architecture,
+        "parameters": int(model.count_params()),
+        "classes": list(EMOTIONS),
+        "input_size_px": [FACE_SIZE_PX, FACE_SIZE_PX],
+        "preprocessing": PREPROCESSING,
+        "data": {"source": Path(dataset.source).name, "sha256": dataset.fingerprint,
+                 "training_split": dataset.training_split(), "validation_split": validation_split},
+        "validation": summary,
+        "epochs": epochs_run,
+        "wall_time_s": round(wall_time_s, 1),
+        "config": asdict(config),
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__},
+    }
