@@ -1,0 +1,74 @@
+"""Typed configuration of each stage and of a whole pipeline (what ``fakeblock up`` runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fakeblock.common.endpoints import Endpoints
+
+DISPLAY_OUTPUTS = ("window", "web", "none")
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Where frames come from and how they flow.
+
+    ``live`` None means automatic: cameras and stream URLs are live (drop stale frames),
+    files are lossless (every frame, then exit) unless ``realtime`` paces them like a camera.
+    """
+
+    source: str = "0"
+    stream: str | None = None
+    realtime: bool = False
+    live: bool | None = None
+    send_frames_to_display: bool = True
+    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Haar cascade settings; ``detect_scale`` < 1 detects on a downscaled copy."""
+
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_size_px: int = 48
+    detect_scale: float = 1.0
+    opencv_threads: int = 1
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Model and batching: a batch goes at ``max_batch_size`` faces or after ``batch_timeout_ms``."""
+
+    model: str | None = None
+    max_batch_size: int = 32
+    batch_timeout_ms: float = 10.0
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    """Outputs of the display stage: any of window/web/none, plus a video and a results file."""
+
+    outputs: tuple[str, ...] = ("none",)
+    record: str | None = None
+    results: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    live: bool = False
+    window_title: str = "fakeblock"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything one ``fakeblock up`` supervises."""
+
+    endpoints: Endpoints
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    detect_workers: int = 1
+    classify_workers: int = 1
+    stats: str | None = None
+    show_status: bool = True

@@ -1,0 +1,151 @@
+"""What every stage process shares: its ZeroMQ context, control and status links, counters.
+
+A stage creates one :class:`StageRuntime` after its process starts (never before a fork
+or spawn), asks it for sockets, and calls :meth:`receive`, :meth:`send` and
+:meth:`heartbeat` from its loop.  Malformed messages are logged, counted and dropped
+here, so no stage can be killed by a bad peer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+import zmq
+
+from fakeblock.common import wire
+from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, make_socket
+
+LOGGER = logging.getLogger(__name__)
+HEARTBEAT_INTERVAL_S = 0.5
+POLL_INTERVAL_MS = 100
+IDLE_WARNING_S = 5.0
+MALFORMED_LOG_EVERY = 100
+
+
+class StageRuntime:
+    """Sockets, stop flag, counters and heartbeats of one stage worker process."""
+
+    def __init__(self, stage: str, worker: int, endpoints: Endpoints, handle_signals: bool = True):
+        self.stage, self.worker, self.endpoints = stage, worker, endpoints
+        self.context = zmq.Context()
+        self.counters: dict[str, float] = {"malformed": 0}
+        self.stop_requested = False
+        self.started_s = time.monotonic()
+        self.last_input_s = self.started_s
+        self._idle_reported = False
+        self._next_heartbeat_s = 0.0
+        self._sockets: list[zmq.Socket] = []
+        self.control = self.socket(zmq.SUB, CONTROL_HWM, connect_to=endpoints.control)
+        self.status = self.socket(zmq.PUSH, STATUS_HWM, connect_to=endpoints.status, linger_ms=200)
+        if handle_signals:
+            signal.signal(signal.SIGINT, self._on_signal)
+            signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signal_number, _frame) -> None:
+        LOGGER.info("%s: %s received, stopping", self.name, signal.Signals(signal_number).name)
+        self.stop_requested = True
+
+    @property
+    def name(self) -> str:
+        """``stage/worker`` for logs."""
+        return f"{self.stage}/{self.worker}"
+
+    def socket(self, socket_type: int, hwm: int, bind_to: str | None = None, connect_to: str | None = None,
+               linger_ms: int | None = None) -> zmq.Socket:
+        """A configured socket owned by this runtime (closed by :meth:`close`)."""
+        socket = make_socket(self.context, socket_type, hwm, *(() if linger_ms is None else (linger_ms,)))
+        self._sockets.append(socket)
+        if bind_to:
+            bind(socket, bind_to)
+        if connect_to:
+            connect(socket, connect_to)
+        return socket
+
+    def count(self, name: str, amount: float = 1) -> None:
+        """Add to a counter reported in heartbeats."""
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def poll(self, sockets: list[zmq.Socket], timeout_ms: int = POLL_INTERVAL_MS) -> set[zmq.Socket]:
+        """Wait up to ``timeout_ms`` for input; handles control messages and heartbeats itself."""
+        poller = zmq.Poller()
+        for socket in (self.control, *sockets):
+            poller.register(socket, zmq.POLLIN)
+        try:
+            ready = {socket for socket, _event in poller.poll(timeout_ms)}
+        except zmq.ZMQError as error:  # interrupted by a signal
+            LOGGER.debug("%s: poll interrupted: %s", self.name, error)
+            ready = set()
+        if self.control in ready:
+            self._read_control()
+        self.heartbeat()
+        ready.discard(self.control)
+        if ready:
+            self.last_input_s, self._idle_reported = time.monotonic(), False
+        elif not self._idle_reported and time.monotonic() - self.last_input_s > IDLE_WARNING_S and sockets:
+            LOGGER.info("%s: no input for %.0f s, waiting", self.name, IDLE_WARNING_S)
+            self._idle_reported = True
+        return ready
+
+    def _read_control(self) -> None:
+        while True:
+            message = self.receive(self.control, flags=zmq.NOBLOCK)
+            if message is None:
+                return
+            if isinstance(message, wire.Control) and message.command == "stop":
+                self.stop_requested = True
+
+    def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK):
+        """One decoded message, or None when nothing is waiting or the message was malformed."""
+        try:
+            frames = socket.recv_multipart(flags=flags, copy=False)
+        except zmq.Again:
+            return None
+        try:
+            return wire.decode(frames)
+        except ValueError as error:
+            self.count("malformed")
+            if self.counters["malformed"] % MALFORMED_LOG_EVERY == 1:
+                LOGGER.warning("%s: dropped a malformed message (%d so far): %s", self.name,
+                               self.counters["malformed"], error)
+            return None
+
+    def send(self, socket: zmq.Socket, message, block: bool = True) -> bool:
+        """Send a message; when ``block``, wait for room while still obeying a stop order.
+
+        Returns False when the message was not sent (no room and not blocking, or stopping).
+        """
+        frames = wire.encode(message)
+        copy = sum(len(frame) for frame in frames) < 65536
+        while True:
+            try:
+                socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)
+                return True
+            except zmq.Again:
+                if not block or self.stop_requested:
+                    return False
+            if socket.poll(POLL_INTERVAL_MS, zmq.POLLOUT) == 0:
+                self.poll([], 0)
+
+    def heartbeat(self, force: bool = False) -> None:
+        """Send counters to the supervisor every ``HEARTBEAT_INTERVAL_S`` (never blocks)."""
+        now = time.monotonic()
+        if not force and now < self._next_heartbeat_s:
+            return
+        self._next_heartbeat_s = now + HEARTBEAT_INTERVAL_S
+        counters = dict(self.counters, uptime_s=now - self.started_s, idle_s=now - self.last_input_s)
+        status = wire.Status(self.stage, self.worker, os.getpid(), counters)
+        try:
+            self.status.send_multipart(wire.encode(status), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def close(self) -> None:
+        """Send a final heartbeat and close every socket and the context."""
+        self.heartbeat(force=True)
+        for socket in self._sockets:
+            socket.close()
+        self.context.term()

@@ -1,0 +1,50 @@
+"""Socket construction with the options every fakeblock socket must have.
+
+Every socket gets a bounded linger (so closing never hangs), ``maxmsgsize`` (so an
+oversized message is refused by libzmq before it reaches Python) and explicit
+high-water marks.  Every receive in a stage goes through a poll with a timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import zmq
+
+from fakeblock.common.errors import UserError
+from fakeblock.common.wire import MAX_MESSAGE_BYTES
+
+LINGER_MS = 1000
+CONTROL_HWM = 100
+STATUS_HWM = 100
+
+
+def make_socket(context: zmq.Context, socket_type: int, hwm: int, linger_ms: int = LINGER_MS) -> zmq.Socket:
+    """A socket with linger, maxmsgsize and send/receive high-water marks set."""
+    socket = context.socket(socket_type)
+    socket.setsockopt(zmq.LINGER, linger_ms)
+    socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    socket.setsockopt(zmq.SNDHWM, hwm)
+    socket.setsockopt(zmq.RCVHWM, hwm)
+    if socket_type == zmq.SUB:
+        socket.setsockopt(zmq.SUBSCRIBE, b"")
+    return socket
+
+
+def bind(socket: zmq.Socket, endpoint: str) -> None:
+    """Bind, turning "address in use" and bad addresses into a one-line ``UserError``."""
+    try:
+        socket.bind(endpoint)
+    except zmq.ZMQError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise UserError(f"{endpoint} is already in use; is another fakeblock running? "
+                            f"choose another port") from None
+        raise UserError(f"cannot listen on {endpoint}: {error}") from None
+
+
+def connect(socket: zmq.Socket, endpoint: str) -> None:
+    """Connect (ZeroMQ connects lazily and reconnects by itself)."""
+    try:
+        socket.connect(endpoint)
+    except zmq.ZMQError as error:
+        raise UserError(f"cannot connect to {endpoint}: {error}") from None
