@@ -59,6 +59,54 @@ def train(
                f"model in {output}")
 
 
+@app.command()
+def up(
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera index, video, image, folder of images, "
+                                         "stream URL or 'demo'. Default: camera 0, else the demo."),
+    stream: Optional[str] = typer.Option(None, help="Stream name in results (default: camera0, the file's stem, ...)."),
+    realtime: bool = typer.Option(False, "--realtime", help="Pace a file at its own fps, like a camera (live mode)."),
+    display: str = typer.Option("window", "--display", "-d", help="Comma list of window, web, none."),
+    record: Optional[Path] = typer.Option(None, help="Write the annotated video to this .mp4 file."),
+    results: Optional[Path] = typer.Option(None, help="Write one JSON line per frame to this file."),
+    web_port: int = typer.Option(8080, min=1, max=65535, help="Port of the web view (loopback only)."),
+    detect_workers: int = typer.Option(1, min=1, max=16, help="Detect processes."),
+    classify_workers: int = typer.Option(1, min=1, max=8, help="Classify processes."),
+    model: Optional[Path] = typer.Option(None, help="A .tflite or .keras model (default: the shipped model)."),
+    max_batch_size: int = typer.Option(32, min=1, max=256, help="Faces per model call at most."),
+    batch_timeout_ms: float = typer.Option(10.0, min=0.0, help="Longest wait for a batch to fill."),
+    scale_factor: float = typer.Option(1.1, min=1.01, help="Haar cascade scale step."),
+    min_neighbors: int = typer.Option(5, min=0, help="Haar cascade neighbours needed to keep a face."),
+    min_size_px: int = typer.Option(48, "--min-size", min=8, help="Smallest face, in source pixels."),
+    detect_scale: float = typer.Option(1.0, min=0.1, max=1.0, help="Detect on a copy scaled by this (speed)."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    stats: Optional[Path] = typer.Option(None, help="Write a JSON summary (frames, drops, latency) at exit."),
+    status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Start capture, detect, classify and display as supervised processes."""
+    setup_logging(verbose)
+    from fakeblock.common import config as pipeline
+    from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
+    from fakeblock.common.up import run
+
+    with report_user_errors():
+        config = pipeline.PipelineConfig(
+            endpoints=ipc_endpoints(make_run_directory()),
+            capture=pipeline.CaptureConfig(source=source, stream=stream, realtime=realtime, max_frames=max_frames),
+            detect=pipeline.DetectConfig(scale_factor=scale_factor, min_neighbors=min_neighbors,
+                                         min_size_px=min_size_px, detect_scale=detect_scale),
+            classify=pipeline.ClassifyConfig(model=str(model) if model else None, max_batch_size=max_batch_size,
+                                             batch_timeout_ms=batch_timeout_ms),
+            display=pipeline.DisplayConfig(outputs=tuple(name.strip() for name in display.split(",") if name.strip()),
+                                           record=str(record) if record else None,
+                                           results=str(results) if results else None, web_port=web_port),
+            detect_workers=detect_workers, classify_workers=classify_workers,
+            stats=str(stats) if stats else None, show_status=status)
+        code = run(config, say=lambda line: typer.echo(line, err=True),
+                   log_level=logging.DEBUG if verbose else logging.INFO)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Entry point of the ``fakeblock`` script."""
     app()

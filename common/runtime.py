@@ -23,6 +23,7 @@ LOGGER = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 0.5
 POLL_INTERVAL_MS = 100
 IDLE_WARNING_S = 5.0
+SUPERVISOR_PID_VARIABLE = "FAKEBLOCK_SUPERVISOR_PID"
 MALFORMED_LOG_EVERY = 100
 
 
@@ -41,8 +42,15 @@ class StageRuntime:
         self._sockets: list[zmq.Socket] = []
         self.control = self.socket(zmq.SUB, CONTROL_HWM, connect_to=endpoints.control)
         self.status = self.socket(zmq.PUSH, STATUS_HWM, connect_to=endpoints.status, linger_ms=200)
+        # Under a supervisor the parent's pid is given: if the parent dies, stop rather
+        # than run on as an orphan.
+        supervisor_pid = os.environ.get(SUPERVISOR_PID_VARIABLE)
+        self.supervisor_pid = int(supervisor_pid) if supervisor_pid and supervisor_pid.isdigit() else None
         if handle_signals:
-            signal.signal(signal.SIGINT, self._on_signal)
+            # A supervised child ignores SIGINT (the terminal sends it to the whole group);
+            # the supervisor orders an orderly, draining stop over the control link instead.
+            if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+                signal.signal(signal.SIGINT, self._on_signal)
             signal.signal(signal.SIGTERM, self._on_signal)
 
     def _on_signal(self, signal_number, _frame) -> None:
@@ -81,6 +89,9 @@ class StageRuntime:
             ready = set()
         if self.control in ready:
             self._read_control()
+        if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
+            LOGGER.warning("%s: supervisor %d is gone, stopping", self.name, self.supervisor_pid)
+            self.stop_requested = True
         self.heartbeat()
         ready.discard(self.control)
         if ready:
@@ -95,7 +106,8 @@ class StageRuntime:
             message = self.receive(self.control, flags=zmq.NOBLOCK)
             if message is None:
                 return
-            if isinstance(message, wire.Control) and message.command == "stop":
+            if isinstance(message, wire.Control) and message.command == "stop" and message.target in ("", self.stage):
+                LOGGER.debug("%s: stop ordered", self.name)
                 self.stop_requested = True
 
     def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK):
@@ -119,7 +131,8 @@ class StageRuntime:
         Returns False when the message was not sent (no room and not blocking, or stopping).
         """
         frames = wire.encode(message)
-        copy = sum(len(frame) for frame in frames) < 65536
+        # pyzmq copies small messages anyway; large pixel frames go without a copy.
+        copy = sum(memoryview(frame).nbytes for frame in frames) < 65536
         while True:
             try:
                 socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)

@@ -79,9 +79,10 @@ class EndOfStream:
 
 @dataclass(frozen=True)
 class Control:
-    """An order from the supervisor to every stage; ``command`` is ``stop``."""
+    """An order from the supervisor; ``command`` is ``stop``, ``target`` a stage name or "" for all."""
 
     command: str
+    target: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,12 @@ def encode(message: Message) -> list:
     if isinstance(message, Frame):
         pixels = np.ascontiguousarray(message.pixels)
         header = {"kind": "frame", **_info_header(message.info), "dtype": str(pixels.dtype), "shape": list(pixels.shape)}
-        return [_pack(header), memoryview(pixels).cast("B")]
+        return [_pack(header), _raw(pixels)]
     if isinstance(message, Faces):
         crops = np.ascontiguousarray(message.crops)
         header = {"kind": "faces", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
                   "dtype": str(crops.dtype), "shape": list(crops.shape)}
-        return [_pack(header), memoryview(crops).cast("B")]
+        return [_pack(header), _raw(crops)]
     if isinstance(message, Result):
         header = {"kind": "result", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
                   "scores": [[float(s) for s in row] for row in message.scores]}
@@ -121,11 +122,18 @@ def encode(message: Message) -> list:
     if isinstance(message, EndOfStream):
         return [_pack({"kind": "end", "stream": message.stream, "frame_count": message.frame_count})]
     if isinstance(message, Control):
-        return [_pack({"kind": "control", "command": message.command})]
+        return [_pack({"kind": "control", "command": message.command, "target": message.target})]
     if isinstance(message, Status):
         return [_pack({"kind": "status", "stage": message.stage, "worker": message.worker, "pid": message.pid,
                        "counters": dict(message.counters)})]
     raise TypeError(f"cannot encode {type(message).__name__}")
+
+
+def _raw(array: np.ndarray) -> memoryview:
+    """The array's bytes as a flat buffer, without a copy (zero-size arrays included)."""
+    if str(array.dtype) not in ALLOWED_DTYPES:
+        raise ValueError(f"dtype {array.dtype} cannot be sent; allowed: {ALLOWED_DTYPES}")
+    return memoryview(array.reshape(-1))
 
 
 def _pack(header: dict) -> bytes:
@@ -163,9 +171,12 @@ def decode(frames: list) -> Message:
         return EndOfStream(_stream(header), _integer(header, "frame_count", 0, 2**53))
     if kind == "control":
         command = header.get("command")
+        target = header.get("target", "")
         if command not in CONTROL_COMMANDS:
             raise ValueError(f"unknown control command {command!r}")
-        return Control(command)
+        if not isinstance(target, str) or len(target) > MAX_STREAM_NAME_CHARS:
+            raise ValueError("control target must be a stage name")
+        return Control(command, target)
     if kind == "status":
         return _status(header)
     raise ValueError(f"unknown message kind {kind!r}")
@@ -246,7 +257,9 @@ def _pixels(header: dict, payload: memoryview, shape_ok) -> np.ndarray:
     expected = math.prod(shape) * np.dtype(dtype).itemsize
     if payload.nbytes != expected:
         raise ValueError(f"pixel frame has {payload.nbytes} bytes, shape {shape} needs {expected}")
-    return np.frombuffer(payload, dtype=dtype).reshape(shape)
+    pixels = np.frombuffer(payload, dtype=dtype).reshape(shape)
+    pixels.flags.writeable = False  # the buffer belongs to ZeroMQ: copy before drawing
+    return pixels
 
 
 def _boxes(header: dict) -> tuple[tuple[int, int, int, int], ...]:

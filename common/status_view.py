@@ -1,0 +1,141 @@
+"""The supervisor's view of its stages: a live rich table and the ``--stats`` summary."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from fakeblock.common import wire
+from fakeblock.common.config import PipelineConfig
+
+LOGGER = logging.getLogger(__name__)
+REFRESH_INTERVAL_S = 0.5
+LOG_INTERVAL_S = 10.0
+SILENT_AFTER_S = 3.0
+
+
+class StatusBoard:
+    """Latest heartbeat and rates per stage worker."""
+
+    def __init__(self, config: PipelineConfig, names: list[str]):
+        self.config = config
+        self.names = names
+        self.latest: dict[str, wire.Status] = {}
+        self.received_s: dict[str, float] = {}
+        self.rates: dict[str, tuple[float, float]] = {}
+        self.restarts: dict[str, int] = {name: 0 for name in names}
+        self.malformed = 0
+        self.started_s = time.monotonic()
+        self._live: Live | None = None
+        self._next_refresh_s = 0.0
+        self._next_log_s = LOG_INTERVAL_S
+
+    def update(self, status: wire.Status) -> None:
+        """Record a heartbeat; frames/s come from the change since the previous one."""
+        name, now_s = f"{status.stage}/{status.worker}", time.monotonic()
+        previous, previous_s = self.latest.get(name), self.received_s.get(name)
+        if previous is not None and previous.pid == status.pid and now_s - previous_s > 0.05:
+            elapsed_s = now_s - previous_s
+            self.rates[name] = tuple(
+                max(0.0, status.counters.get(key, 0) - previous.counters.get(key, 0)) / elapsed_s
+                for key in ("frames_in", "frames_out"))
+        self.latest[name], self.received_s[name] = status, now_s
+
+    def note_restart(self, name: str) -> None:
+        """Count a restart of a stage worker."""
+        self.restarts[name] = self.restarts.get(name, 0) + 1
+
+    @contextlib.contextmanager
+    def live(self, enabled: bool):
+        """Show the table live on a terminal; log a line now and then otherwise."""
+        if enabled and sys.stderr.isatty():
+            with Live(self.table([]), console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
+                self._live = live
+                yield
+                self._live = None
+        else:
+            yield
+
+    def refresh(self, workers) -> None:
+        """Redraw (at most every ``REFRESH_INTERVAL_S``) or log a summary line."""
+        now_s = time.monotonic()
+        if self._live is not None and now_s >= self._next_refresh_s:
+            self._next_refresh_s = now_s + REFRESH_INTERVAL_S
+            self._live.update(self.table(workers))
+        elif self._live is None and now_s - self.started_s >= self._next_log_s:
+            self._next_log_s += LOG_INTERVAL_S
+            LOGGER.info("status: %s", "; ".join(self.summary_line(name) for name in self.names))
+
+    def summary_line(self, name: str) -> str:
+        """``stage/worker in/s out/s`` for logs."""
+        rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
+        return f"{name} {rate_in:.1f}/{rate_out:.1f} fps"
+
+    def table(self, workers) -> Table:
+        """One row per stage worker: state, rates, drops, batch, latency, restarts."""
+        alive = {worker.name: worker.alive() for worker in workers}
+        table = Table(title="fakeblock", expand=False)
+        for column in ("stage", "state", "in/s", "out/s", "in flight", "dropped", "malformed", "batch",
+                       "p95 ms", "restarts"):
+            table.add_column(column, justify="left" if column in ("stage", "state") else "right")
+        now_s = time.monotonic()
+        for name in self.names:
+            status = self.latest.get(name)
+            counters = status.counters if status else {}
+            silent = status is None or now_s - self.received_s[name] > SILENT_AFTER_S
+            state = "done" if not alive.get(name, True) else ("silent" if silent else "running")
+            if counters.get("idle_s", 0) > 5 and not silent:
+                state = "idle"
+            rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
+            in_flight = counters.get("frames_in", 0) - counters.get("frames_out", 0)
+            table.add_row(name, state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{in_flight:.0f}",
+                          f"{counters.get('dropped', 0):.0f}", f"{counters.get('malformed', 0):.0f}",
+                          f"{counters['batch_size']:.0f}" if "batch_size" in counters else "",
+                          f"{counters['latency_p95_ms']:.0f}" if "latency_p95_ms" in counters else "",
+                          str(self.restarts.get(name, 0)))
+        return table
+
+    def stats(self, workers) -> dict:
+        """The summary written by ``--stats``."""
+        duration_s = time.monotonic() - self.started_s
+        per_stage = {name: dict(status.counters) for name, status in sorted(self.latest.items())}
+        capture = per_stage.get("capture/0", {})
+        display = per_stage.get("display/0", {})
+        frames_out = display.get("results_written", display.get("results_in", 0))
+        return {
+            "frames_in": capture.get("frames_in", 0),
+            "frames_out": frames_out,
+            "dropped": {name: counters.get("dropped", 0) for name, counters in per_stage.items()},
+            "malformed": {name: counters.get("malformed", 0) for name, counters in per_stage.items()},
+            "duration_s": round(duration_s, 3),
+            "throughput_fps": round(frames_out / duration_s, 2) if duration_s > 0 else 0.0,
+            "latency_ms": {key: display.get(f"latency_{key}_ms") for key in ("p50", "p95", "p99")},
+            "restarts": self.restarts,
+            "exit_codes": {worker.name: worker.exit_code for worker in workers},
+            "stages": per_stage,
+            "options": _jsonable(asdict(self.config)),
+        }
+
+    def write_stats(self, path: str | None, workers) -> None:
+        """Write :meth:`stats` as JSON when a path was given."""
+        if not path:
+            return
+        Path(path).write_text(json.dumps(self.stats(workers), indent=2) + "\n")
+        LOGGER.info("wrote stats to %s", path)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
