@@ -59,6 +59,34 @@ def train(
                f"model in {output}")
 
 
+@app.command("eval")
+def evaluate(
+    data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder, as for train."),
+    split: Optional[str] = typer.Option(None, help="Usage / split folder to score (default: every non-training row)."),
+    model: Optional[Path] = typer.Option(None, help="A .tflite or .keras model (default: the shipped model)."),
+    tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    ferplus: Optional[str] = typer.Option(None, help="Score against FER+ votes from fer2013new.csv: majority or "
+                                          "probability."),
+    seed: int = typer.Option(1337, help="Seed of the held-out split for data without named splits (as for train)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Score a model on held-out faces: accuracy, macro recall, per-class recall, confusion matrix."""
+    setup_logging(verbose)
+    if ferplus not in (None, "majority", "probability"):
+        raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
+    with report_user_errors():
+        from fakeblock.train.evaluate import EvalConfig, run, summary_tables
+
+        summary = run(EvalConfig(data=str(data), split=split, model=str(model) if model else None, tta=tta,
+                                 json_path=str(json_path) if json_path else None, ferplus=ferplus, seed=seed))
+    from rich.console import Console
+
+    console = Console()
+    for renderable in summary_tables(summary):
+        console.print(renderable)
+
+
 @app.command()
 def up(
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera index, video, image, folder of images, "

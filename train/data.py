@@ -6,7 +6,8 @@
 
 Every loader returns a :class:`FaceDataset`: 48x48 uint8 faces and integer labels per
 split, plus soft targets when FER+ votes are used.  Parsed arrays are cached by file hash
-so a second run starts in seconds.  Only :func:`make_tf_dataset` touches TensorFlow.
+so a second run starts in seconds.  No TensorFlow here: ``fakeblock eval`` imports this
+module and must start without it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import io
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +33,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp", ".tif", ".ti
 FOLDER_ALIASES = {"anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy",
                   "sadness": "sad", "surprised": "surprise"}
 TRAINING_SPLIT_NAMES = ("Training", "train", "training")
+# Held-out split names in order of preference for validation: a real validation split wins
+# over a test split, so model choice never peeks at the test set when both exist.
+VALIDATION_SPLIT_NAMES = ("PublicTest", "validation", "val", "test", "PrivateTest")
 HOLDOUT_FRACTION = 0.2
-CACHE_FORMAT_VERSION = 2
-# FER+ vote columns, in fer2013new.csv order, mapped to our classes (contempt, unknown
-# and not-a-face votes are dropped).
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear")
-FERPLUS_TO_EMOTION = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise",
-                      "sadness": "sad", "anger": "angry", "disgust": "disgust", "fear": "fear"}
+CACHE_FORMAT_VERSION = 3
 
 
 class DataError(ValueError):
@@ -62,7 +62,7 @@ class FaceDataset:
 
     def validation_split(self) -> str:
         """Name of the split used for validation and model choice."""
-        for name in ("PublicTest", "test", "validation", "PrivateTest"):
+        for name in VALIDATION_SPLIT_NAMES:
             if name in self.splits:
                 return name
         raise DataError(f"{self.source}: no validation split (have {sorted(self.splits)})")
@@ -90,8 +90,8 @@ def cache_directory() -> Path:
 
 
 def file_fingerprint(paths: list[Path]) -> str:
-    """SHA-256 over the content of the given files, in order."""
-    digest = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}".encode())
+    """SHA-256 over the content of the given files, in order (``sha256sum`` of a single file)."""
+    digest = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -101,7 +101,7 @@ def file_fingerprint(paths: list[Path]) -> str:
 
 def folder_fingerprint(root: Path, files: list[Path]) -> str:
     """Cheap fingerprint of an image tree: relative names, sizes and modification times."""
-    digest = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}".encode())
+    digest = hashlib.sha256()
     for path in files:
         stat = path.stat()
         digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -118,7 +118,11 @@ def load_dataset(path: str | Path, ferplus: str | None = None, use_cache: bool =
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if ferplus not in (None, "majority", "probability"):
+        raise DataError(f"unknown FER+ mode {ferplus!r}; choose majority or probability")
     if path.is_dir():
+        if ferplus:
+            raise DataError(f"{path}: --ferplus needs the fer2013.csv(.gz) beside fer2013new.csv, not a folder")
         return _load_folder(path, use_cache, seed)
     if not path.name.lower().endswith((".csv", ".csv.gz")):
         raise DataError(f"{path}: expected a .csv, .csv.gz or an image folder")
@@ -127,15 +131,39 @@ def load_dataset(path: str | Path, ferplus: str | None = None, use_cache: bool =
         raise DataError(f"{path}: --ferplus needs {ferplus_path}")
     sources = [path] + ([ferplus_path] if ferplus else [])
     fingerprint = file_fingerprint(sources) + (f"-ferplus-{ferplus}" if ferplus else "")
-    cached = _read_cache(fingerprint) if use_cache else None
+    key = _cache_key(fingerprint, seed)
+    cached = _read_cache(key) if use_cache else None
     if cached is not None:
         return FaceDataset(str(path), fingerprint, *cached)
-    splits, targets = _parse_csv(path, seed)
+    groups, targets = _parse_csv(path), {}
     if ferplus:
-        splits, targets = _apply_ferplus(path, ferplus_path, splits, ferplus)
+        # Imported here because the FER+ module raises this module's DataError.
+        from fakeblock.train.ferplus import apply_votes
+
+        groups, targets = apply_votes(path, ferplus_path, groups, ferplus)
+    splits, targets = _split_unlabelled(groups, targets, seed)
     if use_cache:
-        _write_cache(fingerprint, splits, targets)
+        _write_cache(key, splits, targets)
     return FaceDataset(str(path), fingerprint, splits, targets)
+
+
+def _cache_key(fingerprint: str, seed: int) -> str:
+    """Cache file stem: the data, the parser version and the seed of any holdout split."""
+    # The seed belongs in the key: data without named splits is split with it, and a cache
+    # keyed on the data alone would silently hand another seed's split back.
+    return f"{fingerprint}-v{CACHE_FORMAT_VERSION}-seed{seed}"
+
+
+def _split_unlabelled(groups: dict, targets: dict, seed: int) -> tuple[dict, dict]:
+    """Hold out a stratified validation split when the rows carry no split names."""
+    if list(groups) != [""]:
+        return groups, targets
+    faces, labels = groups[""]
+    holdout = stratified_holdout(labels, seed)
+    splits = {"train": (faces[~holdout], labels[~holdout]), "validation": (faces[holdout], labels[holdout])}
+    if "" in targets:
+        targets = {"train": targets[""][~holdout], "validation": targets[""][holdout]}
+    return splits, targets
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -144,7 +172,8 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, newline="")
 
 
-def _parse_csv(path: Path, seed: int) -> tuple[dict, dict]:
+def _parse_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Faces and labels grouped by ``Usage`` (all under ``""`` without that column), in file order."""
     rows: dict[str, tuple[list, list]] = {}
     try:
         with _open_text(path) as handle:
@@ -162,10 +191,7 @@ def _parse_csv(path: Path, seed: int) -> tuple[dict, dict]:
         raise DataError(f"{path}: cannot read ({error})") from None
     if not rows:
         raise DataError(f"{path}: no data rows")
-    splits = {name: (np.stack(faces), np.asarray(labels, np.int64)) for name, (faces, labels) in rows.items()}
-    if list(splits) == [""]:
-        return stratified_split(*splits.pop(""), seed=seed), {}
-    return splits, {}
+    return {name: (np.stack(faces), np.asarray(labels, np.int64)) for name, (faces, labels) in rows.items()}
 
 
 def _parse_row(path: Path, line_number: int, row: dict) -> tuple[np.ndarray, int]:
@@ -186,42 +212,20 @@ def _parse_row(path: Path, line_number: int, row: dict) -> tuple[np.ndarray, int
     return pixels.astype(np.uint8).reshape(FACE_SIZE_PX, FACE_SIZE_PX), label
 
 
-def _apply_ferplus(path: Path, ferplus_path: Path, splits: dict, mode: str) -> tuple[dict, dict]:
-    """Replace labels with FER+ votes (row-aligned with fer2013.csv); drop faces with no votes."""
-    votes: dict[str, list] = {}
-    with open(ferplus_path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = set(FERPLUS_COLUMNS) | {"Usage"} - set(reader.fieldnames or [])
-        missing = {name for name in missing if name not in (reader.fieldnames or [])}
-        if missing:
-            raise DataError(f"{ferplus_path}: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
-            counts = [float(row[name] or 0) for name in FERPLUS_COLUMNS]
-            votes.setdefault(row["Usage"] or "", []).append(counts)
-    order = [EMOTIONS.index(FERPLUS_TO_EMOTION[name]) for name in FERPLUS_COLUMNS]
-    new_splits, targets = {}, {}
-    for name, (faces, _labels) in splits.items():
-        counts = np.asarray(votes.get(name, []), np.float32)
-        if len(counts) != len(faces):
-            raise DataError(f"{ferplus_path}: {len(counts)} {name} rows but {path} has {len(faces)}")
-        soft = np.zeros((len(faces), len(EMOTIONS)), np.float32)
-        soft[:, order] = counts
-        keep = soft.sum(axis=1) > 0
-        soft = soft[keep] / soft[keep].sum(axis=1, keepdims=True)
-        new_splits[name] = (faces[keep], soft.argmax(axis=1).astype(np.int64))
-        if mode == "probability":
-            targets[name] = soft
-    return new_splits, targets
-
-
-def stratified_split(faces: np.ndarray, labels: np.ndarray, seed: int) -> dict:
-    """Split into ``train`` and ``validation`` (20 % of each class) with a fixed seed."""
+def stratified_holdout(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Boolean mask of the rows held out for validation: 20 % of each class, fixed by ``seed``."""
     generator = np.random.default_rng(seed)
     holdout = np.zeros(len(labels), bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         generator.shuffle(members)
         holdout[members[: int(round(len(members) * HOLDOUT_FRACTION))]] = True
+    return holdout
+
+
+def stratified_split(faces: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """Split into ``train`` and ``validation`` (20 % of each class) with a fixed seed."""
+    holdout = stratified_holdout(labels, seed)
     return {"train": (faces[~holdout], labels[~holdout]), "validation": (faces[holdout], labels[holdout])}
 
 
@@ -233,28 +237,42 @@ def _emotion_from_folder(folder: Path) -> int:
 
 
 def _load_folder(root: Path, use_cache: bool, seed: int) -> FaceDataset:
-    split_folders = {p.name: p for p in sorted(root.iterdir()) if p.is_dir()}
-    if not split_folders:
+    top_folders = _subfolders(root)
+    if not top_folders:
         raise DataError(f"{root}: empty folder; expected <emotion>/ or <split>/<emotion>/ folders of images")
-    nested = all(not _is_emotion_name(name) for name in split_folders)
-    layout = split_folders if nested else {"": root}
+    layout = {folder.name: folder for folder in top_folders} if _has_split_folders(top_folders) else {"": root}
     files = sorted(p for folder in layout.values() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     fingerprint = folder_fingerprint(root, files)
-    cached = _read_cache(fingerprint) if use_cache else None
+    key = _cache_key(fingerprint, seed)
+    cached = _read_cache(key) if use_cache else None
     if cached is not None:
         return FaceDataset(str(root), fingerprint, *cached)
-    splits = {}
+    groups = {}
     for split_name, split_root in layout.items():
         faces, labels = _read_emotion_folders(split_root)
         if len(faces):
-            splits[split_name] = (faces, labels)
-    if "" in splits:
-        splits = stratified_split(*splits.pop(""), seed=seed)
+            groups[split_name] = (faces, labels)
+    if not groups:
+        raise DataError(f"{root}: no images inside <emotion>/ folders (emotions: {', '.join(EMOTIONS)})")
+    splits, _targets = _split_unlabelled(groups, {}, seed)
     if use_cache:
-        _write_cache(fingerprint, splits, {})
+        _write_cache(key, splits, {})
     return FaceDataset(str(root), fingerprint, splits)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """Visible subfolders, sorted; hidden ones (.ipynb_checkpoints, .git) are not data."""
+    return [path for path in sorted(folder.iterdir()) if path.is_dir() and not path.name.startswith(".")]
+
+
+def _has_split_folders(top_folders: list[Path]) -> bool:
+    """True for a ``<split>/<emotion>/`` tree: no top folder is an emotion and some hold folders."""
+    # Requiring subfolders means a lone misspelt emotion folder of images ('smiling/') is read
+    # as an emotion folder, so the user is told that name is unknown, not that a split is missing.
+    return not any(_is_emotion_name(folder.name) for folder in top_folders) and any(
+        _subfolders(folder) for folder in top_folders)
 
 
 def _is_emotion_name(name: str) -> bool:
@@ -263,12 +281,15 @@ def _is_emotion_name(name: str) -> bool:
 
 def _read_emotion_folders(split_root: Path) -> tuple[np.ndarray, np.ndarray]:
     faces, labels = [], []
-    for folder in sorted(p for p in split_root.iterdir() if p.is_dir()):
+    for folder in _subfolders(split_root):
         label = _emotion_from_folder(folder)
         for image_path in sorted(folder.iterdir()):
             if image_path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+            # IMREAD_COLOR, like a camera frame: applies EXIF orientation, scales 16-bit images
+            # to 8 bits and drops alpha (IMREAD_UNCHANGED did none of these, and 16-bit
+            # grey levels wrapped around when cast to uint8).
+            image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
             if image is None:
                 raise DataError(f"{image_path}: not a readable image")
             faces.append(resize_face(to_gray(image)))
@@ -278,8 +299,8 @@ def _read_emotion_folders(split_root: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(faces), np.asarray(labels, np.int64)
 
 
-def _read_cache(fingerprint: str) -> tuple[dict, dict] | None:
-    path = cache_directory() / f"{fingerprint}.npz"
+def _read_cache(key: str) -> tuple[dict, dict] | None:
+    path = cache_directory() / f"{key}.npz"
     if not path.exists():
         return None
     try:
@@ -293,12 +314,12 @@ def _read_cache(fingerprint: str) -> tuple[dict, dict] | None:
                     targets[name] = archive[key]
         LOGGER.info("loaded cached dataset %s", path)
         return splits, targets
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
         LOGGER.warning("ignoring unreadable cache %s: %s", path, error)
         return None
 
 
-def _write_cache(fingerprint: str, splits: dict, targets: dict) -> None:
+def _write_cache(key: str, splits: dict, targets: dict) -> None:
     directory = cache_directory()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -307,8 +328,8 @@ def _write_cache(fingerprint: str, splits: dict, targets: dict) -> None:
             arrays[f"faces:{name}"], arrays[f"labels:{name}"] = faces, labels
         for name, soft in targets.items():
             arrays[f"targets:{name}"] = soft
-        temporary = directory / f".{fingerprint}.{os.getpid()}.npz"
+        temporary = directory / f".{key}.{os.getpid()}.npz"
         np.savez(temporary, **arrays)
-        os.replace(temporary, directory / f"{fingerprint}.npz")
+        os.replace(temporary, directory / f"{key}.npz")
     except OSError as error:
         LOGGER.warning("could not cache the parsed dataset in %s: %s", directory, error)

@@ -78,6 +78,13 @@ def _targets(dataset: data.FaceDataset, split: str, labels: np.ndarray) -> np.nd
     return dataset.targets.get(split, one_hot(labels, len(EMOTIONS)))
 
 
+def _sample_rows(count: int, wanted: int, seed: int) -> np.ndarray:
+    """A seeded random subset of row indices, in their original order."""
+    # Not simply the first rows: image folders are read class by class, so the first rows
+    # of a folder dataset would all be 'angry'.
+    return np.sort(np.random.default_rng(seed).choice(count, size=wanted, replace=False))
+
+
 def _compile(model: keras.Model, config: TrainConfig) -> None:
     if config.optimizer == "adam":
         optimizer = keras.optimizers.Adam(config.learning_rate)
@@ -120,14 +127,13 @@ def run(config: TrainConfig) -> dict:
     output = _prepare_output(config)
     keras.utils.set_random_seed(config.seed)
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
-    train_split, validation_split = dataset.training_split(), dataset.validation_split()
-    train_faces, train_labels = dataset.splits[train_split]
+    validation_split = dataset.validation_split()
+    train_faces, train_labels, train_targets = _training_rows(config, dataset)
     validation_faces, validation_labels = dataset.splits[validation_split]
-    if config.max_rows:
-        train_faces, train_labels = train_faces[: config.max_rows], train_labels[: config.max_rows]
-    LOGGER.info("training on %d %s faces, validating on %d %s faces", len(train_faces), train_split,
-                len(validation_faces), validation_split)
-    train_targets = _targets(dataset, train_split, train_labels)[: len(train_faces)]
+    if not len(validation_faces):
+        raise TrainError(f"{config.data}: the {validation_split} split is empty; validation needs faces")
+    LOGGER.info("training on %d %s faces, validating on %d %s faces", len(train_faces),
+                dataset.training_split(), len(validation_faces), validation_split)
     weights = class_weights(train_labels, config.class_weight_power)
     train_data = make_tf_dataset(train_faces, train_targets, config.batch_size, True, config.seed)
     train_data = train_data.map(lambda x, y: (x, y, tf.gather(weights, tf.argmax(y, axis=-1))))
@@ -135,19 +141,41 @@ def run(config: TrainConfig) -> dict:
 
     model = make_model(config.architecture)
     _compile(model, config)
+    started = time.monotonic()
+    model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=_callbacks(config, output),
+              verbose=0)
+    wall_time_s = time.monotonic() - started
+    return finish(config, output, dataset, validation_split, wall_time_s)
+
+
+def _training_rows(config: TrainConfig, dataset: data.FaceDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Faces, labels and targets to train on: the training split, or ``max_rows`` of it."""
+    split = dataset.training_split()
+    faces, labels = dataset.splits[split]
+    targets = _targets(dataset, split, labels)
+    if not len(faces):
+        raise TrainError(f"{config.data}: the {split} split is empty; training needs faces")
+    if config.max_rows and config.max_rows < len(faces):
+        rows = _sample_rows(len(faces), config.max_rows, config.seed)
+        faces, labels, targets = faces[rows], labels[rows], targets[rows]
+    return faces, labels, targets
+
+
+def _callbacks(config: TrainConfig, output: Path) -> list[keras.callbacks.Callback]:
+    """Backup for --resume, best-model checkpoint, learning-rate schedule, history and progress."""
     history_path = output / "history.csv"
-    callbacks = [
+    # Only a resumed run must beat its earlier epochs; a fresh run into a finished output
+    # folder must not inherit the old best, or it might never save and would then export
+    # the previous run's model.keras as its own.
+    best_so_far = _best_so_far(history_path) if config.resume else None
+    return [
         keras.callbacks.BackupAndRestore(str(output / "backup")),
         keras.callbacks.ModelCheckpoint(str(output / BEST_MODEL_NAME), monitor="val_accuracy", mode="max",
-                                        save_best_only=True, initial_value_threshold=_best_so_far(history_path)),
+                                        save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(epoch, config)),
         keras.callbacks.CSVLogger(str(history_path), append=config.resume),
         RichProgress(config.epochs),
     ]
-    started = time.monotonic()
-    model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
-    wall_time_s = time.monotonic() - started
-    return finish(config, output, dataset, validation_split, wall_time_s)
 
 
 def finish(config: TrainConfig, output: Path, dataset: data.FaceDataset, validation_split: str,

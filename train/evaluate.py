@@ -1,0 +1,119 @@
+"""``fakeblock eval``: score a model on held-out faces with the classify stage's own runtime.
+
+Prediction goes through :class:`fakeblock.classify.runtime.EmotionModel`, the class the
+pipeline runs, so the numbers describe what users get.  A ``.tflite`` model is scored with
+LiteRT alone: nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from fakeblock.classify.runtime import EmotionModel, default_model_path
+from fakeblock.common.errors import UserError
+from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.train import data, metrics
+
+LOGGER = logging.getLogger(__name__)
+# Faces per progress-bar step; EmotionModel splits each chunk into its own padded batches.
+CHUNK_SIZE = 512
+
+
+@dataclass
+class EvalConfig:
+    """Everything ``fakeblock eval`` can be told."""
+
+    data: str
+    split: str | None = None
+    model: str | None = None
+    tta: bool = False
+    json_path: str | None = None
+    ferplus: str | None = None
+    seed: int = 1337
+
+
+def resolve_model_path(model: str | None) -> Path:
+    """The model to evaluate: the one given, else the shipped default."""
+    if model:
+        return Path(model)
+    shipped = default_model_path()
+    if not shipped.is_file():
+        raise UserError("no shipped model found; pass --model")
+    return shipped
+
+
+def predict_scores(model: EmotionModel, faces: np.ndarray, tta: bool = False, progress: Progress | None = None
+                   ) -> np.ndarray:
+    """Emotion scores ``(N, 7)``; with ``tta`` the mean of the face's and its mirror image's scores."""
+    task = progress.add_task("scoring", total=len(faces)) if progress is not None else None
+    parts = []
+    for start in range(0, len(faces), CHUNK_SIZE):
+        chunk = faces[start:start + CHUNK_SIZE]
+        scores = model.scores(chunk)
+        if tta:
+            # Expressions are close to left-right symmetric and training augments with
+            # horizontal flips, so the mirror image is a second opinion on the same face.
+            scores = (scores + model.scores(chunk[:, :, ::-1])) / 2
+        parts.append(scores)
+        if task is not None:
+            progress.advance(task, len(chunk))
+    return np.concatenate(parts) if parts else np.zeros((0, len(EMOTIONS)), np.float32)
+
+
+def run(config: EvalConfig) -> dict:
+    """Load the model and the held-out faces, score them and return (and maybe write) the summary."""
+    model_path = resolve_model_path(config.model)
+    model = EmotionModel(model_path)
+    dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
+    faces, labels = dataset.select(config.split)
+    if not len(faces):
+        raise data.DataError(f"{config.data}: no faces to evaluate in {config.split or 'the held-out splits'}")
+    LOGGER.info("evaluating %s on %d faces of %s", model_path, len(faces), config.data)
+    with _progress() as progress:
+        scores = predict_scores(model, faces, config.tta, progress)
+    summary = metrics.summarise(labels, scores.argmax(axis=1))
+    summary.update(model=str(model_path), data=str(config.data), split=config.split or "held-out", tta=config.tta)
+    if config.json_path:
+        _write_json(Path(config.json_path), summary)
+    return summary
+
+
+def _progress() -> Progress:
+    """A transient progress bar on stderr, so stdout keeps only the results."""
+    return Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def _write_json(path: Path, summary: dict) -> None:
+    try:
+        path.write_text(json.dumps(summary, indent=2) + "\n")
+    except OSError as error:
+        raise UserError(f"{path}: cannot write the results ({error.strerror or error})") from None
+
+
+def summary_tables(summary: dict) -> list:
+    """Rich renderables for the terminal: headline numbers, per-class recall, confusion matrix."""
+    # Text, not a markup string: a path with brackets in it must print as it is.
+    headline = Text(f"accuracy {summary['accuracy']:.4f}   macro recall {summary['macro_recall']:.4f}   "
+                    f"n {summary['n']}   split {summary['split']}{'   flip TTA' if summary.get('tta') else ''}\n"
+                    f"model {summary['model']}\ndata {summary['data']}")
+    confusion = np.asarray(summary["confusion"])
+    table = Table(title="confusion (rows: true, columns: predicted)")
+    table.add_column("true", style="bold")
+    for name in EMOTIONS:
+        table.add_column(name[:5], justify="right")
+    table.add_column("recall", justify="right", style="bold")
+    for row, name in enumerate(EMOTIONS):
+        counts = [str(value) if value else "[dim]0[/dim]" for value in confusion[row]]
+        recall = f"{summary['per_class_recall'][name]:.3f}" if confusion[row].sum() else "-"
+        table.add_row(name, *counts, recall)
+    return [headline, table]
