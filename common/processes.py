@@ -78,7 +78,10 @@ class Worker:
     def start(self, endpoints: Endpoints, log_level: int) -> None:
         """Spawn the process (a fresh interpreter: ZeroMQ context and TensorFlow start clean)."""
         context = multiprocessing.get_context("spawn")
+        # A spawned child copies the environment: this names its supervisor (so it can
+        # notice being orphaned) and itself (so `ps e` and tests can tell stages apart).
         os.environ["FAKEBLOCK_SUPERVISOR_PID"] = str(os.getpid())
+        os.environ["FAKEBLOCK_STAGE"] = self.name
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
                                        args=(self.stage, self.config, endpoints, self.worker, log_level))
         self.process.start()

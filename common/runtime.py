@@ -35,6 +35,7 @@ class StageRuntime:
         self.context = zmq.Context()
         self.counters: dict[str, float] = {"malformed": 0}
         self.stop_requested = False
+        self.finish_requested = False
         self.started_s = time.monotonic()
         self.last_input_s = self.started_s
         self._idle_reported = False
@@ -106,9 +107,13 @@ class StageRuntime:
             message = self.receive(self.control, flags=zmq.NOBLOCK)
             if message is None:
                 return
-            if isinstance(message, wire.Control) and message.command == "stop" and message.target in ("", self.stage):
-                LOGGER.debug("%s: stop ordered", self.name)
+            if not isinstance(message, wire.Control) or message.target not in ("", self.stage):
+                continue
+            LOGGER.debug("%s: %s ordered", self.name, message.command)
+            if message.command == "stop":
                 self.stop_requested = True
+            elif message.command == "finish":
+                self.finish_requested = True
 
     def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK):
         """One decoded message, or None when nothing is waiting or the message was malformed."""

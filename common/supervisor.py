@@ -1,8 +1,10 @@
 """``fakeblock up``: start every stage, watch heartbeats, restart crashes, stop cleanly.
 
-One shutdown path: SIGINT/SIGTERM (or the end of a lossless source) becomes stop orders
-on the control link.  Capture is stopped first so that the rest can drain what is in
-flight; then every stage is told to stop, joined with a timeout, and only then terminated.
+One shutdown path: SIGINT/SIGTERM (or the end of a lossless source) becomes orders on the
+control link.  First "finish": sources end their streams while every link stays open, so
+what is in flight drains into the results; once the display has written everything (or
+a drain timeout passes) "stop": every stage exits, is joined with a timeout, and only
+then is anything terminated.
 """
 
 from __future__ import annotations
@@ -127,8 +129,8 @@ class Supervisor:
         if now_s - self._last_stop_sent_s < STOP_REPEAT_S:
             return
         self._last_stop_sent_s = now_s
-        target = "capture" if self.phase == "draining" else ""
-        control.send_multipart(wire.encode(wire.Control("stop", target)))
+        command = "finish" if self.phase == "draining" else "stop"
+        control.send_multipart(wire.encode(wire.Control(command)))
 
     def _check_workers(self, now_s: float) -> None:
         for worker in self.workers:

@@ -71,7 +71,11 @@ class Result:
 
 @dataclass(frozen=True)
 class EndOfStream:
-    """A source has finished after ``frame_count`` frames (numbered 0 .. frame_count-1)."""
+    """A source has ended: every frame it sent is numbered below ``frame_count``.
+
+    Lossless, that is exactly the frames 0 .. frame_count-1; live, the missing numbers
+    below it are frames dropped at capture (holes the display skips).
+    """
 
     stream: str
     frame_count: int
@@ -79,7 +83,7 @@ class EndOfStream:
 
 @dataclass(frozen=True)
 class Control:
-    """An order from the supervisor; ``command`` is ``stop``, ``target`` a stage name or "" for all."""
+    """An order from the supervisor; ``command`` is ``finish`` or ``stop``, ``target`` a stage name or "" for all."""
 
     command: str
     target: str = ""
@@ -96,7 +100,9 @@ class Status:
 
 
 Message = Frame | Faces | Result | EndOfStream | Control | Status
-CONTROL_COMMANDS = ("stop",)
+# "finish": sources end their streams but every link stays open (so what is in flight
+# drains); "stop": every stage winds down and exits.
+CONTROL_COMMANDS = ("finish", "stop")
 
 
 def _info_header(info: FrameInfo) -> dict:

@@ -1,0 +1,134 @@
+"""The capture stage: read a source, stamp each frame, push it to detect (and to display).
+
+Links and what happens when they are full:
+
+- ``frames`` (we bind PUSH, detect workers connect PULL): in lossless mode a send blocks
+  until a worker has room, so a slow pipeline slows the replay and nothing is lost; in
+  live mode a send that finds no room drops the frame (counted as ``dropped``, its frame
+  number left as a hole) so the pipeline always works on a fresh frame.
+- ``display_frames`` (we connect PUSH, display binds PULL): carries the same frames for the
+  overlay and always the final ``EndOfStream``.  It blocks in lossless mode and drops (as
+  ``display_dropped``) in live mode, like the frames link.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from itertools import islice
+
+import zmq
+
+from fakeblock.capture.core import Source, open_source
+from fakeblock.capture.flow import FLOW_LIVE, RateMeter, choose_flow_mode
+from fakeblock.common import wire
+from fakeblock.common.config import CaptureConfig
+from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.errors import UserError
+from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
+
+LOGGER = logging.getLogger(__name__)
+# Live: one or two queued frames per worker keep latency near one frame time.
+LIVE_FRAMES_HWM = 2
+# Lossless: a few frames in flight keep every detect worker busy without hoarding memory.
+LOSSLESS_FRAMES_HWM = 4
+# The display only parks frames until their results arrive, so it reads them quickly.
+DISPLAY_FRAMES_HWM = 4
+# Lossless links keep unsent frames this long at exit so downstream can take them all;
+# live links use the runtime's short default, since stale frames are worth nothing.
+LOSSLESS_LINGER_MS = 5000
+# After a stop, how long to keep trying to hand the display its EndOfStream.
+END_OF_STREAM_TIMEOUT_S = 2.0
+# libzmq drops an ipc connection whose reader is stalled at its high-water mark the moment
+# the writer hangs up, losing every message still in that reader's buffers (tcp is not
+# affected; linger does not help).  So a finished source stays connected until the
+# supervisor's stop, sent once the display has every result, or this long.
+END_DRAIN_S = 10.0
+
+
+def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0) -> int:
+    """Stream ``config.source`` into the pipeline until it ends or a stop arrives; returns 0."""
+    # A --live file makes no sense unpaced (nearly every frame would be dropped), so pace it.
+    source = open_source(config.source, realtime=config.realtime or bool(config.live))
+    live = choose_flow_mode(source.live, config.live) == FLOW_LIVE
+    stream = _stream_name(config, source)
+    LOGGER.info("capture: %s as stream %r, %s, %s fps", config.source, stream,
+                "live" if live else "lossless", source.fps or "unknown")
+    runtime = StageRuntime("capture", worker, endpoints)
+    linger_ms = None if live else LOSSLESS_LINGER_MS
+    frames = runtime.socket(zmq.PUSH, LIVE_FRAMES_HWM if live else LOSSLESS_FRAMES_HWM,
+                            bind_to=endpoints.frames, linger_ms=linger_ms)
+    display = runtime.socket(zmq.PUSH, DISPLAY_FRAMES_HWM, connect_to=endpoints.display_frames,
+                             linger_ms=linger_ms)
+    try:
+        frame_count = _pump(runtime, source, stream, live, frames,
+                            display if config.send_frames_to_display else None, config.max_frames)
+        _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
+        LOGGER.info("capture: %s done, %d frames sent, %d dropped", stream, runtime.counters.get("frames_out", 0),
+                    runtime.counters.get("dropped", 0))
+        _wait(runtime, END_DRAIN_S)
+    finally:
+        source.close()
+        runtime.close()
+    return 0
+
+
+def _stream_name(config: CaptureConfig, source: Source) -> str:
+    """``--stream`` if given (checked, so the wire never refuses it), else the source's name."""
+    if config.stream is not None and not 0 < len(config.stream) <= wire.MAX_STREAM_NAME_CHARS:
+        source.close()
+        raise UserError(f"--stream must be 1 to {wire.MAX_STREAM_NAME_CHARS} characters")
+    return config.stream or source.name
+
+
+def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames: zmq.Socket,
+          display: zmq.Socket | None, max_frames: int | None) -> int:
+    """Send frames until the source ends, ``max_frames`` are read or a stop.
+
+    Returns the end-of-stream frame count: one past the last frame number sent.  Lossless,
+    that is the number of frames sent; live, the numbers below it that are missing are the
+    dropped frames, which the display skips as holes.
+    """
+    frame_count = 0
+    rate = RateMeter()
+    readings = islice(source.frames(wait=lambda delay_s: _wait(runtime, delay_s)), max_frames)
+    for frame_number, (pixels, position_s) in enumerate(readings):
+        if runtime.stop_requested or runtime.finish_requested:
+            break
+        runtime.count("frames_in")
+        frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic()), pixels)
+        if not runtime.send(frames, frame, block=not live):
+            if not live:  # a blocked lossless send only gives up when a stop was ordered
+                break
+            runtime.count("dropped")
+            continue
+        frame_count = frame_number + 1
+        runtime.count("frames_out")
+        runtime.counters["fps"] = rate.tick()
+        if display is not None and not runtime.send(display, frame, block=not live):
+            runtime.count("display_dropped")
+        runtime.poll([], 0)  # heartbeats and stop orders
+    return frame_count
+
+
+def _wait(runtime: StageRuntime, delay_s: float) -> None:
+    """Sleep (for realtime pacing, or while downstream drains) yet answer heartbeats and stop orders."""
+    deadline_s = time.monotonic() + delay_s
+    while not runtime.stop_requested:
+        remaining_ms = math.ceil((deadline_s - time.monotonic()) * 1000)
+        if remaining_ms <= 0:
+            return
+        runtime.poll([], min(remaining_ms, POLL_INTERVAL_MS))
+
+
+def _send_end_of_stream(runtime: StageRuntime, display: zmq.Socket, message: wire.EndOfStream) -> None:
+    """Hand the display the frame count: blocking normally, for a bounded time after a stop."""
+    if runtime.send(display, message, block=True):
+        return
+    deadline_s = time.monotonic() + END_OF_STREAM_TIMEOUT_S
+    while time.monotonic() < deadline_s:
+        if display.poll(POLL_INTERVAL_MS, zmq.POLLOUT) and runtime.send(display, message, block=False):
+            return
+        runtime.heartbeat()
+    LOGGER.warning("capture: the display did not take the end of stream %r", message.stream)
