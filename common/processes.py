@@ -15,6 +15,7 @@ from fakeblock.common.endpoints import Endpoints
 LOGGER = logging.getLogger(__name__)
 USER_ERROR_EXIT_CODE = 2
 CRASH_EXIT_CODE = 1
+USER_QUIT_EXIT_CODE = 3  # the display's window was closed or `q` pressed: stop everything, exit 0
 STAGE_NAMES = ("capture", "detect", "queue", "classify", "display")
 
 

@@ -17,7 +17,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
-from fakeblock.common.processes import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, Worker
+from fakeblock.common.processes import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE, Worker
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.status_view import StatusBoard
 
@@ -146,6 +146,11 @@ class Supervisor:
 
     def _on_exit(self, worker: Worker, now_s: float) -> None:
         code = worker.exit_code
+        if code == USER_QUIT_EXIT_CODE:
+            LOGGER.info("window closed; stopping")
+            worker.finished = True
+            self._enter("stopping", now_s)
+            return
         if code == 0 or self.phase == "stopping":
             worker.finished = True
             if worker.stage == "display" and self.phase != "stopping":

@@ -59,6 +59,9 @@ def check_port_free(host: str, port: int) -> None:
         raise UserError(f"the web view listens on loopback only without authentication; {host} is refused")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Like the web server itself: connections of a previous run in TIME_WAIT do not
+        # count, a listening socket does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -1,0 +1,89 @@
+"""Pure per-frame work of the display stage: overlay, output records, ordering, latency.
+
+Nothing here touches a socket, a file or a window, so every function is tested on small
+arrays and hand-made messages.  The overlay lives in :mod:`fakeblock.display.overlay`
+and the reorder/join buffer in :mod:`fakeblock.display.order`; both are re-exported here
+so callers import the display's pure core from one place.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import numpy as np
+
+from fakeblock.common import wire
+from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.display.order import LIVE_MAX_WAIT_S, FrameOrderer, Joined
+from fakeblock.display.overlay import BOX_COLOUR_BGR, Face, draw_overlay, faces_of
+
+__all__ = [
+    "BOX_COLOUR_BGR", "DEFAULT_FPS", "EMOTIONS", "LIVE_MAX_WAIT_S", "Face", "FrameOrderer", "Joined",
+    "LatencyWindow", "draw_overlay", "faces_of", "fps_from_positions", "latency_percentiles", "result_record",
+]
+
+SCORE_DECIMALS = 4
+TIME_DECIMALS = 3
+DEFAULT_FPS = 30.0
+# A source claiming more than this is mislabelled (or its timestamps are): use the default.
+MAX_PLAUSIBLE_FPS = 240.0
+PERCENTILES = (50, 95, 99)
+LATENCY_SAMPLES = 2048
+
+
+def result_record(result: wire.Result) -> dict:
+    """One results-file line: stream, frame, time and every face's box, top emotion and scores.
+
+    ``{"stream": "office-woman", "frame": 0, "time_s": 0.0, "faces": [{"box": [x, y, w, h],
+    "emotion": "happy", "scores": {"angry": 0.01, ...}}]}`` with scores rounded to four
+    decimals and the frame's position in its source rounded to milliseconds.
+    """
+    faces = []
+    for box, scores in zip(result.boxes, result.scores):
+        faces.append({
+            "box": [int(value) for value in box],
+            "emotion": EMOTIONS[int(np.argmax(scores))],
+            "scores": {name: round(float(score), SCORE_DECIMALS) for name, score in zip(EMOTIONS, scores)},
+        })
+    return {"stream": result.info.stream, "frame": result.info.frame_number,
+            "time_s": round(result.info.position_s, TIME_DECIMALS), "faces": faces}
+
+
+def latency_percentiles(samples_ms: Iterable[float]) -> dict[str, float]:
+    """``{"p50": .., "p95": .., "p99": ..}`` of the samples (linear interpolation); ``{}`` when empty."""
+    values = np.fromiter(samples_ms, dtype=np.float64)
+    if values.size == 0:
+        return {}
+    return {f"p{rank}": float(value) for rank, value in zip(PERCENTILES, np.percentile(values, PERCENTILES))}
+
+
+def fps_from_positions(first: wire.FrameInfo, second: wire.FrameInfo) -> float:
+    """Frame rate implied by two frames' numbers and source positions, or ``DEFAULT_FPS``."""
+    frames = second.frame_number - first.frame_number
+    seconds = second.position_s - first.position_s
+    if frames <= 0 or seconds <= 0:
+        return DEFAULT_FPS
+    fps = frames / seconds
+    return fps if 1.0 <= fps <= MAX_PLAUSIBLE_FPS else DEFAULT_FPS
+
+
+class LatencyWindow:
+    """The most recent capture-to-result latencies, in milliseconds."""
+
+    def __init__(self, max_samples: int = LATENCY_SAMPLES):
+        self.samples_ms: deque[float] = deque(maxlen=max_samples)
+
+    def add(self, captured_s: float, now_s: float) -> None:
+        """Record one result that arrived at ``now_s`` for a frame captured at ``captured_s``.
+
+        Both are ``time.monotonic()`` readings; a negative difference means the frame was
+        captured on another host (another clock), which says nothing about latency.
+        """
+        latency_ms = (now_s - captured_s) * 1000.0
+        if latency_ms >= 0:
+            self.samples_ms.append(latency_ms)
+
+    def counters(self) -> dict[str, float]:
+        """``latency_p50_ms``, ``latency_p95_ms`` and ``latency_p99_ms`` (empty before any sample)."""
+        return {f"latency_{name}_ms": round(value, 2) for name, value in latency_percentiles(self.samples_ms).items()}

@@ -1,0 +1,221 @@
+"""Where released frames go: a JSON Lines results file, an mp4 recording, a window, the web view.
+
+Every output is opened when the stage starts, so a bad path, a missing screen or a busy
+port is one clear :class:`UserError` before any frame flows, and every output is closed
+(flushed) on the way out, however the stage stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fakeblock.common import wire
+from fakeblock.common.config import DisplayConfig
+from fakeblock.common.errors import UserError
+from fakeblock.common.up import screen_available
+from fakeblock.display.core import DEFAULT_FPS, Joined, draw_overlay, faces_of, fps_from_positions, result_record
+from fakeblock.display.web import WebView
+
+LOGGER = logging.getLogger(__name__)
+RESULTS_FLUSH_INTERVAL_S = 0.5
+VIDEO_CODEC = "mp4v"
+QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Escape
+
+
+class ResultsWriter:
+    """One JSON line per released result, flushed at least every ``RESULTS_FLUSH_INTERVAL_S``."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self._file = open(Path(path).expanduser(), "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            raise UserError(f"cannot write results to {path}: {error.strerror or error}") from None
+        self.lines = 0
+        self._flushed_s, self._unflushed = time.monotonic(), False
+
+    def write(self, result: wire.Result) -> None:
+        """Append the result's record; flushes when the last flush is old enough to matter."""
+        self._file.write(json.dumps(result_record(result)) + "\n")
+        self.lines += 1
+        self._unflushed = True
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Flush when lines wait and the last flush is ``RESULTS_FLUSH_INTERVAL_S`` old."""
+        if self._unflushed and time.monotonic() - self._flushed_s >= RESULTS_FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push buffered lines to the file (tail -f and a crash both see them)."""
+        self._file.flush()
+        self._flushed_s, self._unflushed = time.monotonic(), False
+
+    def close(self) -> None:
+        """Flush and close; safe to call twice."""
+        if not self._file.closed:
+            self._file.close()
+            LOGGER.info("wrote %d result lines to %s", self.lines, self.path)
+
+
+class VideoRecorder:
+    """An mp4 (``mp4v``) of the annotated frames, sized by the first frame.
+
+    The frame rate comes from the first two frames' source positions (``DEFAULT_FPS``
+    when they say nothing useful), so the first frame is held until the second arrives.
+    """
+
+    def __init__(self, path: str):
+        self.path = str(Path(path).expanduser())
+        folder = Path(self.path).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UserError(f"cannot record to {path}: folder {folder} is missing or not writable")
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size_px: tuple[int, int] | None = None
+        self._first: tuple[np.ndarray, wire.FrameInfo] | None = None
+
+    def write(self, image: np.ndarray, info: wire.FrameInfo) -> None:
+        """Add one annotated BGR frame (resized to the recording's size when it differs)."""
+        if self._writer is None:
+            if self._first is None:
+                self._first = (image, info)
+                return
+            first_image, first_info = self._first
+            self._open(first_image, fps_from_positions(first_info, info))
+        self._put(image)
+
+    def _open(self, first_image: np.ndarray, fps: float) -> None:
+        # Encoders want even sizes; losing one pixel row or column is invisible.
+        height, width = first_image.shape[:2]
+        self._size_px = (max(2, width - width % 2), max(2, height - height % 2))
+        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*VIDEO_CODEC), fps, self._size_px)
+        if not self._writer.isOpened():
+            raise UserError(f"cannot record to {self.path}: OpenCV has no {VIDEO_CODEC} encoder for it")
+        LOGGER.info("recording %dx%d at %.2f fps to %s", *self._size_px, fps, self.path)
+        self._put(first_image)
+        self._first = None
+
+    def _put(self, image: np.ndarray) -> None:
+        if (image.shape[1], image.shape[0]) != self._size_px:
+            image = cv2.resize(image, self._size_px, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Write a lone first frame (at ``DEFAULT_FPS``) and finish the file."""
+        if self._writer is None and self._first is not None:
+            self._open(self._first[0], DEFAULT_FPS)
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            LOGGER.info("recorded %d frames to %s", self.frames, self.path)
+
+
+class Window:
+    """An OpenCV window; ``q``, Escape or closing the window sets :attr:`quit_requested`."""
+
+    def __init__(self, title: str):
+        # Without a screen Qt aborts the whole process instead of raising: check first.
+        if not screen_available():
+            raise UserError("no screen for the window output (DISPLAY is not set); use the web view instead")
+        self.title = title
+        self.quit_requested = False
+        self._shown = False
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
+        except cv2.error as error:
+            raise UserError(f"cannot open a window: {error.err or error}") from None
+
+    def show(self, image: np.ndarray) -> None:
+        """Show an annotated frame and handle key presses."""
+        cv2.imshow(self.title, image)
+        self._shown = True
+        self.pump()
+
+    def pump(self) -> None:
+        """Let the GUI process events (call often, even without new frames); notice a quit."""
+        key = cv2.waitKey(1)
+        closed = self._shown and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        if (key & 0xFF) in QUIT_KEYS or closed:
+            if not self.quit_requested:
+                LOGGER.info("window closed or q pressed: stopping")
+            self.quit_requested = True
+
+    def close(self) -> None:
+        """Destroy the window (events pumped once so it really disappears)."""
+        cv2.destroyWindow(self.title)
+        cv2.waitKey(1)
+
+
+class Outputs:
+    """Every output the configuration asks for, fed one released frame at a time."""
+
+    def __init__(self, config: DisplayConfig):
+        self.results_file = self.recorder = self.window = self.web = None
+        try:
+            # The results file first: it is the output a user can least afford to lose.
+            self.results_file = ResultsWriter(config.results) if config.results else None
+            self.recorder = VideoRecorder(config.record) if config.record else None
+            self.web = WebView(config.web_host, config.web_port) if "web" in config.outputs else None
+            self.window = Window(config.window_title) if "window" in config.outputs else None
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def needs_pixels(self) -> bool:
+        """True when some output draws frames (otherwise frames are not worth keeping)."""
+        return any(output is not None for output in (self.recorder, self.window, self.web))
+
+    @property
+    def quit_requested(self) -> bool:
+        """True once the user closed the window or pressed q."""
+        return self.window is not None and self.window.quit_requested
+
+    def emit(self, joined: Joined, show: bool = True) -> bool:
+        """Write the result and draw, record, show and serve the frame; True when a frame was drawn.
+
+        ``show`` False skips the window and web view (a live stage catching up shows only
+        the newest frame) but still records every frame.
+        """
+        if joined.result is not None:
+            if self.results_file is not None:
+                self.results_file.write(joined.result)
+            if self.web is not None:
+                self.web.publish_record(result_record(joined.result))
+        shown = show and (self.window is not None or self.web is not None)
+        if joined.frame is None or not (self.recorder is not None or shown):
+            return False
+        image = draw_overlay(joined.frame.pixels, faces_of(joined.result))
+        if self.recorder is not None:
+            self.recorder.write(image, joined.frame.info)
+        if show and self.window is not None:
+            self.window.show(image)
+        if show and self.web is not None:
+            self.web.publish_image(image)
+        return True
+
+    def idle(self) -> None:
+        """Keep the window responsive between frames; flush results so readers see progress."""
+        if self.window is not None:
+            self.window.pump()
+        if self.results_file is not None:
+            self.results_file.flush_if_due()
+
+    def close(self) -> None:
+        """Close everything that was opened, results file first; never raises for one output."""
+        for output in (self.results_file, self.recorder, self.window, self.web):
+            if output is None:
+                continue
+            try:
+                output.close()
+            except Exception:  # one broken output must not lose the others' data
+                LOGGER.exception("closing %s failed", type(output).__name__)

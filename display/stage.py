@@ -1,0 +1,168 @@
+"""The display stage: results and frames in, results file, recording, window and web view out.
+
+It binds two PULL sockets: ``results`` (every classify worker pushes one ``Result`` per
+frame) and ``display_frames`` (capture pushes the ``Frame`` pixels, when some output
+needs them, and always one ``EndOfStream`` per stream).  The :class:`FrameOrderer`
+joins them by ``(stream, frame number)`` and releases frames in order to the outputs.
+
+Exit codes:
+
+- ``0``: every stream that ended has all of its frames written (lossless: the results
+  file has exactly ``frame_count`` lines per stream), or a ``stop`` order came and what
+  was in flight has been drained (up to ``STOP_DRAIN_S``), flushed and closed.
+- ``QUIT_EXIT_CODE`` (3): the user pressed q or Escape in the window, or closed it; the
+  supervisor should stop the whole pipeline rather than restart the display.
+- A ``UserError`` (bad results or recording path, busy web port, no screen) is raised
+  before any message is read; the process wrapper turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import zmq
+
+from fakeblock.common import wire
+from fakeblock.common.config import DisplayConfig
+from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.processes import USER_QUIT_EXIT_CODE
+from fakeblock.common.runtime import StageRuntime
+from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
+from fakeblock.display.outputs import Outputs
+
+LOGGER = logging.getLogger(__name__)
+QUIT_EXIT_CODE = USER_QUIT_EXIT_CODE
+# Results are tiny: a deep queue costs nothing, and when it is full classify's PUSH
+# blocks, which is the backpressure lossless runs rely on.
+RESULTS_HWM = 1024
+# Pixel link: a few frames only, so a lossless capture blocks (and a live one drops,
+# counted at capture) instead of piling up seconds of video in ZeroMQ buffers.
+FRAMES_HWM = 4
+# Lossless: while this many frames wait for their results, leave further frames in the
+# socket; capture then blocks on its PUSH, which holds the whole pipeline's memory flat.
+MAX_PENDING_FRAMES = 64
+MAX_MESSAGES_PER_READ = 64
+STOP_DRAIN_S = 2.0
+DRAIN_QUIET_S = 0.5
+COUNTER_INTERVAL_S = 0.5
+
+
+def run_display(config: DisplayConfig, endpoints: Endpoints, worker: int = 0) -> int:
+    """Run the display until every ended stream is written, a stop order, or the user quits."""
+    runtime = StageRuntime("display", worker, endpoints)
+    outputs = None
+    try:
+        outputs = Outputs(config)
+        results = runtime.socket(zmq.PULL, RESULTS_HWM, bind_to=endpoints.results)
+        frames = runtime.socket(zmq.PULL, FRAMES_HWM, bind_to=endpoints.display_frames)
+        return DisplayLoop(runtime, config, outputs, results, frames).run()
+    finally:
+        if outputs is not None:
+            outputs.close()
+        runtime.close()
+
+
+class DisplayLoop:
+    """Receive, join and order, emit; one instance per run of the stage."""
+
+    def __init__(self, runtime: StageRuntime, config: DisplayConfig, outputs: Outputs, results: zmq.Socket,
+                 frames: zmq.Socket):
+        self.runtime, self.outputs, self.live = runtime, outputs, config.live
+        self.results_socket, self.frames_socket = results, frames
+        self.orderer = FrameOrderer(config.live, outputs.needs_pixels)
+        self.latency = LatencyWindow()
+        self.draining = False
+        self._counters_due_s = 0.0
+
+    def run(self) -> int:
+        """The main loop; returns the stage's exit code."""
+        while not self.runtime.stop_requested:
+            self._step()
+            if self.outputs.quit_requested:
+                self._publish_counters(force=True)
+                return QUIT_EXIT_CODE
+            if self.orderer.finished():
+                LOGGER.info("every stream is complete; %d results written",
+                            self.runtime.counters.get("results_written", 0))
+                self._publish_counters(force=True)
+                return 0
+        return self._drain()
+
+    def _step(self) -> bool:
+        """Wait once for input, take what came, emit what is due; True when input arrived."""
+        sockets = [self.results_socket]
+        if self._accepting_frames():
+            sockets.append(self.frames_socket)
+        ready = self.runtime.poll(sockets)
+        for socket in ready:
+            self._read(socket)
+        self._emit(self.orderer.release(time.monotonic()))
+        self.outputs.idle()
+        self._publish_counters()
+        return bool(ready)
+
+    def _accepting_frames(self) -> bool:
+        return self.live or self.draining or self.orderer.pending_frames < MAX_PENDING_FRAMES
+
+    def _read(self, socket: zmq.Socket) -> None:
+        for _ in range(MAX_MESSAGES_PER_READ):
+            if socket is self.frames_socket and not self._accepting_frames():
+                return
+            message = self.runtime.receive(socket)  # malformed: counted and dropped by the runtime
+            if message is None:
+                return
+            self._accept(message, time.monotonic())
+
+    def _accept(self, message: wire.Message, now_s: float) -> None:
+        if isinstance(message, wire.Result):
+            self.runtime.count("results_in")
+            self.latency.add(message.info.captured_s, now_s)
+            self.orderer.add_result(message, now_s)
+        elif isinstance(message, wire.Frame):
+            self.runtime.count("frames_in")
+            if self.orderer.needs_frames:
+                self.orderer.add_frame(message, now_s)
+            else:
+                self.runtime.count("frames_ignored")  # no output draws: pixels are not worth keeping
+        elif isinstance(message, wire.EndOfStream):
+            LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
+            self.orderer.end_stream(message.stream, message.frame_count, now_s)
+        else:
+            self.runtime.count("unexpected")
+
+    def _emit(self, released: list[Joined]) -> None:
+        # A live display that fell behind shows only the newest frame (recording keeps all).
+        newest = max((index for index, joined in enumerate(released) if joined.frame is not None), default=-1)
+        for index, joined in enumerate(released):
+            self.outputs.emit(joined, show=not self.live or index == newest)
+            if joined.frame is not None:
+                self.runtime.count("frames_out")
+            if joined.result is not None:
+                self.runtime.count("results_written")
+
+    def _drain(self) -> int:
+        """After a stop order: take what is still in flight, then write out everything held."""
+        self.draining = True
+        started_s = quiet_since_s = time.monotonic()
+        while time.monotonic() - started_s < STOP_DRAIN_S and not self.orderer.finished():
+            if self._step():
+                quiet_since_s = time.monotonic()
+            elif time.monotonic() - quiet_since_s >= DRAIN_QUIET_S or self.outputs.quit_requested:
+                break
+        self._emit(self.orderer.flush())
+        LOGGER.info("stopped; %d results written", self.runtime.counters.get("results_written", 0))
+        self._publish_counters(force=True)
+        return 0
+
+    def _publish_counters(self, force: bool = False) -> None:
+        """Copy ordering counters and latency percentiles into the heartbeat (every ~0.5 s)."""
+        now_s = time.monotonic()
+        if not force and now_s < self._counters_due_s:
+            return
+        self._counters_due_s = now_s + COUNTER_INTERVAL_S
+        orderer = self.orderer
+        self.runtime.counters.update(self.latency.counters())
+        self.runtime.counters.update(skipped=orderer.skipped, unmatched=orderer.unmatched,
+                                     missing_pixels=orderer.missing_pixels,
+                                     dropped=orderer.unmatched + orderer.discarded, pending=orderer.pending)

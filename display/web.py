@@ -1,0 +1,212 @@
+"""The web view: a tiny threaded HTTP server with the live annotated stream and current emotions.
+
+Routes: ``/`` (the page), ``/stream.mjpg`` (``multipart/x-mixed-replace`` MJPEG of the
+newest annotated frame), ``/emotions.json`` (the newest result record), ``/healthz``.
+
+The stage thread only hands over references (:meth:`WebView.publish_image`); each frame
+is JPEG-encoded at most once, by the first client thread that wants it, and every other
+client reuses those bytes.  Handler threads are daemons and every wait has a timeout,
+so :meth:`WebView.close` never hangs on a slow or vanished browser.  Stdlib only.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import socket
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+
+from fakeblock.common.errors import UserError
+from fakeblock.display.page import PAGE_HTML
+
+LOGGER = logging.getLogger(__name__)
+JPEG_QUALITY = 80
+BOUNDARY = "fakeblockframe"
+MAX_STREAM_CLIENTS = 8
+CLIENT_TIMEOUT_S = 10.0
+FRAME_WAIT_S = 0.5  # also how often an idle stream repeats its newest frame
+SHUTDOWN_POLL_S = 0.25
+JOIN_TIMEOUT_S = 2.0
+EMPTY_RECORD = {"stream": None, "frame": None, "time_s": None, "faces": []}
+
+
+class LiveState:
+    """The newest annotated frame and result record, shared by the stage and the HTTP threads."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._encode_lock = threading.Lock()
+        self._image: np.ndarray | None = None
+        self._jpeg: tuple[int, bytes] = (0, b"")
+        self._record: dict = EMPTY_RECORD
+        self.frames = self.results = 0
+        self.closed = False
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Make ``image`` (never modified afterwards) the newest frame and wake the streams."""
+        with self._condition:
+            self._image = image
+            self.frames += 1
+            self._condition.notify_all()
+
+    def set_record(self, record: dict) -> None:
+        """Make ``record`` the newest emotions record."""
+        with self._condition:
+            self._record = record
+            self.results += 1
+
+    def record(self) -> dict:
+        """The newest emotions record (``EMPTY_RECORD`` before the first result)."""
+        with self._condition:
+            return self._record
+
+    def wait_for_jpeg(self, after_frame: int, timeout_s: float) -> tuple[int, bytes | None]:
+        """The first frame newer than ``after_frame`` as JPEG, or ``(after_frame, None)`` on timeout or close."""
+        with self._condition:
+            self._condition.wait_for(lambda: self.closed or self.frames > after_frame, timeout_s)
+            if self.closed or self.frames <= after_frame:
+                return after_frame, None
+            number, image = self.frames, self._image
+        # Encoding happens outside the condition so the stage never waits for a browser.
+        with self._encode_lock:
+            if self._jpeg[0] != number:
+                ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if not ok:
+                    raise RuntimeError("JPEG encoding failed")
+                self._jpeg = (number, buffer.tobytes())
+            return self._jpeg
+
+    def close(self) -> None:
+        """Wake every waiting stream so its thread ends."""
+        with self._condition:
+            self.closed = True
+            self._condition.notify_all()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a browser that keeps a stream open must not keep the stage alive
+
+    def __init__(self, address: tuple[str, int], state: LiveState):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.state = state
+        self.stream_slots = threading.BoundedSemaphore(MAX_STREAM_CLIENTS)
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without a name lookup."""
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall on a machine
+        # without DNS; the name is only used in CGI variables.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = CLIENT_TIMEOUT_S
+    server_version = "fakeblock"
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """Serve one of the four routes, or 404."""
+        routes = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
+                  "/emotions.json": self._emotions, "/healthz": self._health}
+        route = routes.get(urlsplit(self.path).path)
+        if route is None:
+            self.send_error(404, "not found")
+            return
+        try:
+            route()
+        except OSError as error:  # the browser went away or stalled past CLIENT_TIMEOUT_S
+            LOGGER.debug("web client %s left: %s", self.address_string(), error)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
+        """Request lines go to the debug log, not to stderr."""
+        LOGGER.debug("web %s " + format, self.address_string(), *args)
+
+    def _send(self, content_type: str, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _page(self) -> None:
+        self._send("text/html; charset=utf-8", PAGE_HTML.encode("utf-8"))
+
+    def _emotions(self) -> None:
+        self._send("application/json", json.dumps(self.server.state.record()).encode("utf-8"))
+
+    def _health(self) -> None:
+        state = self.server.state
+        self._send("application/json", json.dumps({"status": "ok", "frames": state.frames,
+                                                   "results": state.results}).encode("utf-8"))
+
+    def _stream(self) -> None:
+        if not self.server.stream_slots.acquire(blocking=False):
+            self.send_error(503, f"at most {MAX_STREAM_CLIENTS} streams at once")
+            return
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(f"--{BOUNDARY}\r\n".encode())
+            self._stream_frames()
+        finally:
+            self.server.stream_slots.release()
+
+    def _stream_frames(self) -> None:
+        state, frame_number, last_jpeg = self.server.state, 0, None
+        while not state.closed:
+            frame_number, jpeg = state.wait_for_jpeg(frame_number, FRAME_WAIT_S)
+            # When no new frame comes, repeat the last one: browsers display a part only
+            # once the next part begins, and a write is how a vanished client is noticed.
+            jpeg = jpeg or last_jpeg
+            if jpeg is None or state.closed:
+                continue
+            head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+            self.wfile.write(head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode())
+            self.wfile.flush()
+            last_jpeg = jpeg
+
+
+class WebView:
+    """The web view's server thread; :meth:`close` stops it and every stream."""
+
+    def __init__(self, host: str, port: int):
+        self.state = LiveState()
+        try:
+            self._server = _Server((host, port), self.state)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise UserError(f"{host}:{port} is already in use; choose another --web-port") from None
+            raise UserError(f"cannot serve the web view on {host}:{port}: {error.strerror or error}") from None
+        self.host, self.port = host, self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                                        name="web-view", daemon=True)
+        self._thread.start()
+        LOGGER.info("web view on http://%s:%d/", host, self.port)
+
+    def publish_image(self, image: np.ndarray) -> None:
+        """Show an annotated BGR frame to every stream (the array must not change afterwards)."""
+        self.state.set_image(image)
+
+    def publish_record(self, record: dict) -> None:
+        """Serve ``record`` (see :func:`fakeblock.display.core.result_record`) as ``/emotions.json``."""
+        self.state.set_record(record)
+
+    def close(self) -> None:
+        """End every stream, stop the server and free the port."""
+        self.state.close()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(JOIN_TIMEOUT_S)
+
