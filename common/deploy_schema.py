@@ -57,7 +57,7 @@ OPTION_LIMITS = {
     ("capture", "max_frames"): dict(minimum=1),
     ("detect", "scale_factor"): dict(minimum=1.01), ("detect", "min_neighbors"): dict(minimum=0),
     ("detect", "min_size_px"): dict(minimum=8), ("detect", "detect_scale"): dict(minimum=0.1, maximum=1.0),
-    ("detect", "opencv_threads"): dict(minimum=1),
+    ("detect", "opencv_threads"): dict(minimum=0),
     ("classify", "max_batch_size"): dict(minimum=1, maximum=256), ("classify", "batch_timeout_ms"): dict(minimum=0),
     ("classify", "threads"): dict(minimum=1),
     ("display", "web_port"): dict(minimum=1, maximum=MAX_PORT), ("display", "outputs"): dict(choices=DISPLAY_OUTPUTS),

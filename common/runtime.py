@@ -95,7 +95,7 @@ class StageRuntime:
             self.stop_requested = True
         self.heartbeat()
         ready.discard(self.control)
-        if ready:
+        if ready or not sockets:  # a source stage polls no inputs: it is never idle
             self.last_input_s, self._idle_reported = time.monotonic(), False
         elif not self._idle_reported and time.monotonic() - self.last_input_s > IDLE_WARNING_S and sockets:
             LOGGER.info("%s: no input for %.0f s, waiting", self.name, IDLE_WARNING_S)

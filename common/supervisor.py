@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import signal
+from dataclasses import replace
 import time
 
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.config import PipelineConfig
+from fakeblock.common.config import PipelineConfig, detect_threads
 from fakeblock.common.processes import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE, Worker
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.status_view import StatusBoard
@@ -46,7 +47,8 @@ class Supervisor:
     def _plan(config: PipelineConfig) -> list[Worker]:
         workers = [Worker("display", 0, config.display), Worker("queue", 0, None)]
         workers += [Worker("classify", index, config.classify) for index in range(config.classify_workers)]
-        workers += [Worker("detect", index, config.detect) for index in range(config.detect_workers)]
+        detect = replace(config.detect, opencv_threads=detect_threads(config.detect, config.detect_workers))
+        workers += [Worker("detect", index, detect) for index in range(config.detect_workers)]
         workers.append(Worker("capture", 0, config.capture))
         return workers
 

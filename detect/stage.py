@@ -8,7 +8,7 @@ import cv2
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.config import DetectConfig
+from fakeblock.common.config import DetectConfig, detect_threads
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.detect.core import detect, load_cascade
@@ -24,7 +24,7 @@ FACES_HWM = 64
 
 def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> int:
     """Receive frames, find faces, send every frame's faces (even none) to the classify queue."""
-    cv2.setNumThreads(config.opencv_threads)
+    cv2.setNumThreads(detect_threads(config, workers_here=1))
     cascade = load_cascade()
     runtime = StageRuntime("detect", worker, endpoints)
     frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=endpoints.frames)
