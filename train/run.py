@@ -30,6 +30,8 @@ LOGGER = logging.getLogger(__name__)
 BEST_MODEL_NAME = "model.keras"
 TFLITE_NAME = "emotion.tflite"
 WARMUP_EPOCHS = 2
+CONFIG_NAME = "train-config.json"
+TIMING_NAME = "timing.json"
 
 
 @dataclass
@@ -141,11 +143,11 @@ def run(config: TrainConfig) -> dict:
 
     model = make_model(config.architecture)
     _compile(model, config)
-    started = time.monotonic()
-    model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=_callbacks(config, output),
-              verbose=0)
-    wall_time_s = time.monotonic() - started
-    return finish(config, output, dataset, validation_split, wall_time_s)
+    (output / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
+    timer = EpochTimer(output / TIMING_NAME)
+    model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
+              callbacks=[timer, *_callbacks(config, output)], verbose=0)
+    return finish(config, output, dataset, validation_split, timer.total_s())
 
 
 def _training_rows(config: TrainConfig, dataset: data.FaceDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,6 +178,29 @@ def _callbacks(config: TrainConfig, output: Path) -> list[keras.callbacks.Callba
         keras.callbacks.CSVLogger(str(history_path), append=config.resume),
         RichProgress(config.epochs),
     ]
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds each epoch's duration to ``timing.json``, so a resumed run reports its whole wall time."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.started_s = 0.0
+
+    def total_s(self) -> float:
+        """Seconds spent in finished epochs, over every session of this run."""
+        try:
+            return float(json.loads(self.path.read_text())["wall_time_s"])
+        except (OSError, ValueError, KeyError):
+            return 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started_s = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        total_s = self.total_s() + time.monotonic() - self.started_s
+        self.path.write_text(json.dumps({"wall_time_s": round(total_s, 1), "epochs": epoch + 1}) + "\n")
 
 
 def finish(config: TrainConfig, output: Path, dataset: data.FaceDataset, validation_split: str,
