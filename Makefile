@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine: `make up` and `make test`.
+# Each creates the virtual environment it needs (Python 3.11+), then runs.
+PYTHON ?= python3
+VENV ?= .venv
+ARGS ?=
+BIN := $(VENV)/bin
+
+.PHONY: up test benchmark clean
+
+up: $(VENV)/.installed
+	$(BIN)/fakeblock up $(ARGS)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(ARGS)
+
+benchmark: $(VENV)/.installed
+	$(BIN)/python benchmarks/pipeline_vs_loop.py $(ARGS)
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,151 @@
+"""``fakeblock up`` end to end on real video: results, exit codes, workers, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import MEDIA, shared_file
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+OFFICE_FRAMES = 464
+
+
+def fakeblock(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "fakeblock", *arguments]
+
+
+def read_results(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def orphans_of(supervisor_pid: int, stage: str = "") -> list[int]:
+    """Processes still running that a given supervisor started (they carry its pid)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        variables = environment.split(b"\0")
+        if f"FAKEBLOCK_SUPERVISOR_PID={supervisor_pid}".encode() in variables and (
+                not stage or any(v.startswith(f"FAKEBLOCK_STAGE={stage}".encode()) for v in variables)):
+            found.append(int(entry.name))
+    return found
+
+
+def run_up(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict], int]:
+    results = tmp_path / f"{name}.jsonl"
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(results),
+                                         "--no-status", *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    stdout, stderr = process.communicate(timeout=400)
+    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return completed, (read_results(results) if results.exists() else []), process.pid
+
+
+@pytest.fixture(scope="module")
+def single_worker_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("single")
+    completed, results, pid = run_up(tmp_path, "one", "--stats", str(tmp_path / "stats.json"))
+    return completed, results, pid, tmp_path
+
+
+def test_replay_writes_one_line_per_frame_in_order(single_worker_run):
+    completed, results, pid, tmp_path = single_worker_run
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert len(results) == OFFICE_FRAMES
+    assert [line["frame"] for line in results] == list(range(OFFICE_FRAMES))
+    assert {line["stream"] for line in results} == {"office-woman"}
+    assert sum(1 for line in results if line["faces"]) >= 460
+    assert results[30]["time_s"] == pytest.approx(30 / 29.97, abs=0.01)
+    face = next(line for line in results if line["faces"])["faces"][0]
+    assert set(face["scores"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert face["emotion"] == max(face["scores"], key=face["scores"].get)
+    assert orphans_of(pid) == []
+
+
+def test_stats_file_summarises_the_run(single_worker_run):
+    completed, _results, _pid, tmp_path = single_worker_run
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["frames_in"] == OFFICE_FRAMES and stats["frames_out"] == OFFICE_FRAMES
+    assert stats["latency_ms"]["p50"] > 0 and stats["latency_ms"]["p99"] >= stats["latency_ms"]["p50"]
+    assert stats["options"]["detect_workers"] == 1
+    assert all(count == 0 for count in stats["dropped"].values())
+
+
+def test_two_detect_workers_give_the_same_results(single_worker_run, tmp_path):
+    _completed, reference, _pid, _ = single_worker_run
+    completed, results, pid = run_up(tmp_path, "two", "--detect-workers", "2", "--classify-workers", "2")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert [line["frame"] for line in results] == list(range(OFFICE_FRAMES))
+    for mine, theirs in zip(results, reference):
+        assert [face["box"] for face in mine["faces"]] == [face["box"] for face in theirs["faces"]]
+        assert [face["emotion"] for face in mine["faces"]] == [face["emotion"] for face in theirs["faces"]]
+    assert orphans_of(pid) == []
+
+
+def test_recording_writes_an_annotated_video_with_every_frame(tmp_path):
+    import cv2
+
+    video = tmp_path / "annotated.mp4"
+    completed, results, _pid = run_up(tmp_path, "recorded", "--record", str(video))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert len(results) == OFFICE_FRAMES
+    capture = cv2.VideoCapture(str(video))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == OFFICE_FRAMES
+    ok, first = capture.read()
+    capture.release()
+    assert ok and first.shape[:2] == (336, 596)
+
+
+def test_ctrl_c_on_a_live_source_stops_cleanly_with_no_orphans(tmp_path):
+    results = tmp_path / "live.jsonl"
+    process = subprocess.Popen(fakeblock("up", "--source", "demo", "--realtime", "--display", "none",
+                                         "--results", str(results), "--no-status"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline_s = time.monotonic() + 120
+    while time.monotonic() < deadline_s and (not results.exists() or len(results.read_text().splitlines()) < 20):
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    lines = read_results(results)
+    assert len(lines) >= 20
+    assert [line["frame"] for line in lines] == sorted(line["frame"] for line in lines)
+    time.sleep(0.5)
+    assert orphans_of(process.pid) == []
+
+
+def test_a_killed_detect_worker_is_restarted_and_the_replay_finishes(tmp_path):
+    results = tmp_path / "restart.jsonl"
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(results),
+                                         "--no-status", "--detect-workers", "2", "--realtime"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline_s = time.monotonic() + 120
+        while time.monotonic() < deadline_s and (not results.exists() or len(results.read_text().splitlines()) < 30):
+            time.sleep(0.2)
+        victims = orphans_of(process.pid, "detect/")
+        assert victims, "no detect process found"
+        os.kill(victims[0], signal.SIGKILL)
+        _stdout, stderr = process.communicate(timeout=200)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr[-3000:]
+    assert "restarting" in stderr
+    assert len(read_results(results)) > 100
