@@ -146,7 +146,7 @@ def run(config: TrainConfig) -> dict:
     (output / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
     timer = EpochTimer(output / TIMING_NAME)
     model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-              callbacks=[timer, *_callbacks(config, output)], verbose=0)
+              callbacks=[timer, *_callbacks(config, output)], verbose=0, shuffle=False)  # tf.data shuffles
     return finish(config, output, dataset, validation_split, timer.total_s())
 
 
