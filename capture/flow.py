@@ -59,3 +59,15 @@ def choose_flow_mode(source_live: bool, live_override: bool | None) -> str:
     """``live`` (drop stale frames) or ``lossless`` (block, never drop); the user's choice wins."""
     live = source_live if live_override is None else live_override
     return FLOW_LIVE if live else FLOW_LOSSLESS
+
+
+def source_is_live(source: str | None, realtime: bool, live_override: bool | None = None) -> bool:
+    """Whether a capture will run live, judged from its settings alone (it may run on another host).
+
+    Camera indices and stream URLs are live, as is anything paced by ``realtime``; files,
+    folders and the demo are lossless.  No source means camera 0 when there is one: live.
+    """
+    if live_override is not None:
+        return live_override
+    spec = (source or "").strip()
+    return realtime or not spec or spec.isdigit() or "://" in spec

@@ -98,8 +98,8 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
             break
         runtime.count("frames_in")
         frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic()), pixels)
-        if not runtime.send(frames, frame, block=not live):
-            if not live:  # a blocked lossless send only gives up when a stop was ordered
+        if not runtime.send(frames, frame, block=not live, until_finish=True):
+            if not live:  # a blocked lossless send only gives up when a stop or finish was ordered
                 break
             runtime.count("dropped")
             continue

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from fakeblock.common.errors import UserError, report_user_errors
+from fakeblock.common.cli_site import keys_app, status_command
+from fakeblock.common.errors import report_user_errors, setup_logging
 
 app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -18,12 +19,6 @@ app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess Z
 @app.callback()
 def main_callback() -> None:
     """fakeblock: faces in, emotions out, one process per stage."""
-
-
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr; INFO by default, DEBUG with --verbose."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
 
 @app.command()
@@ -89,6 +84,7 @@ def evaluate(
 
 @app.command()
 def up(
+    ctx: typer.Context,
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera index, video, image, folder of images, "
                                          "stream URL or 'demo'. Default: camera 0, else the demo."),
     stream: Optional[str] = typer.Option(None, help="Stream name in results (default: camera0, the file's stem, ...)."),
@@ -107,32 +103,52 @@ def up(
     min_size_px: int = typer.Option(48, "--min-size", min=8, help="Smallest face, in source pixels."),
     detect_scale: float = typer.Option(1.0, min=0.1, max=1.0, help="Detect on a copy scaled by this (speed)."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Deployment file (TOML) naming where every "
+                                          "stage runs and listens; env FAKEBLOCK_CONFIG."),
+    only: Optional[str] = typer.Option(None, help="Run only these stages here, e.g. detect,queue,classify "
+                                       "(without --config: on the default loopback ports)."),
+    host: Optional[str] = typer.Option(None, help="Which host of the deployment file this is (default: worked out)."),
+    keys: Optional[Path] = typer.Option(None, help="CurveZMQ key folder from `fakeblock keys generate` "
+                                        "(overrides the file's)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond loopback WITHOUT keys "
+                                  "(warns every start)."),
     stats: Optional[Path] = typer.Option(None, help="Write a JSON summary (frames, drops, latency) at exit."),
     status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Start capture, detect, classify and display as supervised processes."""
+    """Start capture, detect, classify and display (or this host's share of a deployment) as supervised processes."""
     setup_logging(verbose)
-    from fakeblock.common import config as pipeline
-    from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
+    from fakeblock.common.launch import Deployment, build_config
     from fakeblock.common.up import run
 
+    options = {"source": source, "stream": stream, "realtime": realtime, "max_frames": max_frames,
+               "scale_factor": scale_factor, "min_neighbors": min_neighbors, "min_size_px": min_size_px,
+               "detect_scale": detect_scale, "model": str(model) if model else None, "max_batch_size": max_batch_size,
+               "batch_timeout_ms": batch_timeout_ms,
+               "outputs": tuple(name.strip() for name in display.split(",") if name.strip()),
+               "record": str(record) if record else None, "results": str(results) if results else None,
+               "web_port": web_port, "detect_workers": detect_workers, "classify_workers": classify_workers}
+    deployment = Deployment(str(config) if config else None, only, host, str(keys) if keys else None, insecure)
     with report_user_errors():
-        config = pipeline.PipelineConfig(
-            endpoints=ipc_endpoints(make_run_directory()),
-            capture=pipeline.CaptureConfig(source=source, stream=stream, realtime=realtime, max_frames=max_frames),
-            detect=pipeline.DetectConfig(scale_factor=scale_factor, min_neighbors=min_neighbors,
-                                         min_size_px=min_size_px, detect_scale=detect_scale),
-            classify=pipeline.ClassifyConfig(model=str(model) if model else None, max_batch_size=max_batch_size,
-                                             batch_timeout_ms=batch_timeout_ms),
-            display=pipeline.DisplayConfig(outputs=tuple(name.strip() for name in display.split(",") if name.strip()),
-                                           record=str(record) if record else None,
-                                           results=str(results) if results else None, web_port=web_port),
-            detect_workers=detect_workers, classify_workers=classify_workers,
-            stats=str(stats) if stats else None, show_status=status)
-        code = run(config, say=lambda line: typer.echo(line, err=True),
+        if deployment.uses_site(os.environ):
+            # Over a deployment file only the options typed on this command line count.
+            options = {name: value for name, value in options.items() if _typed(ctx, name)}
+        pipeline_config = build_config(deployment, options, stats=str(stats) if stats else None, show_status=status)
+        code = run(pipeline_config, say=lambda line: typer.echo(line, err=True),
                    log_level=logging.DEBUG if verbose else logging.INFO)
     raise typer.Exit(code)
+
+
+def _typed(ctx: typer.Context, option: str) -> bool:
+    """True when ``option`` (a launch option name) was given on the command line."""
+    parameter = {"outputs": "display"}.get(option, option)
+    # By name: typer bundles its own click in newer releases, so the enum's class varies.
+    source = ctx.get_parameter_source(parameter)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+app.add_typer(keys_app, name="keys")
+app.command("status")(status_command)
 
 
 def main() -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.security import SecurityConfig
 
 DISPLAY_OUTPUTS = ("window", "web", "none")
+STAGE_NAMES = ("capture", "detect", "queue", "classify", "display")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,11 @@ class ClassifyConfig:
 
 @dataclass(frozen=True)
 class DisplayConfig:
-    """Outputs of the display stage: any of window/web/none, plus a video and a results file."""
+    """Outputs of the display stage: any of window/web/none, plus a video and a results file.
+
+    ``expected_streams`` is how many capture stages feed it: a lossless display is done only
+    once that many streams have ended and been written.
+    """
 
     outputs: tuple[str, ...] = ("none",)
     record: str | None = None
@@ -70,11 +77,29 @@ class DisplayConfig:
     web_port: int = 8080
     live: bool = False
     window_title: str = "fakeblock"
+    expected_streams: int = 1
+
+
+@dataclass(frozen=True)
+class CaptureSlot:
+    """One of several capture stages a host runs: its number in the site, settings and listening address."""
+
+    index: int
+    config: CaptureConfig
+    frames_bind: str
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Everything one ``fakeblock up`` supervises."""
+    """Everything one ``fakeblock up`` supervises.
+
+    ``stages`` are the stages this host runs (all by default).  ``binds`` gives, per link a
+    stage here binds, the address it listens on when that differs from ``endpoints``
+    (e.g. ``0.0.0.0``), and ``captures`` the capture stages when a site has several (empty:
+    one capture, ``capture``).  ``status_service`` is where this supervisor answers
+    ``fakeblock status`` over the network (None: only locally); ``host`` names this host
+    in those answers.
+    """
 
     endpoints: Endpoints
     capture: CaptureConfig = field(default_factory=CaptureConfig)
@@ -85,3 +110,15 @@ class PipelineConfig:
     classify_workers: int = 1
     stats: str | None = None
     show_status: bool = True
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    stages: tuple[str, ...] = STAGE_NAMES
+    binds: Mapping[str, str] = field(default_factory=dict)
+    captures: tuple[CaptureSlot, ...] = ()
+    status_service: str | None = None
+    host: str | None = None
+
+    def capture_slots(self) -> tuple[CaptureSlot, ...]:
+        """Every capture stage this host runs (one from ``capture`` unless ``captures`` lists several)."""
+        if "capture" not in self.stages:
+            return ()
+        return self.captures or (CaptureSlot(0, self.capture, self.binds.get("frames", self.endpoints.frames)),)

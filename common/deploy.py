@@ -17,6 +17,12 @@ Every host runs the same TOML file and picks its share with ``--only`` (or ``--h
     port = 5550                    # first port; a stage with two links uses port and port + 1
     source = "0"                   # ... any field of the stage's config dataclass
 
+Several cameras: write ``[[stages.capture]]`` once per camera, each with its own ``host``,
+``port``, ``source`` and (required then) ``stream`` name.  Every capture listens on its own
+frames port; detect workers connect to all of them, and the display ends only when every
+stream has ended.  ``FAKEBLOCK_CAPTURE_*`` variables are refused then: they could not say
+which camera they mean.
+
 Per stage: capture, queue and display listen (``host``, ``bind``, ``port`` or ``ports`` =
 one per link); detect and classify only connect, so they take ``host`` as one address or a
 list of hosts that each run ``workers`` processes.  Other keys are the fields of
@@ -27,7 +33,7 @@ working directory, as on the command line.
 
 Control and status links stay on each host (``ipc://`` in the run directory): each
 supervisor stops and watches only its own stages.  To see the whole site, each supervisor
-also binds a small REP *status service* at ``tcp://<host>:<supervisor.port>``;
+also binds a small *status service* at ``tcp://<host>:<supervisor.port>``;
 ``fakeblock status --config site.toml`` asks every host in :meth:`Site.status_endpoints`.
 
 Environment variables override the file (for containers):
@@ -36,6 +42,8 @@ Environment variables override the file (for containers):
 - ``FAKEBLOCK_SUPERVISOR_<KEY>``: ``FAKEBLOCK_SUPERVISOR_PORT``, ``FAKEBLOCK_SUPERVISOR_BIND``;
 - ``FAKEBLOCK_<STAGE>_<KEY>``: ``FAKEBLOCK_CAPTURE_SOURCE``, ``FAKEBLOCK_DETECT_WORKERS``, ...;
 - ``FAKEBLOCK_CONFIG`` (the file), ``FAKEBLOCK_ONLY`` (``--only``), ``FAKEBLOCK_HOST`` (``--host``).
+
+This module reads the file; :mod:`fakeblock.common.deploy_plan` works out each host's share.
 
 Lists are comma-separated (``FAKEBLOCK_DISPLAY_OUTPUTS=web,none``), booleans are
 1/0/true/false/yes/no/on/off, and an empty value clears an optional setting.
@@ -46,20 +54,18 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from fakeblock.common.config import PipelineConfig
 from fakeblock.common.deploy_schema import (BOUND_LINKS, CONFIG_VARIABLE, DEFAULT_HOST, DEFAULT_SUPERVISOR_PORT,
-                                            HOST_VARIABLE, ONLY_VARIABLE, STAGE_CONFIGS, STAGE_NAMES, check_hosts,
-                                            check_table, environment_overrides, environment_variables, sections,
+                                            STAGE_CONFIGS, STAGE_NAMES, check_hosts, check_table,
+                                            environment_name, environment_overrides, environment_variables, sections,
                                             split_document, tcp, warn_unknown_variables)
 from fakeblock.common.endpoints import DEFAULT_BASE_PORT, LINKS, Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import DEFAULT_CLIENT_KEY_NAME, SecurityConfig, check_bind_allowed
+from fakeblock.common.security import DEFAULT_CLIENT_KEY_NAME, SecurityConfig
 
 __all__ = ["HostPlan", "Site", "StagePlacement", "endpoints_for_stage", "environment_variables", "is_this_machine",
            "load_site", "parse_site", "plan_host"]
@@ -91,24 +97,42 @@ class StagePlacement:
 
 @dataclass(frozen=True)
 class Site:
-    """A validated deployment file (with environment overrides applied)."""
+    """A validated deployment file (with environment overrides applied).
+
+    ``captures`` lists every capture stage (``[[stages.capture]]`` may appear several
+    times, one per camera); ``stages["capture"]`` is the first of them.
+    """
 
     source: str
     security: SecurityConfig
     stages: Mapping[str, StagePlacement]
     supervisor_port: int
     supervisor_bind: str | None
+    captures: tuple[StagePlacement, ...] = ()
+
+    def placements(self, stage: str) -> tuple[StagePlacement, ...]:
+        """Every placement of ``stage`` (several only for capture)."""
+        return self.captures if stage == "capture" and self.captures else (self.stages[stage],)
+
+    def hosts_of(self, stage: str) -> tuple[str, ...]:
+        """Every host ``stage`` runs on."""
+        return tuple(dict.fromkeys(host for placement in self.placements(stage) for host in placement.hosts))
 
     def hosts(self) -> tuple[str, ...]:
         """Every host named by a stage, in pipeline order (one supervisor each)."""
-        return tuple(dict.fromkeys(host for stage in STAGE_NAMES for host in self.stages[stage].hosts))
+        return tuple(dict.fromkeys(host for stage in STAGE_NAMES for host in self.hosts_of(stage)))
 
     def connect_endpoints(self, control: str, status: str) -> Endpoints:
-        """Addresses to connect to; ``control`` and ``status`` are the local supervisor's."""
+        """Addresses to connect to; ``control`` and ``status`` are the local supervisor's.
+
+        Detect workers connect to the first capture's ``frames`` and to every other
+        capture's, in ``extra_frames``.
+        """
         links = {}
         for stage in STAGE_NAMES:
             links.update(self.stages[stage].connect_endpoints())
-        return Endpoints(control=control, status=status, **links)
+        extra_frames = tuple(placement.connect_endpoints()["frames"] for placement in self.placements("capture")[1:])
+        return Endpoints(control=control, status=status, extra_frames=extra_frames, **links)
 
     def status_endpoints(self) -> dict[str, str]:
         """Host -> the status service ``fakeblock status`` asks (one per host's supervisor)."""
@@ -120,10 +144,10 @@ class Site:
                            insecure=insecure or self.security.insecure)
         return replace(self, security=security)
 
-    def stage_config(self, stage: str):
+    def stage_config(self, stage: str, placement: StagePlacement | None = None):
         """The stage's config dataclass built from the file (None for the queue)."""
         config_class = STAGE_CONFIGS.get(stage)
-        return config_class(**self.stages[stage].options) if config_class else None
+        return config_class(**(placement or self.stages[stage]).options) if config_class else None
 
 
 def _read_document(path: Path) -> dict:
@@ -155,22 +179,63 @@ def parse_site(document: Mapping[str, Any], source: str = "site.toml",
     tables = split_document(document, source)
     values = {}
     for section, schema in sections().items():
-        checked = check_table(tables.get(section, {}), schema, f"{source}: {'.'.join(section)}")
-        overrides = environment_overrides(section, schema, environ)
-        for key in overrides:
-            checked.pop(EXCLUSIVE_KEYS.get(key, ""), None)
-        values[section] = {**checked, **overrides}
+        where = f"{source}: {'.'.join(section)}"
+        section_tables = tables.get(section, {})
+        if isinstance(section_tables, list):
+            values[section] = _several_tables(section_tables, schema, where, section, environ)
+        else:
+            values[section] = _one_table(section_tables, schema, where, section, environ)
     site_values, supervisor_values = values[("site",)], values[("supervisor",)]
     keys = site_values.get("keys")
+    capture_tables = values[("stages", "capture")]
+    captures = tuple(_placement("capture", capture, source, f"[{index}]" if len(capture_tables) > 1 else "")
+                     for index, capture in enumerate(capture_tables))
+    _check_streams(captures, source)
     site = Site(source=source,
                 security=SecurityConfig(keys_directory=str(Path(keys).expanduser()) if keys else None,
                                         insecure=site_values.get("insecure", False),
                                         client_key_name=site_values.get("client_key", DEFAULT_CLIENT_KEY_NAME)),
-                stages={stage: _placement(stage, values[("stages", stage)], source) for stage in STAGE_NAMES},
+                stages={"capture": captures[0], **{stage: _placement(stage, values[("stages", stage)], source)
+                                                   for stage in STAGE_NAMES if stage != "capture"}},
                 supervisor_port=supervisor_values.get("port", DEFAULT_SUPERVISOR_PORT),
-                supervisor_bind=_supervisor_bind(supervisor_values.get("bind"), f"{source}: supervisor.bind"))
+                supervisor_bind=_supervisor_bind(supervisor_values.get("bind"), f"{source}: supervisor.bind"),
+                captures=captures)
     _check_port_clashes(site)
     return site
+
+
+def _one_table(table: Mapping[str, Any], schema, where: str, section, environ) -> Any:
+    """Checked values with environment overrides on top (a list of one for capture)."""
+    checked = check_table(table, schema, where)
+    overrides = environment_overrides(section, schema, environ)
+    for key in overrides:
+        checked.pop(EXCLUSIVE_KEYS.get(key, ""), None)
+    merged = {**checked, **overrides}
+    return [merged] if section == ("stages", "capture") else merged
+
+
+def _several_tables(tables: list, schema, where: str, section, environ) -> list[dict]:
+    """Each ``[[stages.capture]]`` checked; one environment variable cannot say which camera it means."""
+    overrides = environment_overrides(section, schema, environ)
+    if overrides and len(tables) > 1:
+        name = environment_name(section, next(iter(overrides)))
+        raise UserError(f"environment {name}: the file lists {len(tables)} capture stages, so a variable cannot "
+                        f"say which one it changes; set it in the file")
+    return [_one_table(table, schema, f"{where}[{index}]", section, environ)[0]
+            for index, table in enumerate(tables)]
+
+
+def _check_streams(captures: tuple[StagePlacement, ...], source: str) -> None:
+    """Several cameras need names of their own: results and the display tell streams apart by them."""
+    if len(captures) < 2:
+        return
+    streams = [placement.options.get("stream") for placement in captures]
+    for index, stream in enumerate(streams):
+        if not stream:
+            raise UserError(f"{source}: stages.capture[{index}] needs a stream name: with several capture "
+                            f"stages each names its stream (stream = \"door\")")
+        if stream in streams[:index]:
+            raise UserError(f"{source}: stream {stream!r} is named by two capture stages; names must differ")
 
 
 def _supervisor_bind(bind: str | None, where: str) -> str | None:
@@ -180,8 +245,8 @@ def _supervisor_bind(bind: str | None, where: str) -> str | None:
     return bind.strip("[]")
 
 
-def _placement(stage: str, values: dict[str, Any], source: str) -> StagePlacement:
-    where = f"{source}: stages.{stage}"
+def _placement(stage: str, values: dict[str, Any], source: str, index: str = "") -> StagePlacement:
+    where = f"{source}: stages.{stage}{index}"
     # Addresses are kept without IPv6 brackets; tcp() adds them back in endpoints.
     hosts = tuple(dict.fromkeys(host.strip("[]") for host in values.pop("host", (DEFAULT_HOST,))))
     check_hosts(hosts, f"{where}.host", single=stage in BOUND_LINKS)
@@ -214,144 +279,18 @@ def _check_port_clashes(site: Site) -> None:
     for host in site.hosts():
         owners = {site.supervisor_port: "the supervisor's status service"}
         for stage in BOUND_LINKS:
-            placement = site.stages[stage]
-            if placement.hosts[0] != host:
-                continue
-            for link, port in zip(BOUND_LINKS[stage], placement.ports):
-                if port in owners:
-                    raise UserError(f"{site.source}: port {port} on {host} is used by both {owners[port]} "
-                                    f"and {stage} ({link})")
-                owners[port] = f"{stage} ({link})"
+            placements = site.placements(stage)
+            for index, placement in enumerate(placements):
+                if placement.hosts[0] != host:
+                    continue
+                name = f"{stage}[{index}]" if len(placements) > 1 else stage
+                for link, port in zip(BOUND_LINKS[stage], placement.ports):
+                    if port in owners:
+                        raise UserError(f"{site.source}: port {port} on {host} is used by both {owners[port]} "
+                                        f"and {name} ({link})")
+                    owners[port] = f"{name} ({link})"
 
 
-# ---------------------------------------------------------------------------------------
-# This host's share
-# ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HostPlan:
-    """What one host's supervisor runs: stages, workers, addresses and security."""
-
-    site: Site
-    host: str
-    stages: tuple[str, ...]
-    endpoints: Endpoints
-    binds: Mapping[str, str]
-    status_bind: str
-    workers: Mapping[str, int]
-
-    @property
-    def security(self) -> SecurityConfig:
-        """The site's security settings."""
-        return self.site.security
-
-    def endpoints_for(self, stage: str) -> Endpoints:
-        """The endpoints to give ``stage``: its own links at their bind address, the rest to connect."""
-        return endpoints_for_stage(self.endpoints, self.binds, stage)
-
-    def check_binds(self) -> None:
-        """Refuse (or, with insecure, warn about) every non-loopback bind without keys."""
-        for endpoint in (*self.binds.values(), self.status_bind):
-            check_bind_allowed(endpoint, self.security)
-
-    def pipeline_config(self, stats: str | None = None, show_status: bool = True) -> PipelineConfig:
-        """A :class:`PipelineConfig` with this host's stage configs and worker counts."""
-        configs = {stage: self.site.stage_config(stage) for stage in STAGE_CONFIGS}
-        return PipelineConfig(endpoints=self.endpoints, **configs, detect_workers=self.workers.get("detect", 1),
-                              classify_workers=self.workers.get("classify", 1), stats=stats,
-                              show_status=show_status)
-
-
-def endpoints_for_stage(endpoints: Endpoints, binds: Mapping[str, str], stage: str) -> Endpoints:
-    """``endpoints`` with the links ``stage`` binds replaced by their bind addresses from ``binds``."""
-    own = {link: binds[link] for link in BOUND_LINKS.get(stage, ()) if link in binds}
-    return replace(endpoints, **own)
-
-
-def _parse_only(only) -> tuple[str, ...] | None:
-    if only is None or only == "":
-        return None
-    names = only.replace(",", " ").split() if isinstance(only, str) else list(only)
-    unknown = [name for name in names if name not in STAGE_NAMES]
-    if unknown:
-        raise UserError(f"--only: unknown stage {unknown[0]!r}; choose from {', '.join(STAGE_NAMES)}")
-    if not names:
-        raise UserError("--only: name at least one stage")
-    return tuple(stage for stage in STAGE_NAMES if stage in names)
-
-
-def _select_stages(site: Site, only: tuple[str, ...] | None, host: str | None) -> tuple[str, ...]:
-    if only:
-        return only
-    if host:
-        stages = tuple(stage for stage in STAGE_NAMES if host in site.stages[stage].hosts)
-        if not stages:
-            raise UserError(f"{site.source}: no stage runs on {host}")
-        return stages
-    if len(site.hosts()) == 1:
-        return STAGE_NAMES
-    raise UserError(f"{site.source} places stages on {len(site.hosts())} hosts ({', '.join(site.hosts())}); "
-                    f"pass --only STAGES (e.g. --only detect,classify) or --host HOST")
-
-
-def is_this_machine(host: str) -> bool:
-    """True when ``host`` resolves to an address of this machine (a UDP socket can bind to it)."""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)}
-    except OSError:
-        return False
-    for address in addresses:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((address, 0))
-                return True
-            except OSError:
-                continue
-    return False
-
-
-def _choose_host(site: Site, stages: tuple[str, ...], host: str | None) -> str:
-    """The host named by ``--host``, else the one host every selected stage may run on."""
-    if host:
-        return host
-    # Every selected stage must run here, so only hosts they all list are candidates.
-    candidates = [name for name in site.stages[stages[0]].hosts
-                  if all(name in site.stages[stage].hosts for stage in stages)]
-    if not candidates:
-        placed = "; ".join(f"{stage} on {', '.join(site.stages[stage].hosts)}" for stage in stages)
-        raise UserError(f"{site.source} places these stages on different hosts ({placed}); "
-                        f"run each host's stages there")
-    if len(candidates) == 1:
-        return candidates[0]
-    local = [name for name in candidates if is_this_machine(name)]
-    if len(local) == 1:
-        return local[0]
-    raise UserError(f"cannot tell which host this is: {', '.join(stages)} may run on {', '.join(candidates)}; "
-                    f"pass --host HOST or set {HOST_VARIABLE}")
-
-
-def plan_host(site: Site, run_directory: str | Path, only=None, host: str | None = None,
-              environ: Mapping[str, str] | None = None) -> HostPlan:
-    """This host's share of ``site``; ``only``/``host`` default to ``FAKEBLOCK_ONLY``/``FAKEBLOCK_HOST``.
-
-    Control and status are ``ipc://`` sockets in ``run_directory``: each supervisor runs
-    its own stages, and answers the rest of the site on its status service.
-    """
-    environ = os.environ if environ is None else environ
-    only = _parse_only(only if only is not None else environ.get(ONLY_VARIABLE))
-    host = host or environ.get(HOST_VARIABLE) or None
-    stages = _select_stages(site, only, host)
-    host = _choose_host(site, stages, host)
-    for stage in stages:
-        if host not in site.stages[stage].hosts:
-            raise UserError(f"{site.source} places {stage} on {', '.join(site.stages[stage].hosts)}, not on {host}; "
-                            f"run it there or change stages.{stage}.host")
-    run_directory = Path(run_directory)
-    endpoints = site.connect_endpoints(f"ipc://{run_directory / 'control'}", f"ipc://{run_directory / 'status'}")
-    binds = {link: address for stage in stages for link, address in site.stages[stage].bind_endpoints().items()}
-    LOGGER.debug("%s: this host is %s and runs %s", site.source, host, ", ".join(stages))
-    return HostPlan(site=site, host=host, stages=stages, endpoints=endpoints, binds=binds,
-                    status_bind=tcp(site.supervisor_bind or host, site.supervisor_port),
-                    workers={stage: site.stages[stage].workers for stage in stages})
-
+# Re-exported: callers read a file and plan a host through this one module.
+from fakeblock.common.deploy_plan import HostPlan, is_this_machine, plan_host  # noqa: E402
+from fakeblock.common.endpoints import endpoints_for_stage  # noqa: E402

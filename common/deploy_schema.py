@@ -16,16 +16,16 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, ClassifyConfig, DetectConfig, DisplayConfig
+from fakeblock.common.config import (DISPLAY_OUTPUTS, STAGE_NAMES, CaptureConfig, ClassifyConfig, DetectConfig,
+                                     DisplayConfig)
+from fakeblock.common.endpoints import BOUND_LINKS
 from fakeblock.common.errors import UserError
 
 LOGGER = logging.getLogger(__name__)
-STAGE_NAMES = ("capture", "detect", "queue", "classify", "display")
-BOUND_LINKS = {"capture": ("frames",), "queue": ("faces_in", "faces_out"), "display": ("results", "display_frames")}
 WORKER_LIMITS = {"detect": 16, "classify": 8}
 STAGE_CONFIGS = {"capture": CaptureConfig, "detect": DetectConfig, "classify": ClassifyConfig, "display": DisplayConfig}
 # `fakeblock up` works these out itself (from the outputs and the source), so the file cannot set them.
-DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "display": {"live"}}
+DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "display": {"live", "expected_streams"}}
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_SUPERVISOR_PORT = 5557
 MAX_PORT = 65535
@@ -137,9 +137,12 @@ def _describe(value: Any) -> str:
     return f"{names.get(type(value), type(value).__name__)} {value!r}"
 
 
-def split_document(document: Mapping[str, Any], source: str) -> dict[tuple[str, ...], dict]:
-    """Section path -> table, refusing unknown sections and stages."""
-    tables: dict[tuple[str, ...], dict] = {}
+def split_document(document: Mapping[str, Any], source: str) -> dict[tuple[str, ...], dict | list[dict]]:
+    """Section path -> table, refusing unknown sections and stages.
+
+    Capture alone may be a list of tables (``[[stages.capture]]``, one per camera).
+    """
+    tables: dict[tuple[str, ...], dict | list[dict]] = {}
     for name, table in document.items():
         if name not in ("site", "supervisor", "stages"):
             raise UserError(f"{source}: unknown section [{name}]{_suggest(name, ('site', 'supervisor', 'stages'))}; "
@@ -153,10 +156,18 @@ def split_document(document: Mapping[str, Any], source: str) -> dict[tuple[str, 
             if stage not in STAGE_NAMES:
                 raise UserError(f"{source}: unknown stage [stages.{stage}]{_suggest(stage, STAGE_NAMES)}; "
                                 f"choose from {', '.join(STAGE_NAMES)}")
-            if not isinstance(stage_table, dict):
-                raise UserError(f"{source}: stages.{stage} must be a table, got {_describe(stage_table)}")
-            tables[("stages", stage)] = stage_table
+            tables[("stages", stage)] = _stage_tables(stage, stage_table, source)
     return tables
+
+
+def _stage_tables(stage: str, value: Any, source: str) -> dict | list[dict]:
+    """A stage's table, or for capture a non-empty list of tables."""
+    if stage == "capture" and isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return value
+    if not isinstance(value, dict):
+        hint = " or a list of tables ([[stages.capture]])" if stage == "capture" else ""
+        raise UserError(f"{source}: stages.{stage} must be a table{hint}, got {_describe(value)}")
+    return value
 
 
 def check_table(table: Mapping[str, Any], schema: Mapping[str, Field], where: str) -> dict[str, Any]:

@@ -14,6 +14,12 @@ control         supervisor  PUB / SUB (all)         Control (stop)
 status          supervisor  PULL / PUSH (all)       Status heartbeats
 ==============  ==========  ======================  =========================
 
+Several capture stages (several cameras, each its own stream) each bind their own
+``frames`` endpoint; detect workers connect to all of them (``frames`` and
+``extra_frames``) and ZeroMQ fair-queues between them.  Each capture connects to the one
+``display_frames`` endpoint, so every stream's frames and its ``EndOfStream`` still travel
+in order on one connection.
+
 No stage hard-codes an address: they all receive an :class:`Endpoints`.
 """
 
@@ -21,10 +27,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 LINKS = ("frames", "faces_in", "faces_out", "results", "display_frames", "control", "status")
+# The data links each stage binds (control and status are bound by the supervisor).
+BOUND_LINKS = {"capture": ("frames",), "queue": ("faces_in", "faces_out"), "display": ("results", "display_frames")}
+STATUS_SERVICE_NAME = "status-service"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 5550
 
@@ -40,6 +50,11 @@ class Endpoints:
     display_frames: str
     control: str
     status: str
+    extra_frames: tuple[str, ...] = ()
+
+    def all_frames(self) -> tuple[str, ...]:
+        """Every capture's ``frames`` endpoint: detect workers connect to each."""
+        return (self.frames, *self.extra_frames)
 
     def as_dict(self) -> dict[str, str]:
         """Plain dict, for logs and the stats file."""
@@ -61,3 +76,22 @@ def make_run_directory() -> Path:
     """A fresh private directory for one pipeline's ipc sockets (short path: ipc names are limited)."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     return Path(tempfile.mkdtemp(prefix="fakeblock-", dir=base))
+
+
+def endpoints_for_stage(endpoints: Endpoints, binds: Mapping[str, str], stage: str) -> Endpoints:
+    """``endpoints`` with the links ``stage`` binds replaced by their bind addresses from ``binds``."""
+    own = {link: binds[link] for link in BOUND_LINKS.get(stage, ()) if link in binds}
+    return replace(endpoints, **own)
+
+
+def run_directory_of(endpoints: Endpoints) -> Path | None:
+    """The private folder of a pipeline's ``ipc://`` control socket (None for other transports)."""
+    if not endpoints.control.startswith("ipc://"):
+        return None
+    return Path(endpoints.control.removeprefix("ipc://")).parent
+
+
+def local_status_service(endpoints: Endpoints) -> str | None:
+    """Where a supervisor answers ``fakeblock status`` on this machine: beside its control socket."""
+    run_directory = run_directory_of(endpoints)
+    return None if run_directory is None else f"ipc://{run_directory / STATUS_SERVICE_NAME}"

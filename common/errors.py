@@ -1,9 +1,10 @@
-"""User-facing errors: one clear line on stderr and a non-zero exit, never a traceback."""
+"""User-facing errors: one clear line on stderr and a non-zero exit, never a traceback; CLI logging."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 
 import typer
 
@@ -27,8 +28,6 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def _loaded_modules() -> set[str]:
-    import sys
-
     return set(sys.modules)
 
 
@@ -45,3 +44,9 @@ def report_user_errors():
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(USER_ERROR_EXIT_CODE) from None
         raise
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log to stderr; INFO by default, DEBUG with --verbose."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.security import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
 USER_ERROR_EXIT_CODE = 2
 CRASH_EXIT_CODE = 1
 USER_QUIT_EXIT_CODE = 3  # the display's window was closed or `q` pressed: stop everything, exit 0
-STAGE_NAMES = ("capture", "detect", "queue", "classify", "display")
 
 
 def run_stage(stage: str, config: Any, endpoints: Endpoints, worker: int) -> int:
@@ -39,12 +39,20 @@ def run_stage(stage: str, config: Any, endpoints: Endpoints, worker: int) -> int
     raise ValueError(f"unknown stage {stage!r}")
 
 
-def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_level: int) -> None:
-    """Entry point of a supervised child: ignore Ctrl-C (the supervisor orders the stop)."""
+def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_level: int,
+               security_config: SecurityConfig | None = None) -> None:
+    """Entry point of a supervised child: ignore Ctrl-C (the supervisor orders the stop).
+
+    ``security_config`` (keys, insecure) becomes this process's setting before the stage
+    makes any socket; None keeps the secure default.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {stage}/{worker}: %(message)s", datefmt="%H:%M:%S")
     from fakeblock.common.errors import UserError
+    from fakeblock.common.security import set_process_security
+
+    set_process_security(security_config or SecurityConfig())
 
     try:
         code = run_stage(stage, config, endpoints, worker)
@@ -64,6 +72,7 @@ class Worker:
     stage: str
     worker: int
     config: Any
+    endpoints: Endpoints | None = None
     process: Any = None
     restarts: int = 0
     next_start_s: float = 0.0
@@ -76,7 +85,7 @@ class Worker:
         """``stage/worker`` for logs and the status table."""
         return f"{self.stage}/{self.worker}"
 
-    def start(self, endpoints: Endpoints, log_level: int) -> None:
+    def start(self, log_level: int, security_config: SecurityConfig | None = None) -> None:
         """Spawn the process (a fresh interpreter: ZeroMQ context and TensorFlow start clean)."""
         context = multiprocessing.get_context("spawn")
         # A spawned child copies the environment: this names its supervisor (so it can
@@ -84,7 +93,8 @@ class Worker:
         os.environ["FAKEBLOCK_SUPERVISOR_PID"] = str(os.getpid())
         os.environ["FAKEBLOCK_STAGE"] = self.name
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
-                                       args=(self.stage, self.config, endpoints, self.worker, log_level))
+                                       args=(self.stage, self.config, self.endpoints, self.worker, log_level,
+                                             security_config))
         self.process.start()
         self.exit_code = None
 

@@ -17,6 +17,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.security import Security, check_bind_allowed, process_security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, make_socket
 
 LOGGER = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class StageRuntime:
     def __init__(self, stage: str, worker: int, endpoints: Endpoints, handle_signals: bool = True):
         self.stage, self.worker, self.endpoints = stage, worker, endpoints
         self.context = zmq.Context()
+        # The process's security settings were recorded by child_main before the stage
+        # started; never set, they are the secure default (no keys, local binds only).
+        self.security = Security(process_security())
         self.counters: dict[str, float] = {"malformed": 0}
         self.stop_requested = False
         self.finish_requested = False
@@ -63,15 +67,28 @@ class StageRuntime:
         """``stage/worker`` for logs."""
         return f"{self.stage}/{self.worker}"
 
-    def socket(self, socket_type: int, hwm: int, bind_to: str | None = None, connect_to: str | None = None,
-               linger_ms: int | None = None) -> zmq.Socket:
-        """A configured socket owned by this runtime (closed by :meth:`close`)."""
+    def socket(self, socket_type: int, hwm: int, bind_to: str | None = None,
+               connect_to: str | tuple[str, ...] | None = None, linger_ms: int | None = None) -> zmq.Socket:
+        """A configured socket owned by this runtime (closed by :meth:`close`).
+
+        With keys configured a listening socket is a CURVE server behind this process's
+        allow-list and a connecting one a CURVE client; without keys only local binds are
+        allowed (unless insecure).  ``connect_to`` may name several endpoints (a PULL
+        socket fair-queues between them).
+        """
         socket = make_socket(self.context, socket_type, hwm, *(() if linger_ms is None else (linger_ms,)))
         self._sockets.append(socket)
         if bind_to:
+            check_bind_allowed(bind_to, self.security.config)
+            # The allow-list thread starts with the first listening socket: stages that
+            # only connect never pay for it.
+            self.security.start(self.context)
+            self.security.server(socket)
             bind(socket, bind_to)
         if connect_to:
-            connect(socket, connect_to)
+            self.security.client(socket)
+            for endpoint in (connect_to,) if isinstance(connect_to, str) else connect_to:
+                connect(socket, endpoint)
         return socket
 
     def count(self, name: str, amount: float = 1) -> None:
@@ -98,7 +115,7 @@ class StageRuntime:
         if ready or not sockets:  # a source stage polls no inputs: it is never idle
             self.last_input_s, self._idle_reported = time.monotonic(), False
         elif not self._idle_reported and time.monotonic() - self.last_input_s > IDLE_WARNING_S and sockets:
-            LOGGER.info("%s: no input for %.0f s, waiting", self.name, IDLE_WARNING_S)
+            LOGGER.info("%s: no input for %.0f s: upstream is silent; waiting", self.name, IDLE_WARNING_S)
             self._idle_reported = True
         return ready
 
@@ -130,10 +147,12 @@ class StageRuntime:
                                self.counters["malformed"], error)
             return None
 
-    def send(self, socket: zmq.Socket, message, block: bool = True) -> bool:
+    def send(self, socket: zmq.Socket, message, block: bool = True, until_finish: bool = False) -> bool:
         """Send a message; when ``block``, wait for room while still obeying a stop order.
 
-        Returns False when the message was not sent (no room and not blocking, or stopping).
+        ``until_finish`` also gives up on a "finish" order (a source whose readers are gone
+        must still be able to end its stream).  Returns False when the message was not sent
+        (no room and not blocking, or stopping).
         """
         frames = wire.encode(message)
         # pyzmq copies small messages anyway; large pixel frames go without a copy.
@@ -143,7 +162,7 @@ class StageRuntime:
                 socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)
                 return True
             except zmq.Again:
-                if not block or self.stop_requested:
+                if not block or self.stop_requested or (until_finish and self.finish_requested):
                     return False
             if socket.poll(POLL_INTERVAL_MS, zmq.POLLOUT) == 0:
                 self.poll([], 0)
@@ -162,8 +181,10 @@ class StageRuntime:
             pass
 
     def close(self) -> None:
-        """Send a final heartbeat and close every socket and the context."""
+        """Send a final heartbeat and close every socket, the allow-list thread and the context."""
         self.heartbeat(force=True)
         for socket in self._sockets:
             socket.close()
+        # The authenticator owns a socket of this context: stop it before term() waits for it.
+        self.security.stop()
         self.context.term()

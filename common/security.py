@@ -18,9 +18,10 @@ Every binding stage (capture, queue, display, each host's supervisor) uses the s
 *server* key pair.  Every connecting stage uses a *client* key pair (``client`` unless
 configured) and the server's public key.  A server accepts only clients whose public key
 file is in ``authorized_clients/``; it reads that folder when it starts, so to revoke a
-client delete its file there and restart the servers.  A host that only connects needs
-``server.key``, its own ``<client>.key_secret`` and nothing else; copying the whole folder
-to every host is the simple way to start.
+client delete its file there and restart the servers.  Every host's supervisor listens
+too (its control and status links, and its status service), so every host needs the
+server pair and the allow-list as well as its own ``<client>.key_secret``: copy the whole
+folder to every host.
 
 With keys configured every socket uses CURVE, loopback and ``ipc://`` included, so no
 process has to know whether its peer is on the same machine.  The files are czmq/pyzmq

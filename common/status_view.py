@@ -21,6 +21,10 @@ LOGGER = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.5
 LOG_INTERVAL_S = 10.0
 SILENT_AFTER_S = 3.0
+IDLE_AFTER_S = 5.0
+DEFAULT_RATE_COUNTERS = ("frames_in", "frames_out")
+# The display's frames in and out are pixels for drawing; its throughput is results.
+RATE_COUNTERS = {"display": ("results_in", "results_written")}
 
 
 class StatusBoard:
@@ -47,7 +51,7 @@ class StatusBoard:
             elapsed_s = now_s - previous_s
             self.rates[name] = tuple(
                 max(0.0, status.counters.get(key, 0) - previous.counters.get(key, 0)) / elapsed_s
-                for key in ("frames_in", "frames_out"))
+                for key in RATE_COUNTERS.get(status.stage, DEFAULT_RATE_COUNTERS))
         self.latest[name], self.received_s[name] = status, now_s
 
     def note_restart(self, name: str) -> None:
@@ -80,6 +84,17 @@ class StatusBoard:
         rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
         return f"{name} {rate_in:.1f}/{rate_out:.1f} fps"
 
+    def state(self, name: str, alive: bool, now_s: float) -> str:
+        """``running``, ``idle`` (alive, no input), ``silent`` (no heartbeat), ``starting`` or ``done``."""
+        status = self.latest.get(name)
+        if not alive:
+            return "done"
+        if status is None:
+            return "starting" if now_s - self.started_s <= SILENT_AFTER_S else "silent"
+        if now_s - self.received_s[name] > SILENT_AFTER_S:
+            return "silent"
+        return "idle" if status.counters.get("idle_s", 0) > IDLE_AFTER_S else "running"
+
     def table(self, workers) -> Table:
         """One row per stage worker: state, rates, drops, batch, latency, restarts."""
         alive = {worker.name: worker.alive() for worker in workers}
@@ -91,10 +106,7 @@ class StatusBoard:
         for name in self.names:
             status = self.latest.get(name)
             counters = status.counters if status else {}
-            silent = status is None or now_s - self.received_s[name] > SILENT_AFTER_S
-            state = "done" if not alive.get(name, True) else ("silent" if silent else "running")
-            if counters.get("idle_s", 0) > 5 and not silent:
-                state = "idle"
+            state = self.state(name, alive.get(name, True), now_s)
             rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
             in_flight = counters.get("frames_in", 0) - counters.get("frames_out", 0)
             table.add_row(name, state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{in_flight:.0f}",
@@ -104,15 +116,32 @@ class StatusBoard:
                           str(self.restarts.get(name, 0)))
         return table
 
+    def reports(self, workers) -> tuple[wire.WorkerReport, ...]:
+        """Every worker's state, rates and latest counters, for a ``fakeblock status`` answer."""
+        now_s = time.monotonic()
+        reports = []
+        for worker in workers:
+            status = self.latest.get(worker.name)
+            alive = worker.alive()
+            state = self.state(worker.name, alive, now_s)
+            if not alive and not worker.finished and worker.exit_code is not None:
+                state = "restarting"
+            rate_in, rate_out = self.rates.get(worker.name, (0.0, 0.0)) if alive else (0.0, 0.0)
+            pid = worker.process.pid if worker.process is not None and worker.process.pid else 0
+            reports.append(wire.WorkerReport(worker.stage, worker.worker, pid, alive, state,
+                                             self.restarts.get(worker.name, 0), rate_in, rate_out,
+                                             dict(status.counters) if status else {}))
+        return tuple(reports)
+
     def stats(self, workers) -> dict:
         """The summary written by ``--stats``."""
         duration_s = time.monotonic() - self.started_s
         per_stage = {name: dict(status.counters) for name, status in sorted(self.latest.items())}
-        capture = per_stage.get("capture/0", {})
+        captures = [counters for name, counters in per_stage.items() if name.startswith("capture/")]
         display = per_stage.get("display/0", {})
         frames_out = display.get("results_written", display.get("results_in", 0))
         return {
-            "frames_in": capture.get("frames_in", 0),
+            "frames_in": sum(counters.get("frames_in", 0) for counters in captures),
             "frames_out": frames_out,
             "dropped": {name: counters.get("dropped", 0) for name, counters in per_stage.items()},
             "malformed": {name: counters.get("malformed", 0) for name, counters in per_stage.items()},

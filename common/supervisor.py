@@ -1,4 +1,10 @@
-"""``fakeblock up``: start every stage, watch heartbeats, restart crashes, stop cleanly.
+"""``fakeblock up``: start this host's stages, watch heartbeats, restart crashes, stop cleanly.
+
+A supervisor runs the stages ``config.stages`` names (all of them on a single host) and
+answers ``fakeblock status`` on its status service (see
+:mod:`fakeblock.common.status_service`).  When every stage it runs has finished (a
+capture-only host after its file), it exits too; a host of workers (detect, queue,
+classify) runs until it is told to stop.
 
 One shutdown path: SIGINT/SIGTERM (or the end of a lossless source) becomes orders on the
 control link.  First "finish": sources end their streams while every link stays open, so
@@ -10,16 +16,21 @@ then is anything terminated.
 from __future__ import annotations
 
 import logging
+import os
 import signal
-from dataclasses import replace
 import time
+from dataclasses import replace
+from socket import gethostname
 
 import zmq
 
-from fakeblock.common import wire
+from fakeblock.common import discovery, wire
 from fakeblock.common.config import PipelineConfig, detect_threads
+from fakeblock.common.endpoints import endpoints_for_stage, local_status_service
 from fakeblock.common.processes import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE, Worker
+from fakeblock.common.security import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
+from fakeblock.common.status_service import StatusService
 from fakeblock.common.status_view import StatusBoard
 
 LOGGER = logging.getLogger(__name__)
@@ -27,7 +38,7 @@ DRAIN_TIMEOUT_S = 15.0
 JOIN_TIMEOUT_S = 5.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 STOP_REPEAT_S = 0.5
-PIPELINE_ORDER = ("display", "queue", "classify", "detect", "capture")
+DRAINING_STAGES = ("capture", "display")
 
 
 class Supervisor:
@@ -37,6 +48,7 @@ class Supervisor:
         self.config, self.log_level = config, log_level
         self.workers = self._plan(config)
         self.board = StatusBoard(config, [worker.name for worker in self.workers])
+        self.security = Security(config.security)
         self.signals_received = 0
         self.phase = "running"  # running -> draining -> stopping
         self.phase_started_s = 0.0
@@ -45,35 +57,85 @@ class Supervisor:
 
     @staticmethod
     def _plan(config: PipelineConfig) -> list[Worker]:
-        workers = [Worker("display", 0, config.display), Worker("queue", 0, None)]
-        workers += [Worker("classify", index, config.classify) for index in range(config.classify_workers)]
-        detect = replace(config.detect, opencv_threads=detect_threads(config.detect, config.detect_workers))
-        workers += [Worker("detect", index, detect) for index in range(config.detect_workers)]
-        workers.append(Worker("capture", 0, config.capture))
+        """The workers of the stages run here, downstream first, each with its own endpoints."""
+        def endpoints(stage: str):
+            return endpoints_for_stage(config.endpoints, config.binds, stage)
+
+        workers = []
+        if "display" in config.stages:
+            workers.append(Worker("display", 0, config.display, endpoints("display")))
+        if "queue" in config.stages:
+            workers.append(Worker("queue", 0, None, endpoints("queue")))
+        if "classify" in config.stages:
+            workers += [Worker("classify", index, config.classify, endpoints("classify"))
+                        for index in range(config.classify_workers)]
+        if "detect" in config.stages:
+            detect = replace(config.detect, opencv_threads=detect_threads(config.detect, config.detect_workers))
+            workers += [Worker("detect", index, detect, endpoints("detect")) for index in range(config.detect_workers)]
+        workers += [Worker("capture", slot.index, slot.config, replace(config.endpoints, frames=slot.frames_bind))
+                    for slot in config.capture_slots()]
         return workers
 
     def run(self) -> int:
         """Run until the source is done, a fatal error, or a signal; return the exit code."""
         context = zmq.Context()
-        control = make_socket(context, zmq.PUB, CONTROL_HWM, linger_ms=500)
-        status = make_socket(context, zmq.PULL, STATUS_HWM, linger_ms=0)
+        sockets, service, note = [], None, None
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            bind(control, self.config.endpoints.control)
-            bind(status, self.config.endpoints.status)
+            control, status = self._bind_links(context, sockets)
+            service = StatusService(context, self.security, local_status_service(self.config.endpoints),
+                                    self.config.status_service)
+            note = self._register()
             for worker in self.workers:
-                worker.start(self.config.endpoints, self.log_level)
+                worker.start(self.log_level, self.config.security)
             with self.board.live(self.config.show_status):
-                self._loop(control, status)
+                self._loop(control, status, service)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._terminate_leftovers()
-            control.close()
-            status.close()
-            context.term()
+            discovery.unregister(note)
+            self._close(context, sockets, service)
         self.board.write_stats(self.config.stats, self.workers)
         return self.exit_code
+
+    def _bind_links(self, context: zmq.Context, sockets: list) -> tuple[zmq.Socket, zmq.Socket]:
+        """The control PUB and status PULL every local stage connects to (CURVE servers with keys)."""
+        self.security.start(context)
+        control = make_socket(context, zmq.PUB, CONTROL_HWM, linger_ms=500)
+        sockets.append(control)
+        status = make_socket(context, zmq.PULL, STATUS_HWM, linger_ms=0)
+        sockets.append(status)
+        for link, endpoint in ((control, self.config.endpoints.control), (status, self.config.endpoints.status)):
+            self.security.server(link)
+            bind(link, endpoint)
+        return control, status
+
+    def _register(self):
+        """Leave a note so `fakeblock status` on this machine finds this pipeline."""
+        address = local_status_service(self.config.endpoints)
+        if address is None:
+            return None
+        return discovery.register(discovery.LocalPipeline(os.getpid(), self.host_name, address,
+                                                          tuple(self.config.stages), self.config.security))
+
+    @property
+    def host_name(self) -> str:
+        """This host as the site file names it, else the machine's name."""
+        return self.config.host or gethostname()
+
+    def report(self) -> wire.StatusReport:
+        """This supervisor's answer to a status request."""
+        return wire.StatusReport(self.host_name, os.getpid(), self.phase, time.monotonic() - self.board.started_s,
+                                 self.board.reports(self.workers))
+
+    def _close(self, context: zmq.Context, sockets: list, service: StatusService | None) -> None:
+        if service is not None:
+            service.close()
+        for link in sockets:
+            link.close()
+        self.security.stop()  # its thread owns a socket of this context
+        context.term()
 
     def _on_signal(self, signal_number, _frame) -> None:
         self.signals_received += 1
@@ -82,12 +144,15 @@ class Supervisor:
         else:
             LOGGER.info("stopping at once")
 
-    def _loop(self, control: zmq.Socket, status: zmq.Socket) -> None:
+    def _loop(self, control: zmq.Socket, status: zmq.Socket, service: StatusService) -> None:
         while True:
-            self._read_status(status)
+            self._read_inputs(status, service)
             now_s = time.monotonic()
             self._handle_signals(now_s)
             self._check_workers(now_s)
+            if self.phase == "running" and all(worker.finished for worker in self.workers):
+                LOGGER.info("every stage on this host has finished")
+                return
             if self.phase != "running":
                 self._send_stops(control, now_s)
                 if all(not worker.alive() for worker in self.workers):
@@ -96,9 +161,21 @@ class Supervisor:
                     return
             self.board.refresh(self.workers)
 
-    def _read_status(self, status: zmq.Socket) -> None:
-        if status.poll(100, zmq.POLLIN) == 0:
+    def _read_inputs(self, status: zmq.Socket, service: StatusService) -> None:
+        """Wait up to 100 ms for heartbeats or status requests and handle what came."""
+        poller = zmq.Poller()
+        for link in (status, *service.sockets):
+            poller.register(link, zmq.POLLIN)
+        try:
+            ready = {link for link, _event in poller.poll(100)}
+        except zmq.ZMQError as error:  # interrupted by a signal
+            LOGGER.debug("poll interrupted: %s", error)
             return
+        if status in ready:
+            self._read_status(status)
+        service.answer(ready, self.report)
+
+    def _read_status(self, status: zmq.Socket) -> None:
         while True:
             try:
                 frames = status.recv_multipart(flags=zmq.NOBLOCK, copy=False)
@@ -128,6 +205,10 @@ class Supervisor:
         if self.phase == "draining" and now_s - self.phase_started_s > DRAIN_TIMEOUT_S:
             LOGGER.warning("drain took over %.0f s; stopping", DRAIN_TIMEOUT_S)
             self._enter("stopping", now_s)
+        elif self.phase == "draining" and not any(worker.alive() for worker in self.workers
+                                                  if worker.stage in DRAINING_STAGES):
+            # Only sources and the sink take part in a drain; a host of workers just stops.
+            self._enter("stopping", now_s)
         if now_s - self._last_stop_sent_s < STOP_REPEAT_S:
             return
         self._last_stop_sent_s = now_s
@@ -144,7 +225,7 @@ class Supervisor:
                 self._on_exit(worker, now_s)
             elif worker.exit_code is not None and not worker.finished and now_s >= worker.next_start_s:
                 LOGGER.info("restarting %s (restart %d)", worker.name, worker.restarts)
-                worker.start(self.config.endpoints, self.log_level)
+                worker.start(self.log_level, self.config.security)
 
     def _on_exit(self, worker: Worker, now_s: float) -> None:
         code = worker.exit_code

@@ -14,8 +14,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from fakeblock.common.config import DISPLAY_OUTPUTS, PipelineConfig
+from fakeblock.capture.flow import source_is_live
+from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
+from fakeblock.common.endpoints import BOUND_LINKS, endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
+from fakeblock.common.security import Security, check_bind_allowed, check_libzmq, is_local_endpoint
 
 LOGGER = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -79,24 +82,48 @@ def check_writable(path: str | None, what: str) -> None:
         raise UserError(f"{path}: folder {folder} is not writable (for {what})")
 
 
-def check_source(config: PipelineConfig, say) -> PipelineConfig:
-    """Open the source once (clear error if it fails); no source: camera 0, else the demo."""
+def check_source(capture: CaptureConfig, say) -> CaptureConfig:
+    """Open the source once (clear error if it fails); no source: camera 0, else the demo.
+
+    Returns the capture settings with the source chosen and ``live`` decided.
+    """
     from fakeblock.capture.core import open_source
 
-    capture = config.capture
     if capture.source in (None, ""):
         if camera_opens(0):
             capture = replace(capture, source="0")
         else:
             say("no camera at index 0; showing the built-in demo instead (use --source to choose)")
-            capture = replace(capture, source="demo")
+            capture = replace(capture, source="demo", live=True)  # a fallback demo loops, paced, until stopped
     source = open_source(capture.source, capture.realtime)
     try:
         live = source.live if capture.live is None else capture.live
     finally:
         source.close()
-    capture = replace(capture, live=live)
-    return replace(config, capture=capture, display=replace(config.display, live=live))
+    return replace(capture, live=live)
+
+
+def check_captures(config: PipelineConfig, say) -> PipelineConfig:
+    """Check every source this host captures; the display runs live when any capture does.
+
+    A display whose captures run elsewhere judges from the settings of the site's first
+    capture alone (its ``live`` key, if set, decides).
+    """
+    slots = config.capture_slots()
+    if slots:
+        checked = [replace(slot, config=check_source(slot.config, say)) for slot in slots]
+        captures = tuple(checked) if config.captures else ()
+        config = replace(config, capture=checked[0].config, captures=captures)
+        lives = [slot.config.live for slot in checked]
+    else:
+        lives = [source_is_live(config.capture.source, config.capture.realtime, config.capture.live)]
+    return replace(config, display=replace(config.display, live=any(lives)))
+
+
+def with_capture_settings(config: PipelineConfig, **changes) -> PipelineConfig:
+    """``config`` with ``changes`` made to every capture's settings."""
+    captures = tuple(replace(slot, config=replace(slot.config, **changes)) for slot in config.captures)
+    return replace(config, capture=replace(config.capture, **changes), captures=captures)
 
 
 def check_model(config: PipelineConfig) -> None:
@@ -106,32 +133,74 @@ def check_model(config: PipelineConfig) -> None:
     EmotionModel(config.classify.model, threads=1)
 
 
-def prepare(config: PipelineConfig, say) -> PipelineConfig:
-    """Every check and fallback, in the order a user would want to hear about them."""
-    config = check_source(config, say)
-    check_model(config)
+def listening_addresses(config: PipelineConfig) -> list[str]:
+    """Every address this host's supervisor and stages will bind."""
+    addresses = [config.endpoints.control, config.endpoints.status, local_status_service(config.endpoints),
+                 config.status_service]
+    for stage in config.stages:
+        if stage == "capture":  # each capture has its own frames address
+            addresses += [slot.frames_bind for slot in config.capture_slots()]
+            continue
+        stage_endpoints = endpoints_for_stage(config.endpoints, config.binds, stage).as_dict()
+        addresses += [stage_endpoints[link] for link in BOUND_LINKS.get(stage, ())]
+    return [address for address in dict.fromkeys(addresses) if address]
+
+
+def check_security(config: PipelineConfig) -> None:
+    """libzmq, key files and the bind policy, before any process starts.
+
+    Listening beyond loopback needs keys (or ``insecure``, which warns every start); with
+    keys, every host needs the server pair (its supervisor listens) and a client pair.
+    """
+    addresses = listening_addresses(config)
+    if config.security.keys_directory or not all(is_local_endpoint(address) for address in addresses):
+        check_libzmq()
+    if not config.security.insecure:  # insecure: each socket warns as it binds, no need to say it twice
+        for address in addresses:
+            check_bind_allowed(address, config.security)
+    Security(config.security).check_keys(server=True, client=True)
+
+
+def check_display(config: PipelineConfig, say) -> PipelineConfig:
+    """Outputs (a window with no screen falls back to the web view), web port and output paths."""
     outputs = choose_outputs(config.display.outputs, say)
     display = replace(config.display, outputs=outputs)
     if "web" in outputs:
         check_port_free(display.web_host, display.web_port)
     check_writable(display.results, "--results")
     check_writable(display.record, "--record")
+    return replace(config, display=display)
+
+
+def prepare(config: PipelineConfig, say) -> PipelineConfig:
+    """Every check and fallback for the stages run here, in the order a user would want to hear about them."""
+    check_security(config)
+    config = check_captures(config, say)
+    if "classify" in config.stages:
+        check_model(config)
+    if "display" in config.stages:
+        config = check_display(config, say)
     check_writable(config.stats, "--stats")
-    needs_pixels = bool(display.record) or any(name in ("window", "web") for name in outputs)
-    capture = replace(config.capture, send_frames_to_display=needs_pixels)
-    return replace(config, display=display, capture=capture)
+    display = config.display
+    needs_pixels = bool(display.record) or any(name in ("window", "web") for name in display.outputs)
+    return with_capture_settings(config, send_frames_to_display=needs_pixels)
 
 
 def run(config: PipelineConfig, say, log_level: int = logging.INFO) -> int:
     """Prepare, supervise, and clean up the socket directory; return the exit code."""
     from fakeblock.common.supervisor import Supervisor
 
-    config = prepare(config, say)
-    if "web" in config.display.outputs:
-        say(f"web view: http://{config.display.web_host}:{config.display.web_port}/")
     try:
+        config = prepare(config, say)
+        if "display" in config.stages and "web" in config.display.outputs:
+            say(f"web view: http://{config.display.web_host}:{config.display.web_port}/")
         return Supervisor(config, log_level).run()
     finally:
-        run_directory = Path(config.endpoints.control.removeprefix("ipc://")).parent
-        if config.endpoints.control.startswith("ipc://") and run_directory.name.startswith("fakeblock-"):
-            shutil.rmtree(run_directory, ignore_errors=True)
+        remove_run_directory(config)
+
+
+def remove_run_directory(config: PipelineConfig) -> None:
+    """Delete the private folder of this pipeline's ipc sockets (only one fakeblock made)."""
+    run_directory = run_directory_of(config.endpoints)
+    if run_directory is not None and run_directory.name.startswith("fakeblock-"):
+        shutil.rmtree(run_directory, ignore_errors=True)

@@ -8,25 +8,30 @@ Decoding is a trust boundary: :func:`decode` checks version, kind, field types, 
 against an allow-list, that every dimension is positive and bounded and that the byte
 count matches the shape exactly before it touches ``np.frombuffer``; anything else raises
 ``ValueError``.  Never pickle, never msgpack-numpy.  Decoded pixel arrays are read-only.
+The field checks themselves are in :mod:`fakeblock.common.wire_fields`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import msgpack
 import numpy as np
 
+from fakeblock.common import wire_fields as fields
+from fakeblock.common.wire_fields import (ALLOWED_DTYPES, EMOTION_COUNT, FACE_SIZE_PX, MAX_DIMENSION_PX,
+                                          MAX_FACES_PER_FRAME, MAX_HEADER_BYTES)
+
+__all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
+           "MAX_HEADER_BYTES", "Control", "EndOfStream", "Faces", "Frame", "FrameInfo", "Result", "Status",
+           "StatusReport", "StatusRequest", "WorkerReport", "decode", "encode"]
 SCHEMA_VERSION = 1
-MAX_DIMENSION_PX = 4096
-MAX_FACES_PER_FRAME = 64
-MAX_STREAM_NAME_CHARS = 128
-MAX_HEADER_BYTES = 64 * 1024
+MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize; a 4096x4096x3 frame fits
-ALLOWED_DTYPES = ("uint8",)
-EMOTION_COUNT = 7
-FACE_SIZE_PX = 48
+# A status report lists every worker of one host; 64 is four times the most a host may run.
+MAX_REPORTED_WORKERS = 64
+WORKER_STATES = ("starting", "running", "idle", "silent", "restarting", "done")
+SUPERVISOR_PHASES = ("running", "draining", "stopping")
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,38 @@ class Status:
     counters: dict[str, float] = field(default_factory=dict)
 
 
-Message = Frame | Faces | Result | EndOfStream | Control | Status
+@dataclass(frozen=True)
+class StatusRequest:
+    """``fakeblock status`` asking a supervisor's status service for a :class:`StatusReport`."""
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """One stage worker as its supervisor sees it: liveness, rates and latest counters."""
+
+    stage: str
+    worker: int
+    pid: int
+    alive: bool
+    state: str
+    restarts: int
+    rate_in_fps: float
+    rate_out_fps: float
+    counters: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A supervisor's answer: its host name, phase, uptime and every worker it runs."""
+
+    host: str
+    supervisor_pid: int
+    phase: str
+    uptime_s: float
+    workers: tuple[WorkerReport, ...] = ()
+
+
+Message = Frame | Faces | Result | EndOfStream | Control | Status | StatusRequest | StatusReport
 # "finish": sources end their streams but every link stays open (so what is in flight
 # drains); "stop": every stage winds down and exits.
 CONTROL_COMMANDS = ("finish", "stop")
@@ -108,6 +144,12 @@ CONTROL_COMMANDS = ("finish", "stop")
 def _info_header(info: FrameInfo) -> dict:
     return {"stream": info.stream, "frame": info.frame_number, "position_s": info.position_s,
             "captured_s": info.captured_s}
+
+
+def _worker_header(report: WorkerReport) -> dict:
+    return {"stage": report.stage, "worker": report.worker, "pid": report.pid, "alive": report.alive,
+            "state": report.state, "restarts": report.restarts, "rate_in_fps": float(report.rate_in_fps),
+            "rate_out_fps": float(report.rate_out_fps), "counters": dict(report.counters)}
 
 
 def encode(message: Message) -> list:
@@ -121,17 +163,27 @@ def encode(message: Message) -> list:
         header = {"kind": "faces", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
                   "dtype": str(crops.dtype), "shape": list(crops.shape)}
         return [_pack(header), _raw(crops)]
+    return [_pack(_header_only(message))]
+
+
+def _header_only(message: Message) -> dict:
+    """The header of a message that carries no pixels."""
     if isinstance(message, Result):
-        header = {"kind": "result", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
-                  "scores": [[float(s) for s in row] for row in message.scores]}
-        return [_pack(header)]
+        return {"kind": "result", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
+                "scores": [[float(s) for s in row] for row in message.scores]}
     if isinstance(message, EndOfStream):
-        return [_pack({"kind": "end", "stream": message.stream, "frame_count": message.frame_count})]
+        return {"kind": "end", "stream": message.stream, "frame_count": message.frame_count}
     if isinstance(message, Control):
-        return [_pack({"kind": "control", "command": message.command, "target": message.target})]
+        return {"kind": "control", "command": message.command, "target": message.target}
     if isinstance(message, Status):
-        return [_pack({"kind": "status", "stage": message.stage, "worker": message.worker, "pid": message.pid,
-                       "counters": dict(message.counters)})]
+        return {"kind": "status", "stage": message.stage, "worker": message.worker, "pid": message.pid,
+                "counters": dict(message.counters)}
+    if isinstance(message, StatusRequest):
+        return {"kind": "status_request"}
+    if isinstance(message, StatusReport):
+        return {"kind": "status_report", "host": message.host, "pid": message.supervisor_pid,
+                "phase": message.phase, "uptime_s": float(message.uptime_s),
+                "workers": [_worker_header(report) for report in message.workers]}
     raise TypeError(f"cannot encode {type(message).__name__}")
 
 
@@ -150,42 +202,19 @@ def decode(frames: list) -> Message:
     """Parse ZeroMQ frames (bytes, memoryviews or ``zmq.Frame``) into a message, or raise ``ValueError``."""
     if not frames or len(frames) > 2:
         raise ValueError(f"expected 1 or 2 frames, got {len(frames)}")
-    header = _unpack_header(_as_buffer(frames[0]))
+    header = fields.unpack_header(_as_buffer(frames[0]), SCHEMA_VERSION)
     kind = header.get("kind")
     payload = _as_buffer(frames[1]) if len(frames) == 2 else None
-    if kind in ("frame", "faces"):
+    if kind in PIXEL_DECODERS:
         if payload is None:
             raise ValueError(f"a {kind} message needs a pixel frame")
-    elif payload is not None:
+        return PIXEL_DECODERS[kind](header, payload)
+    if payload is not None:
         raise ValueError(f"a {kind!r} message carries no pixel frame")
-    if kind == "frame":
-        pixels = _pixels(header, payload, _frame_shape_ok)
-        return Frame(_info(header), pixels)
-    if kind == "faces":
-        crops = _pixels(header, payload, _crops_shape_ok)
-        boxes = _boxes(header)
-        if len(boxes) != crops.shape[0]:
-            raise ValueError(f"{len(boxes)} boxes but {crops.shape[0]} crops")
-        return Faces(_info(header), boxes, crops)
-    if kind == "result":
-        boxes = _boxes(header)
-        scores = _scores(header)
-        if len(scores) != len(boxes):
-            raise ValueError(f"{len(boxes)} boxes but {len(scores)} score rows")
-        return Result(_info(header), boxes, scores)
-    if kind == "end":
-        return EndOfStream(_stream(header), _integer(header, "frame_count", 0, 2**53))
-    if kind == "control":
-        command = header.get("command")
-        target = header.get("target", "")
-        if command not in CONTROL_COMMANDS:
-            raise ValueError(f"unknown control command {command!r}")
-        if not isinstance(target, str) or len(target) > MAX_STREAM_NAME_CHARS:
-            raise ValueError("control target must be a stage name")
-        return Control(command, target)
-    if kind == "status":
-        return _status(header)
-    raise ValueError(f"unknown message kind {kind!r}")
+    decoder = HEADER_DECODERS.get(kind) if isinstance(kind, str) else None
+    if decoder is None:
+        raise ValueError(f"unknown message kind {kind!r}")
+    return decoder(header)
 
 
 def _as_buffer(frame) -> memoryview:
@@ -195,112 +224,78 @@ def _as_buffer(frame) -> memoryview:
     return memoryview(buffer)
 
 
-def _unpack_header(buffer: memoryview) -> dict:
-    if len(buffer) > MAX_HEADER_BYTES:
-        raise ValueError(f"header of {len(buffer)} bytes exceeds {MAX_HEADER_BYTES}")
-    try:
-        header = msgpack.unpackb(buffer, raw=False, strict_map_key=True)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as error:
-        raise ValueError(f"header is not valid msgpack: {error}") from None
-    if not isinstance(header, dict):
-        raise ValueError("header is not a map")
-    if header.get("v") != SCHEMA_VERSION:
-        raise ValueError(f"schema version {header.get('v')!r} is not {SCHEMA_VERSION}")
-    return header
-
-
-def _integer(header: dict, key: str, low: int, high: int) -> int:
-    value = header.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{key} must be an integer in [{low}, {high}], got {value!r}")
-    return value
-
-
-def _number(header: dict, key: str) -> float:
-    value = header.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _stream(header: dict) -> str:
-    stream = header.get("stream")
-    if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_NAME_CHARS:
-        raise ValueError(f"stream must be a name of 1-{MAX_STREAM_NAME_CHARS} characters")
-    return stream
-
-
 def _info(header: dict) -> FrameInfo:
-    return FrameInfo(_stream(header), _integer(header, "frame", 0, 2**53), _number(header, "position_s"),
-                     _number(header, "captured_s"))
+    return FrameInfo(fields.name(header, "stream"), fields.integer(header, "frame", 0, 2**53),
+                     fields.number(header, "position_s"), fields.number(header, "captured_s"))
 
 
-def _shape(header: dict) -> tuple[int, ...]:
-    shape = header.get("shape")
-    if not isinstance(shape, list) or not 1 <= len(shape) <= 3:
-        raise ValueError(f"shape must be a list of 1-3 dimensions, got {shape!r}")
-    for size in shape:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > MAX_DIMENSION_PX:
-            raise ValueError(f"every dimension must lie in [0, {MAX_DIMENSION_PX}], got {shape!r}")
-    return tuple(shape)
+def _frame(header: dict, payload: memoryview) -> Frame:
+    return Frame(_info(header), fields.pixels(header, payload, fields.frame_shape_ok))
 
 
-def _frame_shape_ok(shape: tuple[int, ...]) -> bool:
-    return len(shape) in (2, 3) and shape[0] > 0 and shape[1] > 0 and (len(shape) == 2 or shape[2] in (1, 3))
+def _faces(header: dict, payload: memoryview) -> Faces:
+    crops = fields.pixels(header, payload, fields.crops_shape_ok)
+    boxes = fields.boxes(header)
+    if len(boxes) != crops.shape[0]:
+        raise ValueError(f"{len(boxes)} boxes but {crops.shape[0]} crops")
+    return Faces(_info(header), boxes, crops)
 
 
-def _crops_shape_ok(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 3 and shape[0] <= MAX_FACES_PER_FRAME and shape[1:] == (FACE_SIZE_PX, FACE_SIZE_PX)
+def _result(header: dict) -> Result:
+    boxes, scores = fields.boxes(header), fields.scores(header)
+    if len(scores) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} score rows")
+    return Result(_info(header), boxes, scores)
 
 
-def _pixels(header: dict, payload: memoryview, shape_ok) -> np.ndarray:
-    dtype = header.get("dtype")
-    if dtype not in ALLOWED_DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {ALLOWED_DTYPES}")
-    shape = _shape(header)
-    if not shape_ok(shape):
-        raise ValueError(f"shape {shape} is not allowed for a {header['kind']} message")
-    expected = math.prod(shape) * np.dtype(dtype).itemsize
-    if payload.nbytes != expected:
-        raise ValueError(f"pixel frame has {payload.nbytes} bytes, shape {shape} needs {expected}")
-    pixels = np.frombuffer(payload, dtype=dtype).reshape(shape)
-    pixels.flags.writeable = False  # the buffer belongs to ZeroMQ: copy before drawing
-    return pixels
+def _end(header: dict) -> EndOfStream:
+    return EndOfStream(fields.name(header, "stream"), fields.integer(header, "frame_count", 0, 2**53))
 
 
-def _boxes(header: dict) -> tuple[tuple[int, int, int, int], ...]:
-    boxes = header.get("boxes")
-    if not isinstance(boxes, list) or len(boxes) > MAX_FACES_PER_FRAME:
-        raise ValueError(f"boxes must be a list of at most {MAX_FACES_PER_FRAME}")
-    checked = []
-    for box in boxes:
-        if (not isinstance(box, list) or len(box) != 4
-                or not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 4 * MAX_DIMENSION_PX
-                           for v in box) or box[2] <= 0 or box[3] <= 0):
-            raise ValueError(f"a box must be [x, y, width, height] with positive size, got {box!r}")
-        checked.append(tuple(box))
-    return tuple(checked)
-
-
-def _scores(header: dict) -> tuple[tuple[float, ...], ...]:
-    rows = header.get("scores")
-    if not isinstance(rows, list) or len(rows) > MAX_FACES_PER_FRAME:
-        raise ValueError("scores must be a list of rows")
-    checked = []
-    for row in rows:
-        if (not isinstance(row, list) or len(row) != EMOTION_COUNT
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)):
-            raise ValueError(f"each score row must hold {EMOTION_COUNT} finite numbers")
-        checked.append(tuple(float(v) for v in row))
-    return tuple(checked)
+def _control(header: dict) -> Control:
+    command, target = header.get("command"), header.get("target", "")
+    if command not in CONTROL_COMMANDS:
+        raise ValueError(f"unknown control command {command!r}")
+    if not isinstance(target, str) or len(target) > MAX_STREAM_NAME_CHARS:
+        raise ValueError("control target must be a stage name")
+    return Control(command, target)
 
 
 def _status(header: dict) -> Status:
-    stage = header.get("stage")
-    counters = header.get("counters")
-    if not isinstance(stage, str) or not 0 < len(stage) <= MAX_STREAM_NAME_CHARS:
-        raise ValueError("status needs a stage name")
-    if not isinstance(counters, dict) or len(counters) > 64 or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in counters.items()):
-        raise ValueError("status counters must map names to numbers")
-    return Status(stage, _integer(header, "worker", 0, 1 << 16), _integer(header, "pid", 0, 1 << 31), counters)
+    return Status(fields.name(header, "stage"), fields.integer(header, "worker", 0, 1 << 16),
+                  fields.integer(header, "pid", 0, 1 << 31), fields.counters(header))
+
+
+def _status_request(header: dict) -> StatusRequest:
+    if set(header) != {"v", "kind"}:
+        raise ValueError("a status request carries no fields")
+    return StatusRequest()
+
+
+def _worker_report(entry) -> WorkerReport:
+    if not isinstance(entry, dict):
+        raise ValueError("each reported worker must be a map")
+    rates = [fields.number(entry, key) for key in ("rate_in_fps", "rate_out_fps")]
+    if min(rates) < 0:
+        raise ValueError("rates cannot be negative")
+    return WorkerReport(fields.name(entry, "stage"), fields.integer(entry, "worker", 0, 1 << 16),
+                        fields.integer(entry, "pid", 0, 1 << 31), fields.boolean(entry, "alive"),
+                        fields.name(entry, "state", WORKER_STATES), fields.integer(entry, "restarts", 0, 1 << 31),
+                        rates[0], rates[1], fields.counters(entry))
+
+
+def _status_report(header: dict) -> StatusReport:
+    workers = header.get("workers")
+    if not isinstance(workers, list) or len(workers) > MAX_REPORTED_WORKERS:
+        raise ValueError(f"workers must be a list of at most {MAX_REPORTED_WORKERS}")
+    uptime_s = fields.number(header, "uptime_s")
+    if uptime_s < 0:
+        raise ValueError("uptime cannot be negative")
+    return StatusReport(fields.name(header, "host"), fields.integer(header, "pid", 0, 1 << 31),
+                        fields.name(header, "phase", SUPERVISOR_PHASES), uptime_s,
+                        tuple(_worker_report(entry) for entry in workers))
+
+
+PIXEL_DECODERS = {"frame": _frame, "faces": _faces}
+HEADER_DECODERS = {"result": _result, "end": _end, "control": _control, "status": _status,
+                   "status_request": _status_request, "status_report": _status_report}

@@ -27,7 +27,7 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> i
     cv2.setNumThreads(detect_threads(config, workers_here=1))
     cascade = load_cascade()
     runtime = StageRuntime("detect", worker, endpoints)
-    frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=endpoints.frames)
+    frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=endpoints.all_frames())
     faces = runtime.socket(zmq.PUSH, FACES_HWM, connect_to=endpoints.faces_in)
     try:
         while not runtime.stop_requested:

@@ -60,8 +60,11 @@ class FrameOrderer:
     ``missing_pixels`` results released without their frame although pixels were wanted.
     """
 
-    def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S):
+    def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S, expected_streams: int = 1):
         self.live, self.needs_frames, self.max_wait_s = live, needs_frames, max_wait_s
+        # Several cameras feed one display: one that ended before another's first frame came
+        # must not end the run.
+        self.expected_streams = expected_streams
         self.streams: dict[str, _Stream] = {}
         self.skipped = self.unmatched = self.discarded = self.missing_pixels = 0
 
@@ -163,8 +166,9 @@ class FrameOrderer:
         return released
 
     def finished(self) -> bool:
-        """True once every stream seen has ended and all of its frames have been released."""
-        return bool(self.streams) and all(stream.done for stream in self.streams.values())
+        """True once ``expected_streams`` streams have been seen, and every one has ended and been released."""
+        return (bool(self.streams) and len(self.streams) >= self.expected_streams
+                and all(stream.done for stream in self.streams.values()))
 
     @property
     def pending_frames(self) -> int:

@@ -3,6 +3,10 @@
 Every output is opened when the stage starts, so a bad path, a missing screen or a busy
 port is one clear :class:`UserError` before any frame flows, and every output is closed
 (flushed) on the way out, however the stage stops.
+
+With several cameras (``expected_streams`` > 1) the results file holds every stream's
+lines, each marked with its stream; each stream gets its own recording (``clip-door.mp4``)
+and its own window, and the web view shows the first stream seen.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -120,7 +125,7 @@ class VideoRecorder:
 
 
 class Window:
-    """An OpenCV window; ``q``, Escape or closing the window sets :attr:`quit_requested`."""
+    """OpenCV windows, one per stream; ``q``, Escape or closing a window sets :attr:`quit_requested`."""
 
     def __init__(self, title: str):
         # Without a screen Qt aborts the whole process instead of raising: check first.
@@ -128,31 +133,67 @@ class Window:
             raise UserError("no screen for the window output (DISPLAY is not set); use the web view instead")
         self.title = title
         self.quit_requested = False
-        self._shown = False
+        self._shown_titles: set[str] = set()
         try:
             cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
         except cv2.error as error:
             raise UserError(f"cannot open a window: {error.err or error}") from None
 
-    def show(self, image: np.ndarray) -> None:
-        """Show an annotated frame and handle key presses."""
-        cv2.imshow(self.title, image)
-        self._shown = True
+    def show(self, image: np.ndarray, stream: str = "") -> None:
+        """Show an annotated frame (in the stream's own window when ``stream`` is named) and handle keys."""
+        title = f"{self.title}: {stream}" if stream else self.title
+        cv2.imshow(title, image)
+        self._shown_titles.add(title)
         self.pump()
 
     def pump(self) -> None:
         """Let the GUI process events (call often, even without new frames); notice a quit."""
         key = cv2.waitKey(1)
-        closed = self._shown and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        closed = any(cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1 for title in self._shown_titles)
         if (key & 0xFF) in QUIT_KEYS or closed:
             if not self.quit_requested:
                 LOGGER.info("window closed or q pressed: stopping")
             self.quit_requested = True
 
     def close(self) -> None:
-        """Destroy the window (events pumped once so it really disappears)."""
-        cv2.destroyWindow(self.title)
+        """Destroy the windows (events pumped once so they really disappear)."""
+        for title in self._shown_titles | {self.title}:
+            cv2.destroyWindow(title)
         cv2.waitKey(1)
+
+
+def stream_path(path: str, stream: str) -> str:
+    """``clip.mp4`` -> ``clip-<stream>.mp4`` (the name made safe for a file name)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", stream)
+    target = Path(path)
+    return str(target.with_name(f"{target.stem}-{safe}{target.suffix}"))
+
+
+class StreamRecorders:
+    """The recording: one file, or with several streams one file per stream (``clip-door.mp4``)."""
+
+    def __init__(self, path: str, several_streams: bool):
+        self.path, self.several_streams = path, several_streams
+        VideoRecorder(path)  # checks the folder now, so a bad path fails before any frame flows
+        self.recorders: dict[str, VideoRecorder] = {}
+
+    def write(self, image: np.ndarray, info: wire.FrameInfo) -> None:
+        """Add a frame to its stream's recording."""
+        recorder = self.recorders.get(info.stream)
+        if recorder is None:
+            path = stream_path(self.path, info.stream) if self.several_streams else self.path
+            recorder = self.recorders[info.stream] = VideoRecorder(path)
+        recorder.write(image, info)
+
+    @property
+    def frames(self) -> int:
+        """Frames recorded, over every stream."""
+        return sum(recorder.frames for recorder in self.recorders.values())
+
+    def close(self) -> None:
+        """Finish every file."""
+        for recorder in self.recorders.values():
+            recorder.close()
 
 
 class Outputs:
@@ -160,10 +201,13 @@ class Outputs:
 
     def __init__(self, config: DisplayConfig):
         self.results_file = self.recorder = self.window = self.web = None
+        self.several_streams = config.expected_streams > 1
+        self._web_stream: str | None = None
         try:
             # The results file first: it is the output a user can least afford to lose.
             self.results_file = ResultsWriter(config.results) if config.results else None
-            self.recorder = VideoRecorder(config.record) if config.record else None
+            several = config.expected_streams > 1
+            self.recorder = StreamRecorders(config.record, several) if config.record else None
             self.web = WebView(config.web_host, config.web_port) if "web" in config.outputs else None
             self.window = Window(config.window_title) if "window" in config.outputs else None
         except BaseException:
@@ -198,8 +242,10 @@ class Outputs:
         if self.recorder is not None:
             self.recorder.write(image, joined.frame.info)
         if show and self.window is not None:
-            self.window.show(image)
-        if show and self.web is not None:
+            self.window.show(image, joined.stream if self.several_streams else "")
+        # The web view has one picture: with several cameras it shows the first stream seen.
+        self._web_stream = self._web_stream or joined.stream
+        if show and self.web is not None and joined.stream == self._web_stream:
             self.web.publish_image(image)
         return True
 

@@ -70,7 +70,7 @@ class DisplayLoop:
                  frames: zmq.Socket):
         self.runtime, self.outputs, self.live = runtime, outputs, config.live
         self.results_socket, self.frames_socket = results, frames
-        self.orderer = FrameOrderer(config.live, outputs.needs_pixels)
+        self.orderer = FrameOrderer(config.live, outputs.needs_pixels, expected_streams=config.expected_streams)
         self.latency = LatencyWindow()
         self.draining = False
         self._counters_due_s = 0.0

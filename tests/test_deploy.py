@@ -80,7 +80,7 @@ def test_a_full_file_gives_each_host_its_endpoints_workers_and_configs():
     assert plan.endpoints.as_dict() == {
         "frames": "tcp://10.0.0.5:5550", "faces_in": "tcp://10.0.0.6:5551", "faces_out": "tcp://10.0.0.6:5552",
         "results": "tcp://10.0.0.7:5553", "display_frames": "tcp://10.0.0.7:5554",
-        "control": f"ipc://{RUN_DIRECTORY}/control", "status": f"ipc://{RUN_DIRECTORY}/status"}
+        "control": f"ipc://{RUN_DIRECTORY}/control", "status": f"ipc://{RUN_DIRECTORY}/status", "extra_frames": ()}
     assert plan.binds == {"faces_in": "tcp://10.0.0.6:5551", "faces_out": "tcp://10.0.0.6:5552"}
     assert plan.workers == {"detect": 2, "queue": 1, "classify": 1}
     assert plan.status_bind == "tcp://0.0.0.0:5560"
@@ -204,10 +204,21 @@ def test_every_listed_variable_is_read_and_typos_are_warned_about(caplog):
     ("[stages.display]\nlive = true", r"stages\.display: unknown key 'live'"),
     ("[stages.queue]\nworkers = 2", r"stages\.queue: unknown key 'workers'"),
     ("stages = 5", r"stages must be a table"),
-    ("[stages]\ncapture = 5", r"stages\.capture must be a table, got an integer 5"),
+    ("[stages]\ncapture = 5", r"stages\.capture must be a table or a list of tables \(\[\[stages\.capture\]\]\), "
+                              r"got an integer 5"),
     ("[supervisor]\nport = 5551", r"port 5551 on 127\.0\.0\.1 is used by both the supervisor's status service "
                                   r"and queue \(faces_in\)"),
     ("[stages.display]\nport = 5550", r"port 5550 on 127\.0\.0\.1 is used by both capture \(frames\) and display"),
+    ("[[stages.capture]]\nstream = \"a\"\n[[stages.capture]]\nstream = \"b\"",
+     r"port 5550 on 127\.0\.0\.1 is used by both capture\[0\] \(frames\) and capture\[1\] \(frames\)"),
+    ("[[stages.capture]]\nstream = \"a\"\n[[stages.capture]]\nport = 5560",
+     r"stages\.capture\[1\] needs a stream name"),
+    ("[[stages.capture]]\nstream = \"a\"\n[[stages.capture]]\nstream = \"a\"\nport = 5560",
+     r"stream 'a' is named by two capture stages"),
+    ("[[stages.capture]]\nstream = \"a\"\nsorce = \"0\"", r"stages\.capture\[0\]: unknown key 'sorce'"),
+    ("[[stages.capture]]\nstream = \"a\"\n[[stages.capture]]\nstream = \"b\"\nport = 0",
+     r"stages\.capture\[1\]\.port: 0 is out of range"),
+    ("[[stages.detect]]\nworkers = 2", r"stages\.detect must be a table, got a list"),
 ])
 def test_bad_files_are_one_clear_line(tmp_path, text, message):
     with pytest.raises(UserError, match=message) as raised:
@@ -244,3 +255,69 @@ def test_ipv6_hosts_get_brackets_in_endpoints():
     site = parse('[stages.capture]\nhost = "::1"\n[stages.display]\nhost = "[::1]"\nbind = "::"')
     plan = deploy.plan_host(site, RUN_DIRECTORY, only="capture,display", environ={})
     assert plan.endpoints.frames == "tcp://[::1]:5550" and plan.binds["results"] == "tcp://[::]:5553"
+
+
+TWO_CAMERAS = """
+[[stages.capture]]
+host = "10.0.0.5"
+source = "0"
+stream = "door"
+
+[[stages.capture]]
+host = "10.0.0.9"
+port = 5560
+source = "rtsp://hall/1"
+stream = "hall"
+
+[stages.detect]
+host = "10.0.0.6"
+workers = 2
+
+[stages.queue]
+host = "10.0.0.6"
+
+[stages.classify]
+host = "10.0.0.6"
+
+[stages.display]
+host = "10.0.0.7"
+"""
+
+
+def test_several_cameras_each_listen_and_detect_connects_to_all_of_them():
+    site = parse(TWO_CAMERAS)
+    assert [placement.options["stream"] for placement in site.captures] == ["door", "hall"]
+    assert site.hosts() == ("10.0.0.5", "10.0.0.9", "10.0.0.6", "10.0.0.7")
+    workers = deploy.plan_host(site, RUN_DIRECTORY, host="10.0.0.6", environ={})
+    assert workers.endpoints.all_frames() == ("tcp://10.0.0.5:5550", "tcp://10.0.0.9:5560")
+    assert workers.pipeline_config().captures == () and workers.pipeline_config().capture_slots() == ()
+    hall = deploy.plan_host(site, RUN_DIRECTORY, only="capture", host="10.0.0.9", environ={})
+    config = hall.pipeline_config()
+    assert [(slot.index, slot.config.stream, slot.frames_bind) for slot in config.capture_slots()] == \
+        [(1, "hall", "tcp://10.0.0.9:5560")]
+    assert config.display.expected_streams == 2
+    display = deploy.plan_host(site, RUN_DIRECTORY, only="display", environ={}).pipeline_config()
+    assert display.display.expected_streams == 2 and display.capture_slots() == ()
+
+
+def test_two_cameras_on_one_host_both_run_there():
+    text = TWO_CAMERAS.replace('host = "10.0.0.9"', 'host = "10.0.0.5"')
+    plan = deploy.plan_host(parse(text), RUN_DIRECTORY, only="capture", environ={})
+    assert plan.host == "10.0.0.5" and plan.captures == (0, 1)
+    assert [slot.frames_bind for slot in plan.pipeline_config().capture_slots()] == ["tcp://10.0.0.5:5550",
+                                                                                    "tcp://10.0.0.5:5560"]
+
+
+def test_a_capture_variable_cannot_choose_among_several_cameras():
+    with pytest.raises(UserError, match="FAKEBLOCK_CAPTURE_SOURCE: the file lists 2 capture stages"):
+        parse(TWO_CAMERAS, {"FAKEBLOCK_CAPTURE_SOURCE": "1"})
+    single = parse('[[stages.capture]]\nsource = "0"\nstream = "door"\n', {"FAKEBLOCK_CAPTURE_SOURCE": "1"})
+    assert single.stage_config("capture").source == "1"
+
+
+def test_one_camera_keeps_a_plain_pipeline_config():
+    config = deploy.plan_host(parse(""), RUN_DIRECTORY, environ={}).pipeline_config()
+    assert config.captures == () and config.display.expected_streams == 1
+    assert [(slot.index, slot.frames_bind) for slot in config.capture_slots()] == [(0, "tcp://127.0.0.1:5550")]
+    assert config.status_service == "tcp://127.0.0.1:5557" and config.host == "127.0.0.1"
+    assert config.stages == deploy_schema.STAGE_NAMES and config.security == SecurityConfig()

@@ -23,7 +23,8 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.display import core, outputs, stage
-from fakeblock.display.core import BOX_COLOUR_BGR, FrameOrderer, draw_overlay, latency_percentiles, result_record
+from fakeblock.display.core import (BOX_COLOUR_BGR, FrameOrderer, Joined, draw_overlay, latency_percentiles,
+                                    result_record)
 from tests.helpers import MEDIA, shared_file
 
 STREAM = "office-woman"
@@ -252,6 +253,18 @@ def test_streams_are_ordered_independently():
     assert [(entry.stream, entry.frame_number) for entry in orderer.release(0.0)] == [("b", 0)]
     orderer.end_stream("b", 1, now_s=0.0)
     assert not orderer.finished(), "stream a has not ended"
+
+
+def test_a_stream_that_ends_before_another_one_starts_does_not_end_the_run():
+    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2)
+    orderer.add_result(make_result(0, stream="phone"), now_s=0.0)
+    orderer.end_stream("phone", 1, now_s=0.0)
+    assert released_numbers(orderer.release(0.0)) == [0]
+    assert not orderer.finished(), "the second camera has not sent anything yet"
+    orderer.add_result(make_result(0, stream="office"), now_s=1.0)
+    orderer.end_stream("office", 1, now_s=1.0)
+    orderer.release(1.0)
+    assert orderer.finished()
 
 
 # ---- outputs -------------------------------------------------------------------------------
@@ -513,3 +526,19 @@ def test_the_window_shows_every_frame_under_xvfb_and_exits_0(display_harness, xv
     assert display_harness.wait_exit(60) == 0
     counters = display_harness.read_status(lambda counters: counters.get("frames_out") == 15)
     assert counters["results_written"] == 15
+
+
+def test_several_streams_get_a_recording_and_a_window_each(monkeypatch, tmp_path):
+    gui = FakeWindowGui(monkeypatch)
+    config = DisplayConfig(outputs=("window",), record=str(tmp_path / "clip.mp4"), expected_streams=2)
+    sink = outputs.Outputs(config)
+    try:
+        for number in range(3):
+            for stream in ("door", "hall"):
+                frame = make_frame(number, stream=stream)
+                sink.emit(Joined(stream, number, 0.0, make_result(number, stream=stream), frame))
+    finally:
+        sink.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip-door.mp4", "clip-hall.mp4"]
+    assert sink.recorder.frames == 6 and gui.shown == 6
+    assert outputs.stream_path("out/clip.mp4", "cam 1/a") == "out/clip-cam_1_a.mp4"

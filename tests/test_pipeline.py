@@ -6,41 +6,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import MEDIA, shared_file
+from tests.helpers import MEDIA, fakeblock, orphans_of, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 OFFICE_FRAMES = 464
-
-
-def fakeblock(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "fakeblock", *arguments]
-
-
-def read_results(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def orphans_of(supervisor_pid: int, stage: str = "") -> list[int]:
-    """Processes still running that a given supervisor started (they carry its pid)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environment = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        variables = environment.split(b"\0")
-        if f"FAKEBLOCK_SUPERVISOR_PID={supervisor_pid}".encode() in variables and (
-                not stage or any(v.startswith(f"FAKEBLOCK_STAGE={stage}".encode()) for v in variables)):
-            found.append(int(entry.name))
-    return found
 
 
 def run_up(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict], int]:

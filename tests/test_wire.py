@@ -21,6 +21,10 @@ def rebuild(header: dict, *payload) -> list:
     return [msgpack.packb(header, use_bin_type=True), *payload]
 
 
+REPORTED_WORKER = wire.WorkerReport("classify", 1, 4243, True, "running", 2, 25.5, 25.0,
+                                    {"frames_in": 100, "batch_size": 8})
+
+
 def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     return wire.Frame(INFO, np.arange(np.prod(shape), dtype=np.uint8).reshape(shape))
 
@@ -36,6 +40,9 @@ def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     wire.Control("stop"),
     wire.Control("stop", "capture"),
     wire.Status("detect", 1, 4242, {"frames_in": 3, "latency_p95_ms": 12.5}),
+    wire.StatusRequest(),
+    wire.StatusReport("gpu-box", 77, "running", 12.5, ()),
+    wire.StatusReport("gpu-box", 77, "draining", 3.0, (REPORTED_WORKER, REPORTED_WORKER)),
 ])
 def test_round_trip_keeps_every_field(message):
     decoded = wire.decode([bytes(frame) for frame in wire.encode(message)])
@@ -142,3 +149,29 @@ def test_mutated_valid_headers_never_raise_anything_but_value_error():
             wire.decode([bytes(mutated), bytes(valid[1])])
         except ValueError:
             pass
+
+
+def status_report_header(**worker_change) -> dict:
+    header = header_of(wire.StatusReport("gpu-box", 77, "running", 1.0, (REPORTED_WORKER,)))
+    header["workers"][0].update(worker_change)
+    return header
+
+
+@pytest.mark.parametrize("change", [{"alive": 1}, {"state": "sleeping"}, {"restarts": -1}, {"rate_in_fps": -2.0},
+                                    {"rate_out_fps": float("nan")}, {"counters": {"x": "many"}},
+                                    {"counters": {f"c{i}": i for i in range(65)}}, {"stage": ""}, {"pid": "1"}])
+def test_bad_worker_reports_are_refused(change):
+    with pytest.raises(ValueError):
+        wire.decode(rebuild(status_report_header(**change)))
+
+
+@pytest.mark.parametrize("change", [{"workers": "all"}, {"workers": [1]}, {"phase": "asleep"}, {"uptime_s": -1.0},
+                                    {"host": ""}, {"workers": [header_of(wire.Status("x", 0, 1))] * 65}])
+def test_bad_status_reports_are_refused(change):
+    with pytest.raises(ValueError):
+        wire.decode(rebuild(status_report_header() | change))
+
+
+def test_a_status_request_carries_nothing_else():
+    with pytest.raises(ValueError, match="carries no fields"):
+        wire.decode(rebuild(header_of(wire.StatusRequest()) | {"command": "stop"}))

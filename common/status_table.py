@@ -1,0 +1,106 @@
+"""The site-wide status table and its ``--json`` form, from the supervisors' answers.
+
+One row per host and stage: workers, how many are alive, frames/s in and out (summed over
+workers), queue depth (messages held inside the stage), drops, the latest batch size,
+latency p95 (measured at the display) and uptime.  A host that did not answer is one row
+saying so.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from fakeblock.common import wire
+from fakeblock.common.config import STAGE_NAMES
+from fakeblock.common.status_client import Answer
+
+COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
+DROP_COUNTERS = ("dropped", "display_dropped", "malformed")
+
+
+def _queue_depth(counters: dict) -> float:
+    """Messages a worker holds: the display's reorder buffer, else what came in and has not gone out."""
+    if "pending" in counters:
+        return counters["pending"]
+    return max(0.0, counters.get("frames_in", 0) - counters.get("frames_out", 0))
+
+
+def stage_summary(stage: str, workers: list[wire.WorkerReport]) -> dict:
+    """One stage's workers on one host, added up."""
+    alive = [worker for worker in workers if worker.alive]
+    batches = [worker.counters["batch_size"] for worker in alive if "batch_size" in worker.counters]
+    latencies = [worker.counters["latency_p95_ms"] for worker in workers if "latency_p95_ms" in worker.counters]
+    uptimes = [worker.counters["uptime_s"] for worker in alive if "uptime_s" in worker.counters]
+    return {
+        "stage": stage, "workers": len(workers), "alive": len(alive),
+        "states": sorted({worker.state for worker in workers}),
+        "frames_in_per_s": round(sum(worker.rate_in_fps for worker in alive), 2),
+        "frames_out_per_s": round(sum(worker.rate_out_fps for worker in alive), 2),
+        "queue_depth": sum(_queue_depth(worker.counters) for worker in alive),
+        "drops": sum(worker.counters.get(name, 0) for worker in workers for name in DROP_COUNTERS),
+        "batch_size": max(batches) if batches else None,
+        "latency_p95_ms": max(latencies) if latencies else None,
+        "uptime_s": round(max(uptimes), 1) if uptimes else None,
+        "restarts": sum(worker.restarts for worker in workers),
+    }
+
+
+def host_summary(answer: Answer) -> dict:
+    """One host: its answer (or error) and its stages in pipeline order."""
+    summary = {"host": answer.target.label, "endpoint": answer.target.endpoint, "answered": answer.report is not None}
+    if answer.report is None:
+        return {**summary, "error": answer.error}
+    report = answer.report
+    by_stage: dict[str, list[wire.WorkerReport]] = {}
+    for worker in report.workers:
+        by_stage.setdefault(worker.stage, []).append(worker)
+    order = [stage for stage in STAGE_NAMES if stage in by_stage] + sorted(set(by_stage) - set(STAGE_NAMES))
+    return {**summary, "reported_host": report.host, "supervisor_pid": report.supervisor_pid, "phase": report.phase,
+            "uptime_s": round(report.uptime_s, 1), "stages": [stage_summary(stage, by_stage[stage]) for stage in order],
+            "workers": [_worker_json(worker) for worker in report.workers]}
+
+
+def _worker_json(worker: wire.WorkerReport) -> dict:
+    return {"stage": worker.stage, "worker": worker.worker, "pid": worker.pid, "alive": worker.alive,
+            "state": worker.state, "restarts": worker.restarts, "frames_in_per_s": round(worker.rate_in_fps, 2),
+            "frames_out_per_s": round(worker.rate_out_fps, 2), "counters": worker.counters}
+
+
+def status_document(answers: list[Answer]) -> dict:
+    """The ``--json`` output: every host with its stages and workers."""
+    return {"hosts": [host_summary(answer) for answer in answers]}
+
+
+def _number(value, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def status_table(document: dict) -> Table:
+    """The rich table of :func:`status_document`'s hosts."""
+    table = Table(title="fakeblock status", expand=False)
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("host", "stage") else "right")
+    for host in document["hosts"]:
+        if not host["answered"]:
+            table.add_row(host["host"], f"[red]{host['error']}[/red]", *[""] * (len(COLUMNS) - 2))
+            continue
+        for stage in host["stages"]:
+            alive_style = "green" if stage["alive"] == stage["workers"] else "red"
+            # "idle" means its upstream is silent; "silent" that the stage itself stopped reporting.
+            unusual = [state for state in stage["states"] if state != "running"]
+            name = stage["stage"] + (f" [yellow]({', '.join(unusual)})[/yellow]" if unusual else "")
+            table.add_row(host["host"], name, str(stage["workers"]),
+                          f"[{alive_style}]{stage['alive']}[/{alive_style}]",
+                          _number(stage["frames_in_per_s"]), _number(stage["frames_out_per_s"]),
+                          _number(stage["queue_depth"], 0), _number(stage["drops"], 0),
+                          _number(stage["batch_size"], 0), _number(stage["latency_p95_ms"], 0),
+                          _uptime(stage["uptime_s"]))
+    return table

@@ -1,0 +1,215 @@
+"""Several supervisors, one site file: `fakeblock up --config ... --only ...` end to end over loopback TCP.
+
+Two loopback addresses play two machines: 127.0.0.1 runs capture and display, 127.0.0.2
+runs detect, queue and classify, each under its own supervisor, with ports chosen free at
+test time.  Every wait has a timeout and every process group a test starts is killed at
+the end if it is still there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from fakeblock.common.security import generate_keys
+from tests.helpers import MEDIA, fakeblock, orphans_of, read_results, shared_file
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+OFFICE_FRAMES, PHONE_FRAMES = 464, 115
+FRONT_HOST, WORKER_HOST = "127.0.0.1", "127.0.0.2"
+FRONT_STAGES, WORKER_STAGES = ("capture", "display"), ("detect", "queue", "classify")
+RUN_TIMEOUT_S = 400
+STOP_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    """A port free on both loopback addresses right now."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind((FRONT_HOST, 0))
+            port = probe.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind((WORKER_HOST, port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port")
+
+
+def site_text(results: Path, sources: list[tuple[str, Path]], keys: Path | None = None) -> str:
+    """A site file: capture(s) and display on FRONT_HOST, detect, queue and classify on WORKER_HOST."""
+    lines = [f'[site]\nkeys = "{keys}"\n' if keys else "", f"[supervisor]\nport = {free_port()}\n"]
+    for stream, video in sources:
+        lines.append(f'[[stages.capture]]\nhost = "{FRONT_HOST}"\nport = {free_port()}\nsource = "{video}"\n'
+                     f'stream = "{stream}"\n')
+    lines.append(f'[stages.detect]\nhost = "{WORKER_HOST}"\nworkers = 2\n')
+    lines.append(f'[stages.queue]\nhost = "{WORKER_HOST}"\nports = [{free_port()}, {free_port()}]\n')
+    lines.append(f'[stages.classify]\nhost = "{WORKER_HOST}"\n')
+    lines.append(f'[stages.display]\nhost = "{FRONT_HOST}"\nports = [{free_port()}, {free_port()}]\n'
+                 f'outputs = ["none"]\nresults = "{results}"\n')
+    return "\n".join(lines)
+
+
+class Site:
+    """The supervisors of one test, a private registry folder for `fakeblock status`, and cleanup."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        # A short private runtime folder: ipc paths are limited to about 100 bytes, and
+        # `fakeblock status` must see this test's pipelines only.
+        self.runtime_directory = tempfile.mkdtemp(prefix="fb-test-")
+        self.environ = dict(os.environ, XDG_RUNTIME_DIR=self.runtime_directory)
+        self.processes: list[subprocess.Popen] = []
+
+    def up(self, name: str, *arguments: str) -> subprocess.Popen:
+        """Start `fakeblock up` in a process group of its own, logging to a file."""
+        log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(fakeblock("up", "--no-status", *arguments), stdout=log, stderr=subprocess.STDOUT,
+                                   env=self.environ, start_new_session=True, cwd=self.tmp_path)
+        process.log_path, process.log = self.tmp_path / f"{name}.log", log
+        self.processes.append(process)
+        return process
+
+    def status(self, *arguments: str) -> tuple[int, dict]:
+        """`fakeblock status --json` with this test's registry folder."""
+        completed = subprocess.run(fakeblock("status", "--json", *arguments), capture_output=True, text=True,
+                                   env=self.environ, timeout=60, cwd=self.tmp_path)
+        return completed.returncode, json.loads(completed.stdout)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+            process.log.close()
+        shutil.rmtree(self.runtime_directory, ignore_errors=True)
+
+
+@pytest.fixture
+def site(tmp_path):
+    try:
+        with socket.socket() as probe:
+            probe.bind((WORKER_HOST, 0))
+    except OSError:
+        pytest.skip(f"{WORKER_HOST} is not a loopback address here")
+    made = Site(tmp_path)
+    yield made
+    made.close()
+
+
+def log_of(process: subprocess.Popen) -> str:
+    return process.log_path.read_text()[-4000:]
+
+
+def wait_for_lines(path: Path, count: int, processes: list[subprocess.Popen], timeout_s: float = 200) -> None:
+    """Wait until ``path`` has ``count`` lines, failing early when a supervisor exits."""
+    deadline_s = time.monotonic() + timeout_s
+    while not (path.exists() and len(path.read_text().splitlines()) >= count):
+        for process in processes:
+            assert process.poll() is None, log_of(process)
+        assert time.monotonic() < deadline_s, f"fewer than {count} results after {timeout_s} s"
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen) -> int:
+    """Ctrl-C a supervisor, as a user would, and wait for it."""
+    process.send_signal(signal.SIGINT)
+    return process.wait(STOP_TIMEOUT_S)
+
+
+def run_split(site: Site, sources: list[tuple[str, Path]], keys: Path | None = None):
+    """Start the worker host and the front host; returns (front, workers, results path, site file)."""
+    results = site.tmp_path / "results.jsonl"
+    site_file = site.tmp_path / "site.toml"
+    site_file.write_text(site_text(results, sources, keys))
+    workers = site.up("workers", "--config", str(site_file), "--only", ",".join(WORKER_STAGES))
+    front = site.up("front", "--config", str(site_file), "--only", ",".join(FRONT_STAGES))
+    return front, workers, results, site_file
+
+
+def finish(front: subprocess.Popen, workers: subprocess.Popen) -> None:
+    """The front host exits by itself once every frame is written; the workers run until stopped."""
+    assert front.wait(RUN_TIMEOUT_S) == 0, log_of(front)
+    assert workers.poll() is None, "a host of workers serves until it is stopped"
+    assert stop(workers) == 0, log_of(workers)
+    time.sleep(0.5)
+    assert orphans_of(front.pid) == [] and orphans_of(workers.pid) == []
+    assert "Traceback" not in front.log_path.read_text() + workers.log_path.read_text()
+
+
+def stages_by_host(document: dict) -> dict[str, dict[str, dict]]:
+    return {host["host"]: {stage["stage"]: stage for stage in host.get("stages", [])} for host in document["hosts"]}
+
+
+def wait_for_flowing_status(site: Site, site_file: Path, timeout_s: float = 30) -> dict:
+    """`fakeblock status --config` until every stage answers alive and detect reports a rate."""
+    deadline_s = time.monotonic() + timeout_s
+    while True:
+        code, document = site.status("--config", str(site_file))
+        stages = stages_by_host(document)
+        flowing = code == 0 and stages.get(WORKER_HOST, {}).get("detect", {}).get("frames_in_per_s", 0) > 0
+        if flowing or time.monotonic() > deadline_s:
+            return document
+        time.sleep(0.5)
+
+
+def test_two_hosts_replay_every_frame_and_status_shows_every_stage(site):
+    video = shared_file(MEDIA / "office-woman.mp4")
+    front, workers, results, site_file = run_split(site, [("office-woman", video)])
+    wait_for_lines(results, 60, [front, workers])
+    document = wait_for_flowing_status(site, site_file)
+    stages = stages_by_host(document)
+    assert set(stages) == {FRONT_HOST, WORKER_HOST}, document
+    assert set(stages[FRONT_HOST]) == set(FRONT_STAGES) and set(stages[WORKER_HOST]) == set(WORKER_STAGES)
+    for host_stages in stages.values():
+        for stage in host_stages.values():
+            assert stage["alive"] == stage["workers"] >= 1, stage
+    assert stages[WORKER_HOST]["detect"]["workers"] == 2 and stages[WORKER_HOST]["detect"]["frames_in_per_s"] > 0
+    assert stages[FRONT_HOST]["capture"]["uptime_s"] > 0
+    code, local = site.status()  # no site file: the pipelines running on this machine
+    assert code == 0 and sorted(len(host["stages"]) for host in local["hosts"]) == [2, 3], local
+    finish(front, workers)
+    lines = read_results(results)
+    assert [line["frame"] for line in lines] == list(range(OFFICE_FRAMES))
+    assert {line["stream"] for line in lines} == {"office-woman"}
+    assert site.status()[0] == 1, "both supervisors are gone: nothing left to ask"
+
+
+def test_with_curve_keys_the_same_replay_works_and_strangers_get_no_answer(site):
+    video = shared_file(MEDIA / "office-woman.mp4")
+    keys = site.tmp_path / "keys"
+    generate_keys(keys)
+    front, workers, results, site_file = run_split(site, [("office-woman", video)], keys=keys)
+    wait_for_lines(results, 30, [front, workers])
+    stages = stages_by_host(wait_for_flowing_status(site, site_file))
+    assert set(stages) == {FRONT_HOST, WORKER_HOST}
+    stranger_file = site.tmp_path / "no-keys.toml"
+    stranger_file.write_text(site_file.read_text().replace(f'keys = "{keys}"', ""))
+    code, document = site.status("--config", str(stranger_file), "--timeout", "1")
+    assert code == 1 and not any(host["answered"] for host in document["hosts"])
+    finish(front, workers)
+    assert [line["frame"] for line in read_results(results)] == list(range(OFFICE_FRAMES))
+
+
+def test_two_cameras_feed_one_set_of_workers_and_each_line_names_its_stream(site):
+    office, phone = shared_file(MEDIA / "office-woman.mp4"), shared_file(MEDIA / "phone-woman.mp4")
+    front, workers, results, _site_file = run_split(site, [("office", office), ("phone", phone)])
+    wait_for_lines(results, 30, [front, workers])
+    code, local = site.status()
+    captures = [stage for host in local["hosts"] for stage in host["stages"] if stage["stage"] == "capture"]
+    assert code == 0 and captures and captures[0]["workers"] == 2, local
+    finish(front, workers)
+    lines = read_results(results)
+    assert len(lines) == OFFICE_FRAMES + PHONE_FRAMES
+    for stream, count in (("office", OFFICE_FRAMES), ("phone", PHONE_FRAMES)):
+        assert [line["frame"] for line in lines if line["stream"] == stream] == list(range(count))
