@@ -45,6 +45,8 @@ END_OF_STREAM_TIMEOUT_S = 2.0
 # affected; linger does not help).  So a finished source stays connected until the
 # supervisor's stop, sent once the display has every result, or this long.
 END_DRAIN_S = 10.0
+# Live: how long to hold the first frame while detect workers connect.
+FIRST_READER_WAIT_S = 5.0
 
 
 def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0) -> int:
@@ -62,6 +64,8 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0) ->
     display = runtime.socket(zmq.PUSH, DISPLAY_FRAMES_HWM, connect_to=endpoints.display_frames,
                              linger_ms=linger_ms)
     try:
+        if live:
+            _wait_for_a_reader(runtime, frames, FIRST_READER_WAIT_S)
         frame_count = _pump(runtime, source, stream, live, frames,
                             display if config.send_frames_to_display else None, config.max_frames)
         _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
@@ -110,6 +114,17 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
             runtime.count("display_dropped")
         runtime.poll([], 0)  # heartbeats and stop orders
     return frame_count
+
+
+def _wait_for_a_reader(runtime: StageRuntime, frames: zmq.Socket, timeout_s: float) -> None:
+    """Live: hold the first frame until a detect worker is connected (a PUSH socket with no
+    peer is not writable), so start-up does not show up as dropped frames."""
+    deadline_s = time.monotonic() + timeout_s
+    while not runtime.stop_requested and time.monotonic() < deadline_s:
+        if frames.poll(POLL_INTERVAL_MS, zmq.POLLOUT):
+            return
+        runtime.poll([], 0)
+    LOGGER.info("capture: no detect worker connected after %.0f s; starting anyway", timeout_s)
 
 
 def _wait(runtime: StageRuntime, delay_s: float) -> None:

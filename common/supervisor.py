@@ -39,6 +39,7 @@ JOIN_TIMEOUT_S = 5.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 STOP_REPEAT_S = 0.5
 DRAINING_STAGES = ("capture", "display")
+SOURCE_START_WAIT_S = 30.0
 
 
 class Supervisor:
@@ -87,7 +88,8 @@ class Supervisor:
                                     self.config.status_service)
             note = self._register()
             for worker in self.workers:
-                worker.start(self.log_level, self.config.security)
+                if worker.stage != "capture":  # sources start once the rest is ready (see _start_sources)
+                    worker.start(self.log_level, self.config.security)
             with self.board.live(self.config.show_status):
                 self._loop(control, status, service)
         finally:
@@ -215,7 +217,22 @@ class Supervisor:
         command = "finish" if self.phase == "draining" else "stop"
         control.send_multipart(wire.encode(wire.Control(command)))
 
+    def _start_sources(self, now_s: float) -> None:
+        """Start capture once every other local stage has sent a heartbeat (or after a wait).
+
+        Stages report only after loading their model or cascade and connecting, so a
+        live source's first frames are not dropped while the pipeline is still starting.
+        """
+        pending = [worker for worker in self.workers if worker.stage == "capture" and worker.process is None]
+        if not pending or self.phase != "running":
+            return
+        others = [worker.name for worker in self.workers if worker.stage != "capture"]
+        if all(name in self.board.latest for name in others) or now_s - self.board.started_s > SOURCE_START_WAIT_S:
+            for worker in pending:
+                worker.start(self.log_level, self.config.security)
+
     def _check_workers(self, now_s: float) -> None:
+        self._start_sources(now_s)
         for worker in self.workers:
             if worker.finished or worker.alive():
                 continue
