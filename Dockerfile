@@ -1,0 +1,18 @@
+# One image for every fakeblock stage; docker-compose.yml runs one container per stage.
+FROM python:3.11-slim
+
+# OpenCV's wheel links against libGL and GLib even without a screen; socat forwards the
+# web view, which listens on the display container's loopback only (see README).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libgl1 libglib2.0-0 socat \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY . /src
+RUN pip install --no-cache-dir /src
+
+# Unbuffered, so `docker compose logs` shows every line as it is written.
+ENV PYTHONUNBUFFERED=1
+WORKDIR /work
+ENTRYPOINT ["fakeblock"]
+CMD ["--help"]
