@@ -45,3 +45,17 @@ def orphans_of(supervisor_pid: int, stage: str = "") -> list[int]:
                 not stage or any(v.startswith(f"FAKEBLOCK_STAGE={stage}".encode()) for v in variables)):
             found.append(int(entry.name))
     return found
+
+
+def kill_started(processes, runtime_directory) -> None:
+    """End every process a test started (its whole group), close their logs, remove their folder."""
+    import os
+    import shutil
+    import signal
+
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        process.log.close()
+    shutil.rmtree(runtime_directory, ignore_errors=True)

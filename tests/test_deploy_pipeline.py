@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from fakeblock.common.security import generate_keys
-from tests.helpers import MEDIA, fakeblock, orphans_of, read_results, shared_file
+from tests.helpers import MEDIA, fakeblock, kill_started, orphans_of, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 OFFICE_FRAMES, PHONE_FRAMES = 464, 115
@@ -87,12 +86,7 @@ class Site:
         return completed.returncode, json.loads(completed.stdout)
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-            process.log.close()
-        shutil.rmtree(self.runtime_directory, ignore_errors=True)
+        kill_started(self.processes, self.runtime_directory)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from fakeblock.common.security import generate_keys
-from tests.helpers import MEDIA, fakeblock, read_results, shared_file
+from tests.helpers import MEDIA, fakeblock, kill_started, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -129,12 +129,7 @@ class Machines:
                               capture_output=True, text=True, env=self.environ, timeout=timeout_s, cwd=REPOSITORY)
 
     def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-            process.log.close()
-        shutil.rmtree(self.runtime_directory, ignore_errors=True)
+        kill_started(self.processes, self.runtime_directory)
 
 
 @pytest.fixture
