@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, normalise_faces
 
 LOGGER = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ DEFAULT_MODEL_NAME = "emotion.tflite"
 PADDED_BATCH_SIZES = (1, 4, 8, 16, 32)
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """The model file is missing, unreadable or does not map 48x48 faces to seven scores."""
 
 

@@ -13,22 +13,11 @@ USER_ERROR_EXIT_CODE = 2
 
 
 class UserError(Exception):
-    """Something the user can fix: a bad path, option, file or port."""
+    """Something the user can fix: a bad path, option, file or port.
 
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    """Every exception type that carries a message meant for the user."""
-    types: list[type[BaseException]] = [UserError]
-    for module, name in (("fakeblock.train.data", "DataError"), ("fakeblock.train.run", "TrainError"),
-                         ("fakeblock.classify.runtime", "ModelError")):
-        module_object = __import__(module, fromlist=[name]) if module in _loaded_modules() else None
-        if module_object is not None:
-            types.append(getattr(module_object, name))
-    return tuple(types)
-
-
-def _loaded_modules() -> set[str]:
-    return set(sys.modules)
+    Every error meant for the user derives from it (``DataError``, ``TrainError``,
+    ``ModelError``), so the CLI and a supervised stage report them the same way.
+    """
 
 
 @contextlib.contextmanager
@@ -39,11 +28,9 @@ def report_user_errors():
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
-    except Exception as error:
-        if isinstance(error, _user_error_types()):
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(USER_ERROR_EXIT_CODE) from None
-        raise
+    except UserError as error:  # DataError, TrainError, ModelError and the rest derive from it
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(USER_ERROR_EXIT_CODE) from None
 
 
 def setup_logging(verbose: bool) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, resize_face, to_gray
 
 LOGGER = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ HOLDOUT_FRACTION = 0.2
 CACHE_FORMAT_VERSION = 3
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Raised for data a user gave us that we cannot read; the message is shown as is."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
 from fakeblock.train import data, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
@@ -55,7 +56,7 @@ class TrainConfig:
     max_rows: int | None = None
 
 
-class TrainError(ValueError):
+class TrainError(UserError, ValueError):
     """A problem with the user's request, shown as one line."""
 
 
