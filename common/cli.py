@@ -21,6 +21,12 @@ def main_callback() -> None:
     """fakeblock: faces in, emotions out, one process per stage."""
 
 
+def check_ferplus(ferplus: str | None) -> None:
+    """``--ferplus`` takes majority or probability (shared by train and eval)."""
+    if ferplus not in (None, "majority", "probability"):
+        raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
+
+
 @app.command()
 def train(
     data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
@@ -41,8 +47,7 @@ def train(
 ) -> None:
     """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
     setup_logging(verbose)
-    if ferplus not in (None, "majority", "probability"):
-        raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
+    check_ferplus(ferplus)
     with report_user_errors():
         from fakeblock.train.run import TrainConfig, run
 
@@ -68,8 +73,7 @@ def evaluate(
 ) -> None:
     """Score a model on held-out faces: accuracy, macro recall, per-class recall, confusion matrix."""
     setup_logging(verbose)
-    if ferplus not in (None, "majority", "probability"):
-        raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
+    check_ferplus(ferplus)
     with report_user_errors():
         from fakeblock.train.evaluate import EvalConfig, run, summary_tables
 

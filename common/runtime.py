@@ -132,20 +132,31 @@ class StageRuntime:
             elif message.command == "finish":
                 self.finish_requested = True
 
-    def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK):
-        """One decoded message, or None when nothing is waiting or the message was malformed."""
+    def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK, expect: type | None = None):
+        """One decoded message, or None when nothing is waiting or the message was malformed.
+
+        With ``expect``, a well-formed message of another kind is also dropped (counted as
+        ``unexpected``), and an accepted one counts as ``frames_in``.
+        """
         try:
             frames = socket.recv_multipart(flags=flags, copy=False)
         except zmq.Again:
             return None
         try:
-            return wire.decode(frames)
+            message = wire.decode(frames)
         except ValueError as error:
             self.count("malformed")
             if self.counters["malformed"] % MALFORMED_LOG_EVERY == 1:
                 LOGGER.warning("%s: dropped a malformed message (%d so far): %s", self.name,
                                self.counters["malformed"], error)
             return None
+        if expect is None:
+            return message
+        if not isinstance(message, expect):
+            self.count("unexpected")
+            return None
+        self.count("frames_in")
+        return message
 
     def send(self, socket: zmq.Socket, message, block: bool = True, until_finish: bool = False) -> bool:
         """Send a message; when ``block``, wait for room while still obeying a stop order.

@@ -33,13 +33,9 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> i
         while not runtime.stop_requested:
             if frames not in runtime.poll([frames]):
                 continue
-            message = runtime.receive(frames)
+            message = runtime.receive(frames, expect=wire.Frame)
             if message is None:
                 continue
-            if not isinstance(message, wire.Frame):
-                runtime.count("unexpected")
-                continue
-            runtime.count("frames_in")
             boxes, crops = detect(message.pixels, cascade, config, wire.MAX_FACES_PER_FRAME)
             runtime.count("faces", len(boxes))
             if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops)):
