@@ -31,7 +31,7 @@ LOGGER = logging.getLogger(__name__)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 MAX_GAP_S = 5.0
 SAMPLE_INTERVAL_S = 0.05
-SETTLE_S = 3.0  # results flowing this long after a restart count as recovered
+RESUMED_LINES = 11  # this many new results after a restart count as recovered
 STATUS_TIMEOUT_S = 0.5
 WAIT_TIMEOUT_S = 60.0
 
@@ -135,14 +135,14 @@ def kill_and_measure(site: Site, site_file: Path, workers, sampler: ArrivalSampl
     up = wait_for_status(site_file, stage, site.environ, down=False, timeout_s=3 * MAX_GAP_S)
     assert up["alive"] == up["workers"] == len(pids)
     assert set(orphans_of(workers.pid, stage)).isdisjoint(pids), "the restarted worker is a new process"
-    # Recovered means results keep coming for a while after the restart, not one stray line.
-    sampler.wait_for_lines(lines_before + 1, [workers])
-    time.sleep(SETTLE_S)
+    # Recovered means results keep coming after the restart, not one stray line. Waiting for a
+    # line count (not a fixed time) keeps this independent of how busy the machine is; the gap
+    # assertion below is what bounds the time.
+    sampler.wait_for_lines(lines_before + RESUMED_LINES, [workers])
     resumed_lines = sampler.lines()
     gap_s = sampler.longest_gap_s(killed_s, time.monotonic())
     LOGGER.info("%s killed: longest gap in results %.2f s; %d lines since", stage, gap_s,
                    resumed_lines - lines_before)
-    assert resumed_lines - lines_before > 10, "results did not resume after the restart"
     return gap_s
 
 
