@@ -43,6 +43,9 @@ def train(
     seed: int = typer.Option(1337, help="Random seed for splits, shuffling and initialisation."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
     max_rows: Optional[int] = typer.Option(None, min=1, help="Train on at most this many rows (quick checks)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from",
+                                             help="Start from this .keras model's weights (same --arch) "
+                                                  "with a fresh learning-rate schedule."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
@@ -54,7 +57,8 @@ def train(
         card = run(TrainConfig(data=str(data), output=str(output), architecture=architecture, epochs=epochs,
                                batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer, loss=loss,
                                label_smoothing=label_smoothing, class_weight_power=class_weight_power,
-                               ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows))
+                               ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows,
+                               init_from=str(init_from) if init_from else None))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
                f"model in {output}")
 

@@ -27,7 +27,8 @@ from fakeblock.train import data, metrics
 pytestmark = pytest.mark.timeout(300)
 
 ROWS_PER_CLASS = {"Training": 4, "PublicTest": 2}
-CARD_KEYS = {"architecture", "classes", "preprocessing", "validation", "epochs", "wall_time_s", "versions", "data"}
+CARD_KEYS = {"architecture", "layers", "classes", "preprocessing", "validation", "epochs", "wall_time_s",
+             "versions", "data"}
 ARTIFACTS = ("model.keras", "emotion.tflite", "model.json", "history.csv", "history.png", "confusion.png")
 
 
@@ -310,6 +311,45 @@ def test_max_rows_samples_every_class_not_the_first_rows():
 
 def test_resume_without_a_checkpoint_is_a_clear_error(layouts, tmp_path):
     assert_user_error(train(layouts["csv"][0], tmp_path / "fresh", "--resume"), "nothing to resume")
+
+
+def test_the_card_describes_the_layers_of_the_default_network(csv_model):
+    from fakeblock.train.model import DEFAULT_STAGE_WIDTHS
+
+    layers = json.loads((csv_model / "model.json").read_text())["layers"]
+    assert layers["convolution_widths"] == [width for width in DEFAULT_STAGE_WIDTHS for _ in range(2)]
+    assert layers["dense_units"][-1] == len(EMOTIONS)
+    assert 10_000_000 < layers["multiply_adds_per_face"] < 100_000_000
+
+
+def first_kernel(model_path: Path) -> np.ndarray:
+    import keras
+
+    model = keras.saving.load_model(model_path, compile=False)
+    return next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)).get_weights()[0]
+
+
+def test_init_from_starts_from_a_trained_model(csv_model, layouts, tmp_path):
+    # With a learning rate of zero the convolutions cannot move, so the new model's kernels
+    # are exactly the ones it started from.
+    result = train(layouts["csv"][0], tmp_path / "warm", "--init-from", csv_model / "model.keras",
+                   "--learning-rate", "0")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(first_kernel(tmp_path / "warm" / "model.keras"),
+                                  first_kernel(csv_model / "model.keras"))
+    card = json.loads((tmp_path / "warm" / "model.json").read_text())
+    assert card["config"]["init_from"] == str(csv_model / "model.keras")
+
+
+def test_init_from_a_missing_broken_or_different_model_is_one_clear_line(layouts, tmp_path):
+    import keras
+
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(other)
+    broken = write_text(tmp_path / "broken.keras", "not a zip")
+    for model, message in ((tmp_path / "nope.keras", "no such model file"), (broken, "not a Keras model"),
+                           (other, "do not match")):
+        assert_user_error(train(layouts["csv"][0], tmp_path / model.stem, "--init-from", model), message)
 
 
 # ---------------------------------------------------------------- bad input: one line, no traceback

@@ -24,7 +24,7 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
 from fakeblock.train import data, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
-from fakeblock.train.model import make_model
+from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
 
 LOGGER = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class TrainConfig:
     resume: bool = False
     ferplus: str | None = None
     max_rows: int | None = None
+    init_from: str | None = None
 
 
 class TrainError(UserError, ValueError):
@@ -129,6 +130,10 @@ def run(config: TrainConfig) -> dict:
         raise TrainError(f"unknown architecture {config.architecture!r}; choose default or seed")
     output = _prepare_output(config)
     keras.utils.set_random_seed(config.seed)
+    model = make_model(config.architecture)
+    if config.init_from:  # checked before the data is read, so a wrong file fails at once
+        load_initial_weights(model, config.init_from)
+        LOGGER.info("starting from the weights of %s", config.init_from)
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
     validation_split = dataset.validation_split()
     train_faces, train_labels, train_targets = _training_rows(config, dataset)
@@ -142,7 +147,6 @@ def run(config: TrainConfig) -> dict:
     train_data = train_data.map(lambda x, y: (x, y, tf.gather(weights, tf.argmax(y, axis=-1))))
     validation_data = make_tf_dataset(validation_faces, one_hot(validation_labels, len(EMOTIONS)), 256, False)
 
-    model = make_model(config.architecture)
     _compile(model, config)
     (output / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
     timer = EpochTimer(output / TIMING_NAME)
@@ -242,6 +246,7 @@ def model_card(config: TrainConfig, dataset: data.FaceDataset, validation_split:
     return {
         "architecture": config.architecture,
         "parameters": int(model.count_params()),
+        "layers": describe_layers(model),
         "classes": list(EMOTIONS),
         "input_size_px": [FACE_SIZE_PX, FACE_SIZE_PX],
         "preprocessing": PREPROCESSING,
