@@ -43,9 +43,14 @@ def train(
     seed: int = typer.Option(1337, help="Random seed for splits, shuffling and initialisation."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
     max_rows: Optional[int] = typer.Option(None, min=1, help="Train on at most this many rows (quick checks)."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from",
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL.keras",
                                              help="Start from this .keras model's weights (same --arch) "
                                                   "with a fresh learning-rate schedule."),
+    teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
+                                                 help="Distil from this trained model (.tflite or .keras); "
+                                                      "repeat for an ensemble."),
+    teacher_weight: float = typer.Option(0.5, min=0.0, max=1.0,
+                                         help="Share of the training target taken from the teachers' scores."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
@@ -58,7 +63,8 @@ def train(
                                batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer, loss=loss,
                                label_smoothing=label_smoothing, class_weight_power=class_weight_power,
                                ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows,
-                               init_from=str(init_from) if init_from else None))
+                               init_from=str(init_from) if init_from else None,
+                               teachers=tuple(str(path) for path in teacher or ()), teacher_weight=teacher_weight))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
                f"model in {output}")
 

@@ -28,16 +28,22 @@ def make_augmenter(seed: int) -> keras.Sequential:
 
 
 def make_tf_dataset(faces: np.ndarray, targets: np.ndarray, batch_size: int, training: bool,
-                    seed: int = 1337) -> tf.data.Dataset:
-    """Batches of normalised faces and one-hot (or soft) targets; augmented when ``training``."""
+                    seed: int = 1337, sample_weights: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of normalised faces, one-hot (or soft) targets and optional per-face weights.
+
+    Augmented when ``training``.
+    """
     inputs = normalise_faces(faces)
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, targets.astype(np.float32)))
+    columns = (inputs, targets.astype(np.float32))
+    if sample_weights is not None:
+        columns += (sample_weights.astype(np.float32),)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     if training:
         dataset = dataset.shuffle(min(SHUFFLE_BUFFER, len(inputs)), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if training:
         augmenter = make_augmenter(seed)
-        dataset = dataset.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y),
+        dataset = dataset.map(lambda x, *rest: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), *rest),
                               num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +23,8 @@ import tensorflow as tf
 
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
-from fakeblock.train import data, metrics
+from fakeblock.classify.runtime import EmotionModel
+from fakeblock.train import data, distill, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
@@ -55,6 +57,8 @@ class TrainConfig:
     ferplus: str | None = None
     max_rows: int | None = None
     init_from: str | None = None
+    teachers: tuple[str, ...] = ()
+    teacher_weight: float = 0.5
 
 
 class TrainError(UserError, ValueError):
@@ -134,17 +138,18 @@ def run(config: TrainConfig) -> dict:
     if config.init_from:  # checked before the data is read, so a wrong file fails at once
         load_initial_weights(model, config.init_from)
         LOGGER.info("starting from the weights of %s", config.init_from)
+    teachers = [EmotionModel(path) for path in config.teachers]  # a bad teacher fails before the data is read
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
     validation_split = dataset.validation_split()
-    train_faces, train_labels, train_targets = _training_rows(config, dataset)
+    train_faces, train_labels, train_targets = _training_rows(config, dataset, teachers)
     validation_faces, validation_labels = dataset.splits[validation_split]
     if not len(validation_faces):
         raise TrainError(f"{config.data}: the {validation_split} split is empty; validation needs faces")
     LOGGER.info("training on %d %s faces, validating on %d %s faces", len(train_faces),
                 dataset.training_split(), len(validation_faces), validation_split)
     weights = class_weights(train_labels, config.class_weight_power)
-    train_data = make_tf_dataset(train_faces, train_targets, config.batch_size, True, config.seed)
-    train_data = train_data.map(lambda x, y: (x, y, tf.gather(weights, tf.argmax(y, axis=-1))))
+    train_data = make_tf_dataset(train_faces, train_targets, config.batch_size, True, config.seed,
+                                 sample_weights=weights[train_labels])
     validation_data = make_tf_dataset(validation_faces, one_hot(validation_labels, len(EMOTIONS)), 256, False)
 
     _compile(model, config)
@@ -155,8 +160,12 @@ def run(config: TrainConfig) -> dict:
     return finish(config, output, dataset, validation_split, timer.total_s())
 
 
-def _training_rows(config: TrainConfig, dataset: data.FaceDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Faces, labels and targets to train on: the training split, or ``max_rows`` of it."""
+def _training_rows(config: TrainConfig, dataset: data.FaceDataset, teachers: Sequence[EmotionModel] = ()
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Faces, labels and targets to train on: the training split, or ``max_rows`` of it.
+
+    With teachers, the targets are blended with the teachers' scores (see ``distill``).
+    """
     split = dataset.training_split()
     faces, labels = dataset.splits[split]
     targets = _targets(dataset, split, labels)
@@ -165,6 +174,9 @@ def _training_rows(config: TrainConfig, dataset: data.FaceDataset) -> tuple[np.n
     if config.max_rows and config.max_rows < len(faces):
         rows = _sample_rows(len(faces), config.max_rows, config.seed)
         faces, labels, targets = faces[rows], labels[rows], targets[rows]
+    if teachers:
+        scores = distill.teacher_scores(teachers, faces)
+        targets = distill.blend_targets(targets, scores, config.teacher_weight)
     return faces, labels, targets
 
 
