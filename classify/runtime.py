@@ -40,6 +40,17 @@ def padded_size(count: int) -> int:
     return PADDED_BATCH_SIZES[-1]
 
 
+def load_keras_model(path: Path):
+    """A saved ``.keras`` model, uncompiled; a file Keras cannot read is a ``ModelError``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise ModelError(f"{path}: not a Keras model ({type(error).__name__}: {error})") from None
+
+
 class EmotionModel:
     """Scores uint8 48x48 faces with a Keras or LiteRT model: ``scores(faces) -> (N, 7)``."""
 
@@ -109,13 +120,7 @@ class EmotionModel:
         return predict
 
     def _load_keras(self):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
-
-        try:
-            model = keras.saving.load_model(self.path, compile=False)
-        except Exception as error:  # Keras raises many types for a bad file
-            raise ModelError(f"{self.path}: not a Keras model ({type(error).__name__}: {error})") from None
+        model = load_keras_model(self.path)
         if tuple(model.input_shape[1:]) != (FACE_SIZE_PX, FACE_SIZE_PX, 1) or model.output_shape[-1] != len(EMOTIONS):
             raise ModelError(f"{self.path}: model maps {model.input_shape} to {model.output_shape}; "
                              f"expected (N, 48, 48, 1) to (N, 7)")

@@ -1,7 +1,7 @@
 """Model architectures, one functional ``make_*`` builder per name.
 
 * ``default``: a VGG-style network with batch normalisation, sized so that it classifies
-  over 1,000 faces/s on two CPU cores (about 68 M multiply-adds per face). The first stage,
+  over 1,000 faces/s on two CPU cores (about 64 M multiply-adds per face). The first stage,
   at full 48x48 resolution, is kept narrow because it costs the most time per
   multiply-add; the width goes into the cheap low-resolution stages instead.
 * ``seed``: the seed project's AlexNet-like three-convolution network, kept so its result
@@ -94,15 +94,12 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> None:
 
     This is a warm restart: a finished run continued with a fresh learning-rate schedule.
     """
-    from fakeblock.classify.runtime import ModelError
+    from fakeblock.classify.runtime import ModelError, load_keras_model
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file for --init-from")
-    try:
-        source = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a bad file
-        raise ModelError(f"{path}: not a Keras model ({type(error).__name__}: {error})") from None
+    source = load_keras_model(path)
     wanted = [tuple(weight.shape) for weight in model.weights]
     found = [tuple(weight.shape) for weight in source.weights]
     if wanted != found:

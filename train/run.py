@@ -21,9 +21,9 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
-from fakeblock.classify.runtime import EmotionModel
 from fakeblock.train import data, distill, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
