@@ -43,8 +43,9 @@ def train(
     seed: int = typer.Option(1337, help="Random seed for splits, shuffling and initialisation."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
     max_rows: Optional[int] = typer.Option(None, min=1, help="Train on at most this many rows (quick checks)."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL.keras",
-                                             help="Start from this .keras model's weights (same --arch) "
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL",
+                                             help="Start from this .keras or .tflite model's weights (same "
+                                                  "--arch; the shipped classify/models/emotion.tflite works) "
                                                   "with a fresh learning-rate schedule."),
     teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
                                                  help="Distil from this trained model (.tflite or .keras); "

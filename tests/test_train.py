@@ -352,6 +352,47 @@ def test_init_from_a_missing_broken_or_different_model_is_one_clear_line(layouts
         assert_user_error(train(layouts["csv"][0], tmp_path / model.stem, "--init-from", model), message)
 
 
+def test_a_tflite_export_rebuilds_into_the_same_keras_model(csv_model, layouts):
+    # The shipped model is only a .tflite file with batch normalisation folded away; the
+    # rebuilt Keras network must score faces as that file does.
+    from fakeblock.classify.runtime import EmotionModel
+    from fakeblock.common.preprocess import normalise_faces
+    from fakeblock.train import from_tflite
+    from fakeblock.train.model import make_model
+
+    faces = data.load_dataset(layouts["csv"][0]).splits["Training"][0]
+    folded = from_tflite.read_folded_layers(csv_model / "emotion.tflite")
+    model = make_model("default")
+    from_tflite.check_matches(model, folded, "test")
+    from_tflite.load_folded_weights(model, folded, normalise_faces(faces))
+    rebuilt = model.predict(normalise_faces(faces), verbose=0)
+    exported = EmotionModel(csv_model / "emotion.tflite").scores(faces)
+    np.testing.assert_allclose(rebuilt, exported, atol=1e-4)
+
+
+def test_init_from_a_tflite_export_starts_from_its_weights(csv_model, layouts, tmp_path):
+    from fakeblock.train import from_tflite
+
+    result = train(layouts["csv"][0], tmp_path / "warm", "--init-from", csv_model / "emotion.tflite",
+                   "--learning-rate", "0")
+    assert result.exit_code == 0, result.output
+    folded_kernel = from_tflite.read_folded_layers(csv_model / "emotion.tflite")[0].kernel
+    np.testing.assert_array_equal(first_kernel(tmp_path / "warm" / "model.keras"), folded_kernel)
+
+
+def test_init_from_a_broken_or_different_tflite_is_one_clear_line(layouts, tmp_path):
+    import keras
+
+    from fakeblock.train.run import export_tflite
+
+    other = tmp_path / "other.tflite"
+    export_tflite(keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]), other)
+    broken = write_text(tmp_path / "broken.tflite", "not a flatbuffer")
+    for model, message in ((tmp_path / "nope.tflite", "no such model file"),
+                           (broken, "not a TensorFlow Lite model"), (other, "do not match")):
+        assert_user_error(train(layouts["csv"][0], tmp_path / model.stem, "--init-from", model), message)
+
+
 # ---------------------------------------------------------------- bad input: one line, no traceback
 
 def write_text(path: Path, text: str) -> Path:

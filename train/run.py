@@ -24,7 +24,8 @@ import tensorflow as tf
 from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
-from fakeblock.train import data, distill, metrics
+from fakeblock.common.preprocess import normalise_faces
+from fakeblock.train import data, distill, from_tflite, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
@@ -135,13 +136,14 @@ def run(config: TrainConfig) -> dict:
     output = _prepare_output(config)
     keras.utils.set_random_seed(config.seed)
     model = make_model(config.architecture)
-    if config.init_from:  # checked before the data is read, so a wrong file fails at once
-        load_initial_weights(model, config.init_from)
-        LOGGER.info("starting from the weights of %s", config.init_from)
+    folded_layers = _check_initial_weights(model, config)  # before the data is read: a wrong file fails at once
     teachers = [EmotionModel(path) for path in config.teachers]  # a bad teacher fails before the data is read
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
     validation_split = dataset.validation_split()
     train_faces, train_labels, train_targets = _training_rows(config, dataset, teachers)
+    if folded_layers is not None:
+        from_tflite.load_folded_weights(model, folded_layers, normalise_faces(train_faces[:from_tflite.CALIBRATION_FACES]))
+        LOGGER.info("starting from the weights of %s", config.init_from)
     validation_faces, validation_labels = dataset.splits[validation_split]
     if not len(validation_faces):
         raise TrainError(f"{config.data}: the {validation_split} split is empty; validation needs faces")
@@ -158,6 +160,26 @@ def run(config: TrainConfig) -> dict:
     model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
               callbacks=[timer, *_callbacks(config, output)], verbose=0, shuffle=False)  # tf.data shuffles
     return finish(config, output, dataset, validation_split, timer.total_s())
+
+
+def _check_initial_weights(model: keras.Model, config: TrainConfig) -> list[from_tflite.FoldedLayer] | None:
+    """Load ``--init-from`` if it is a ``.keras`` model; read and check it if it is a ``.tflite``.
+
+    A ``.tflite`` file's batch statistics are measured on training faces, so its weights
+    are returned and loaded once the data is read.
+    """
+    if not config.init_from:
+        return None
+    path = Path(config.init_from)
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise from_tflite.ModelError(f"{path}: no such model file for --init-from")
+        folded = from_tflite.read_folded_layers(path)
+        from_tflite.check_matches(model, folded, path)
+        return folded
+    load_initial_weights(model, path)
+    LOGGER.info("starting from the weights of %s", path)
+    return None
 
 
 def _training_rows(config: TrainConfig, dataset: data.FaceDataset, teachers: Sequence[EmotionModel] = ()

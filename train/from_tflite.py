@@ -1,0 +1,104 @@
+"""Rebuild trainable Keras weights from a ``.tflite`` export, so a shipped model can be trained on.
+
+The package ships only ``emotion.tflite``. Its converter folded every batch normalisation
+into the convolution or dense layer before it, so the file holds, per layer, one kernel and
+one bias. To train on, the Keras network needs its batch normalisations back: each gets the
+mean and variance its input really has on some training faces, and a scale and offset that
+undo them, so the rebuilt model computes exactly what the ``.tflite`` computes and batch
+statistics during training start close to the ones it saw when it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from fakeblock.classify.runtime import ModelError
+
+CALIBRATION_FACES = 2048
+
+
+@dataclass(frozen=True)
+class FoldedLayer:
+    """One convolution or dense layer of a ``.tflite`` file: kernel in Keras layout, and bias."""
+
+    kind: str
+    kernel: np.ndarray
+    bias: np.ndarray
+
+
+def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
+    """The convolution and dense layers of ``path`` in graph order, kernels in Keras layout."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:  # pragma: no cover - platforms without LiteRT wheels
+        raise ModelError(f"{path}: reading .tflite files needs the ai-edge-litert package") from error
+    try:
+        interpreter = Interpreter(model_path=str(path))
+        operations = interpreter._get_ops_details()
+    except (ValueError, RuntimeError) as error:
+        raise ModelError(f"{path}: not a TensorFlow Lite model ({error})") from None
+    dequantized_from = {int(op["outputs"][0]): int(op["inputs"][0])
+                        for op in operations if op["op_name"] == "DEQUANTIZE"}
+
+    def constant(index: int) -> np.ndarray:
+        return interpreter.get_tensor(dequantized_from.get(int(index), int(index))).astype(np.float32)
+
+    def bias(op: dict, outputs: int) -> np.ndarray:
+        index = int(op["inputs"][2]) if len(op["inputs"]) > 2 else -1
+        return constant(index) if index >= 0 else np.zeros(outputs, np.float32)  # -1: no bias
+
+    folded = []
+    for op in operations:
+        if op["op_name"] == "CONV_2D":
+            kernel = constant(op["inputs"][1])  # (out, h, w, in)
+            folded.append(FoldedLayer("conv", kernel.transpose(1, 2, 3, 0), bias(op, kernel.shape[0])))
+        elif op["op_name"] == "FULLY_CONNECTED":
+            kernel = constant(op["inputs"][1])  # (out, in)
+            folded.append(FoldedLayer("dense", kernel.T, bias(op, kernel.shape[0])))
+    return folded
+
+
+def _weight_layers(model: keras.Model) -> tuple[list[layers.Layer], list[layers.BatchNormalization]]:
+    kernels = [layer for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Dense))]
+    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    return kernels, norms
+
+
+def check_matches(model: keras.Model, folded: list[FoldedLayer], path: str | Path) -> None:
+    """Raise ``ModelError`` unless ``folded`` fits ``model`` layer for layer."""
+    kernels, norms = _weight_layers(model)
+    wanted = [tuple(layer.kernel.shape) for layer in kernels]
+    found = [tuple(layer.kernel.shape) for layer in folded]
+    # every kernel but the last feeds a batch normalisation; the last has its own bias
+    if wanted != found or len(norms) != len(kernels) - 1:
+        raise ModelError(f"{path}: its layers do not match the {model.name} architecture; "
+                         "--init-from needs a model trained with the same --arch")
+
+
+def load_folded_weights(model: keras.Model, folded: list[FoldedLayer], faces: np.ndarray) -> None:
+    """Give ``model`` the weights of ``folded``, with batch statistics measured on ``faces``."""
+    kernels, norms = _weight_layers(model)
+    for layer, source in zip(kernels, folded, strict=True):
+        if layer.use_bias:
+            layer.set_weights([source.kernel, source.bias])
+        else:
+            layer.set_weights([source.kernel])
+    for norm, source in zip(norms, folded, strict=False):
+        # first the identity statistics, so that every layer's input below is already right
+        ones = np.ones_like(source.bias)
+        norm.set_weights([ones, source.bias, np.zeros_like(ones), ones - norm.epsilon])
+    norm_inputs = keras.Model(model.inputs, [norm.input for norm in norms])
+    sample = faces[:CALIBRATION_FACES]
+    activations = norm_inputs.predict(sample, batch_size=256, verbose=0)
+    for norm, activation, source in zip(norms, activations, folded, strict=False):
+        axes = tuple(range(activation.ndim - 1))
+        mean = activation.mean(axis=axes)
+        variance = activation.var(axis=axes)
+        scale = np.sqrt(variance + norm.epsilon)
+        # scale * (x - mean) / sqrt(variance + eps) + offset == x + bias
+        norm.set_weights([scale, mean + source.bias, mean, variance])
