@@ -110,7 +110,7 @@ def summary_tables(summary: dict) -> list:
     table = Table(title="confusion (rows: true, columns: predicted)")
     table.add_column("true", style="bold")
     for name in EMOTIONS:
-        table.add_column(name[:5], justify="right")
+        table.add_column(name, justify="right")
     table.add_column("recall", justify="right", style="bold")
     for row, name in enumerate(EMOTIONS):
         counts = [str(value) if value else "[dim]0[/dim]" for value in confusion[row]]
