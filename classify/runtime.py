@@ -51,6 +51,22 @@ def load_keras_model(path: Path):
         raise ModelError(f"{path}: not a Keras model ({type(error).__name__}: {error})") from None
 
 
+def open_tflite(path: Path, threads: int | None = None):
+    """A LiteRT interpreter for ``path`` (TensorFlow's bundled one without LiteRT wheels).
+
+    A file that is not a TFLite model is a ``ModelError``.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # fall back to TensorFlow's bundled interpreter
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from tensorflow.lite import Interpreter
+    try:
+        return Interpreter(model_path=str(path), num_threads=threads)
+    except (ValueError, RuntimeError) as error:
+        raise ModelError(f"{path}: not a TFLite model ({error})") from None
+
+
 class EmotionModel:
     """Scores uint8 48x48 faces with a Keras or LiteRT model: ``scores(faces) -> (N, 7)``."""
 
@@ -89,15 +105,7 @@ class EmotionModel:
         return self._predict(inputs)[:count]
 
     def _load_litert(self):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:  # fall back to TensorFlow's bundled interpreter
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            from tensorflow.lite import Interpreter
-        try:
-            interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(f"{self.path}: not a TFLite model ({error})") from None
+        interpreter = open_tflite(self.path, self.threads)
         input_detail = interpreter.get_input_details()
         output_detail = interpreter.get_output_details()
         if len(input_detail) != 1 or tuple(input_detail[0]["shape"][1:]) != (FACE_SIZE_PX, FACE_SIZE_PX, 1):

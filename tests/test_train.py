@@ -364,7 +364,7 @@ def test_a_tflite_export_rebuilds_into_the_same_keras_model(csv_model, layouts):
     folded = from_tflite.read_folded_layers(csv_model / "emotion.tflite")
     model = make_model("default")
     from_tflite.check_matches(model, folded, "test")
-    from_tflite.load_folded_weights(model, folded, normalise_faces(faces))
+    from_tflite.load_folded_weights(model, folded, faces)
     rebuilt = model.predict(normalise_faces(faces), verbose=0)
     exported = EmotionModel(csv_model / "emotion.tflite").scores(faces)
     np.testing.assert_allclose(rebuilt, exported, atol=1e-4)
@@ -389,7 +389,7 @@ def test_init_from_a_broken_or_different_tflite_is_one_clear_line(layouts, tmp_p
     export_tflite(keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]), other)
     broken = write_text(tmp_path / "broken.tflite", "not a flatbuffer")
     for model, message in ((tmp_path / "nope.tflite", "no such model file"),
-                           (broken, "not a TensorFlow Lite model"), (other, "do not match")):
+                           (broken, "not a TFLite model"), (other, "do not match")):
         assert_user_error(train(layouts["csv"][0], tmp_path / model.stem, "--init-from", model), message)
 
 

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from fakeblock.classify.runtime import ModelError
+from fakeblock.classify.runtime import ModelError, open_tflite
+from fakeblock.common.preprocess import normalise_faces
 
 CALIBRATION_FACES = 2048
 
@@ -26,22 +27,14 @@ CALIBRATION_FACES = 2048
 class FoldedLayer:
     """One convolution or dense layer of a ``.tflite`` file: kernel in Keras layout, and bias."""
 
-    kind: str
     kernel: np.ndarray
     bias: np.ndarray
 
 
 def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
     """The convolution and dense layers of ``path`` in graph order, kernels in Keras layout."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as error:  # pragma: no cover - platforms without LiteRT wheels
-        raise ModelError(f"{path}: reading .tflite files needs the ai-edge-litert package") from error
-    try:
-        interpreter = Interpreter(model_path=str(path))
-        operations = interpreter._get_ops_details()
-    except (ValueError, RuntimeError) as error:
-        raise ModelError(f"{path}: not a TensorFlow Lite model ({error})") from None
+    interpreter = open_tflite(Path(path))
+    operations = interpreter._get_ops_details()
     dequantized_from = {int(op["outputs"][0]): int(op["inputs"][0])
                         for op in operations if op["op_name"] == "DEQUANTIZE"}
 
@@ -56,10 +49,10 @@ def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
     for op in operations:
         if op["op_name"] == "CONV_2D":
             kernel = constant(op["inputs"][1])  # (out, h, w, in)
-            folded.append(FoldedLayer("conv", kernel.transpose(1, 2, 3, 0), bias(op, kernel.shape[0])))
+            folded.append(FoldedLayer(kernel.transpose(1, 2, 3, 0), bias(op, kernel.shape[0])))
         elif op["op_name"] == "FULLY_CONNECTED":
             kernel = constant(op["inputs"][1])  # (out, in)
-            folded.append(FoldedLayer("dense", kernel.T, bias(op, kernel.shape[0])))
+            folded.append(FoldedLayer(kernel.T, bias(op, kernel.shape[0])))
     return folded
 
 
@@ -81,7 +74,10 @@ def check_matches(model: keras.Model, folded: list[FoldedLayer], path: str | Pat
 
 
 def load_folded_weights(model: keras.Model, folded: list[FoldedLayer], faces: np.ndarray) -> None:
-    """Give ``model`` the weights of ``folded``, with batch statistics measured on ``faces``."""
+    """Give ``model`` the weights of ``folded``, with batch statistics measured on uint8 ``faces``.
+
+    Only the first ``CALIBRATION_FACES`` faces are used.
+    """
     kernels, norms = _weight_layers(model)
     for layer, source in zip(kernels, folded, strict=True):
         if layer.use_bias:
@@ -93,7 +89,7 @@ def load_folded_weights(model: keras.Model, folded: list[FoldedLayer], faces: np
         ones = np.ones_like(source.bias)
         norm.set_weights([ones, source.bias, np.zeros_like(ones), ones - norm.epsilon])
     norm_inputs = keras.Model(model.inputs, [norm.input for norm in norms])
-    sample = faces[:CALIBRATION_FACES]
+    sample = normalise_faces(faces[:CALIBRATION_FACES])
     activations = norm_inputs.predict(sample, batch_size=256, verbose=0)
     for norm, activation, source in zip(norms, activations, folded, strict=False):
         axes = tuple(range(activation.ndim - 1))

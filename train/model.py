@@ -97,8 +97,6 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> None:
     from fakeblock.classify.runtime import ModelError, load_keras_model
 
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file for --init-from")
     source = load_keras_model(path)
     wanted = [tuple(weight.shape) for weight in model.weights]
     found = [tuple(weight.shape) for weight in source.weights]

@@ -21,10 +21,9 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from fakeblock.classify.runtime import EmotionModel
+from fakeblock.classify.runtime import EmotionModel, ModelError
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
-from fakeblock.common.preprocess import normalise_faces
 from fakeblock.train import data, distill, from_tflite, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
@@ -142,7 +141,7 @@ def run(config: TrainConfig) -> dict:
     validation_split = dataset.validation_split()
     train_faces, train_labels, train_targets = _training_rows(config, dataset, teachers)
     if folded_layers is not None:
-        from_tflite.load_folded_weights(model, folded_layers, normalise_faces(train_faces[:from_tflite.CALIBRATION_FACES]))
+        from_tflite.load_folded_weights(model, folded_layers, train_faces)
         LOGGER.info("starting from the weights of %s", config.init_from)
     validation_faces, validation_labels = dataset.splits[validation_split]
     if not len(validation_faces):
@@ -171,9 +170,9 @@ def _check_initial_weights(model: keras.Model, config: TrainConfig) -> list[from
     if not config.init_from:
         return None
     path = Path(config.init_from)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file for --init-from")
     if path.suffix == ".tflite":
-        if not path.is_file():
-            raise from_tflite.ModelError(f"{path}: no such model file for --init-from")
         folded = from_tflite.read_folded_layers(path)
         from_tflite.check_matches(model, folded, path)
         return folded
