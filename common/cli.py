@@ -31,7 +31,7 @@ def check_ferplus(ferplus: str | None) -> None:
 def train(
     data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
     output: Path = typer.Option(Path("runs/default"), "--output", "-o", help="Directory for checkpoints and the model."),
-    architecture: str = typer.Option("default", "--arch", help="default or seed."),
+    architecture: str = typer.Option("default", "--arch", help="default, wide (a slower teacher network for --teacher) or seed."),
     epochs: int = typer.Option(60, min=1, help="Epochs to train."),
     batch_size: int = typer.Option(64, min=1, help="Faces per training batch."),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", min=0.0, help="Peak learning rate."),

@@ -322,6 +322,21 @@ def test_the_card_describes_the_layers_of_the_default_network(csv_model):
     assert 10_000_000 < layers["multiply_adds_per_face"] < 100_000_000
 
 
+def test_the_wide_teacher_network_is_wider_and_costlier_than_the_default():
+    from fakeblock.train.model import describe_layers, make_model
+
+    default, wide = (describe_layers(make_model(name)) for name in ("default", "wide"))
+    assert len(wide["convolution_widths"]) == len(default["convolution_widths"])
+    assert all(w > d for w, d in zip(wide["convolution_widths"], default["convolution_widths"]))
+    assert 1.5 < wide["multiply_adds_per_face"] / default["multiply_adds_per_face"] < 4
+
+
+def test_an_unknown_architecture_is_one_clear_line(layouts, tmp_path):
+    result = train(layouts["csv"][0], tmp_path / "out", "--arch", "resnet")
+    assert_user_error(result, "unknown architecture 'resnet'", "default, wide, seed")
+    assert not (tmp_path / "out").exists()
+
+
 def first_kernel(model_path: Path) -> np.ndarray:
     import keras
 
