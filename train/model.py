@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX
 
 DEFAULT_STAGE_WIDTHS = (16, 40, 112, 224)
@@ -32,7 +33,7 @@ WIDE_DENSE_UNITS = 512
 
 def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DENSE_UNITS,
                        stage_dropout=DEFAULT_STAGE_DROPOUT, dense_dropout: float = DEFAULT_DENSE_DROPOUT,
-                       weight_decay: float = 1e-4) -> keras.Model:
+                       weight_decay: float = 1e-4, name: str = "fakeblock_default") -> keras.Model:
     """VGG-style: per stage two 3x3 conv + BN + ReLU, max-pool and dropout, then a dense head."""
     regulariser = keras.regularizers.l2(weight_decay) if weight_decay else None
     inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
@@ -51,13 +52,13 @@ def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DE
     x = layers.ReLU()(x)
     x = layers.Dropout(dense_dropout)(x)
     outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion_scores")(x)
-    return keras.Model(inputs, outputs, name="fakeblock_default")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def make_wide_model() -> keras.Model:
     """The default design, wider and with more dropout: a teacher network (see the module notes)."""
-    model = make_default_model(WIDE_STAGE_WIDTHS, WIDE_DENSE_UNITS, WIDE_STAGE_DROPOUT, WIDE_DENSE_DROPOUT)
-    return keras.Model(model.inputs, model.outputs, name="fakeblock_wide")
+    return make_default_model(WIDE_STAGE_WIDTHS, WIDE_DENSE_UNITS, WIDE_STAGE_DROPOUT, WIDE_DENSE_DROPOUT,
+                              name="fakeblock_wide")
 
 
 def make_seed_model() -> keras.Model:
@@ -79,10 +80,14 @@ def make_seed_model() -> keras.Model:
 ARCHITECTURES = {"default": make_default_model, "wide": make_wide_model, "seed": make_seed_model}
 
 
+class ArchitectureError(UserError, ValueError):
+    """An architecture name that ``ARCHITECTURES`` does not know."""
+
+
 def make_model(architecture: str) -> keras.Model:
     """Build the named architecture (see ``ARCHITECTURES``)."""
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ArchitectureError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[architecture]()
 
 

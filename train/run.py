@@ -26,7 +26,7 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
 from fakeblock.train import data, distill, from_tflite, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
-from fakeblock.train.model import ARCHITECTURES, describe_layers, load_initial_weights, make_model
+from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
 
 LOGGER = logging.getLogger(__name__)
@@ -130,11 +130,9 @@ def _prepare_output(config: TrainConfig) -> Path:
 
 def run(config: TrainConfig) -> dict:
     """Train, keep the best model by validation accuracy, evaluate and export it; return the card."""
-    if config.architecture not in ARCHITECTURES:
-        raise TrainError(f"unknown architecture {config.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
-    output = _prepare_output(config)
     keras.utils.set_random_seed(config.seed)
-    model = make_model(config.architecture)
+    model = make_model(config.architecture)  # an unknown name fails before the output folder is made
+    output = _prepare_output(config)
     folded_layers = _check_initial_weights(model, config)  # before the data is read: a wrong file fails at once
     teachers = [EmotionModel(path) for path in config.teachers]  # a bad teacher fails before the data is read
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
