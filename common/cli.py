@@ -52,6 +52,9 @@ def train(
                                                       "repeat for an ensemble."),
     teacher_weight: float = typer.Option(0.5, min=0.0, max=1.0,
                                          help="Share of the training target taken from the teachers' scores."),
+    erase_probability: float = typer.Option(0.0, min=0.0, max=1.0,
+                                            help="Share of training faces that get a random rectangle of noise "
+                                                 "(random erasing)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
@@ -65,7 +68,8 @@ def train(
                                label_smoothing=label_smoothing, class_weight_power=class_weight_power,
                                ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows,
                                init_from=str(init_from) if init_from else None,
-                               teachers=tuple(str(path) for path in teacher or ()), teacher_weight=teacher_weight))
+                               teachers=tuple(str(path) for path in teacher or ()), teacher_weight=teacher_weight,
+                               erase_probability=erase_probability))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
                f"model in {output}")
 

@@ -187,8 +187,9 @@ def csv_model(module_env, layouts, tmp_path_factory) -> Path:
 def test_train_exports_a_model_that_eval_scores(layout, layouts, csv_model, tmp_path):
     data_path, options, held_out = layouts[layout]
     output = csv_model if layout == "csv" else tmp_path / "run"
+    erase_probability = 0.5 if layout == "folder" else 0.0  # one layout also trains with random erasing
     if layout != "csv":
-        result = train(data_path, output, *options)
+        result = train(data_path, output, *options, "--erase-probability", erase_probability)
         assert result.exit_code == 0, result.output
     for name in ARTIFACTS:
         assert (output / name).stat().st_size > 0, name
@@ -198,6 +199,7 @@ def test_train_exports_a_model_that_eval_scores(layout, layouts, csv_model, tmp_
     assert card["validation"]["n"] == held_out
     assert list(card["validation"]["per_class_recall"]) == list(EMOTIONS)
     assert {"python", "tensorflow", "keras", "numpy"} <= set(card["versions"])
+    assert card["config"]["erase_probability"] == erase_probability
     if layout in ("csv", "csv.gz"):  # the card's hash is the file's own sha256sum
         assert card["data"]["sha256"] == hashlib.sha256(data_path.read_bytes()).hexdigest()
     eval_options = ["--ferplus", "majority"] if layout == "ferplus" else []

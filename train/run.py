@@ -59,6 +59,7 @@ class TrainConfig:
     init_from: str | None = None
     teachers: tuple[str, ...] = ()
     teacher_weight: float = 0.5
+    erase_probability: float = 0.0
 
 
 class TrainError(UserError, ValueError):
@@ -148,7 +149,7 @@ def run(config: TrainConfig) -> dict:
                 dataset.training_split(), len(validation_faces), validation_split)
     weights = class_weights(train_labels, config.class_weight_power)
     train_data = make_tf_dataset(train_faces, train_targets, config.batch_size, True, config.seed,
-                                 sample_weights=weights[train_labels])
+                                 sample_weights=weights[train_labels], erase_probability=config.erase_probability)
     validation_data = make_tf_dataset(validation_faces, one_hot(validation_labels, len(EMOTIONS)), 256, False)
 
     _compile(model, config)
