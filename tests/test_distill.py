@@ -63,3 +63,34 @@ def test_a_missing_teacher_is_one_clear_line_before_any_training(layouts, tmp_pa
     result = train(layouts["csv"][0], tmp_path / "student", "--teacher", tmp_path / "nope.tflite")
     assert_user_error(result, "nope.tflite", "not found")
     assert not (tmp_path / "student" / "history.csv").exists()
+
+
+class CountingTeacher(LeftOrRightModel):
+    """A teacher stored in a file, that counts how often it is asked to score."""
+
+    def __init__(self, path):
+        self.path, self.calls = path, 0
+
+    def scores(self, faces: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return super().scores(faces)
+
+
+def test_teacher_scores_are_cached_by_model_file_and_faces(tmp_path):
+    from fakeblock.train.distill import teacher_scores
+
+    model_file = tmp_path / "teacher.tflite"
+    model_file.write_bytes(b"first version")
+    faces = np.random.default_rng(0).integers(0, 256, (20, 48, 48), dtype=np.uint8)
+    teacher = CountingTeacher(model_file)
+    first = teacher_scores([teacher], faces)
+    assert teacher.calls > 0
+    calls = teacher.calls
+    np.testing.assert_array_equal(teacher_scores([teacher], faces), first)
+    assert teacher.calls == calls, "a second run scored the same faces again"
+    teacher_scores([teacher], faces[:10])
+    assert teacher.calls > calls, "other faces were answered from the cache"
+    calls = teacher.calls
+    model_file.write_bytes(b"retrained version")
+    teacher_scores([teacher], faces)
+    assert teacher.calls > calls, "a changed teacher file was answered from the cache"
