@@ -78,7 +78,8 @@ def train(
 def evaluate(
     data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder, as for train."),
     split: Optional[str] = typer.Option(None, help="Usage / split folder to score (default: every non-training row)."),
-    model: Optional[Path] = typer.Option(None, help="A .tflite or .keras model (default: the shipped model)."),
+    model: Optional[list[Path]] = typer.Option(None, help="A .tflite or .keras model (default: the shipped model); "
+                                               "repeat to score an ensemble, the mean of the models' scores."),
     tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
     ferplus: Optional[str] = typer.Option(None, help="Score against FER+ votes from fer2013new.csv: majority or "
@@ -92,7 +93,7 @@ def evaluate(
     with report_user_errors():
         from fakeblock.train.evaluate import EvalConfig, run, summary_tables
 
-        summary = run(EvalConfig(data=str(data), split=split, model=str(model) if model else None, tta=tta,
+        summary = run(EvalConfig(data=str(data), split=split, models=tuple(str(path) for path in model or ()), tta=tta,
                                  json_path=str(json_path) if json_path else None, ferplus=ferplus, seed=seed))
     from rich.console import Console
 

@@ -221,6 +221,33 @@ def test_eval_split_tta_and_unsplit_folders(csv_model, layouts, tmp_path):
                       "no split named 'Nope'")
 
 
+def constant_model(path: Path, scores: dict[str, float]) -> Path:
+    """A .keras model that gives every face the same ``scores`` (emotion name -> score)."""
+    import keras
+
+    wanted = np.array([scores.get(name, 1e-6) for name in EMOTIONS], np.float32)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(len(EMOTIONS), activation="softmax", kernel_initializer="zeros",
+                                                 bias_initializer=keras.initializers.Constant(np.log(wanted)))])
+    model.save(path)
+    return path
+
+
+def test_eval_of_several_models_scores_the_mean_of_their_scores(layouts, tmp_path):
+    data_path = layouts["csv"][0]
+    # Alone, one model says angry and the other happy; their mean says disgust.
+    angry = constant_model(tmp_path / "angry.keras", {"angry": 0.6, "disgust": 0.4})
+    happy = constant_model(tmp_path / "happy.keras", {"happy": 0.6, "disgust": 0.4})
+    ensemble = evaluate(data_path, angry, tmp_path / "ensemble.json", "--model", happy, "--split", "PublicTest")
+    assert ensemble["model"] == f"{angry} + {happy}"
+    confusion = np.asarray(ensemble["confusion"])
+    assert confusion[:, EMOTIONS.index("disgust")].sum() == ensemble["n"] == confusion.sum()
+    alone = evaluate(data_path, angry, tmp_path / "alone.json", "--split", "PublicTest")
+    assert np.asarray(alone["confusion"])[:, EMOTIONS.index("angry")].sum() == alone["n"]
+    assert_user_error(invoke("eval", "--data", data_path, "--model", angry, "--model", tmp_path / "nope.tflite"),
+                      "nope.tflite", "not found")
+
+
 def test_eval_uses_the_shipped_model_or_says_it_is_missing(csv_model, layouts, monkeypatch):
     from fakeblock.train import evaluate as evaluate_module
 

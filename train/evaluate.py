@@ -34,21 +34,21 @@ class EvalConfig:
 
     data: str
     split: str | None = None
-    model: str | None = None
+    models: tuple[str, ...] = ()
     tta: bool = False
     json_path: str | None = None
     ferplus: str | None = None
     seed: int = 1337
 
 
-def resolve_model_path(model: str | None) -> Path:
-    """The model to evaluate: the one given, else the shipped default."""
-    if model:
-        return Path(model)
+def resolve_model_paths(models: tuple[str, ...]) -> list[Path]:
+    """The models to evaluate: those given, else the shipped default."""
+    if models:
+        return [Path(model) for model in models]
     shipped = default_model_path()
     if not shipped.is_file():
         raise UserError("no shipped model found; pass --model")
-    return shipped
+    return [shipped]
 
 
 def predict_scores(model: EmotionModel, faces: np.ndarray, tta: bool = False, progress: Progress | None = None
@@ -70,18 +70,22 @@ def predict_scores(model: EmotionModel, faces: np.ndarray, tta: bool = False, pr
 
 
 def run(config: EvalConfig) -> dict:
-    """Load the model and the held-out faces, score them and return (and maybe write) the summary."""
-    model_path = resolve_model_path(config.model)
-    model = EmotionModel(model_path)
+    """Load the model(s) and the held-out faces, score them and return (and maybe write) the summary.
+
+    Several models are scored as an ensemble: the mean of their scores.
+    """
+    model_paths = resolve_model_paths(config.models)
+    models = [EmotionModel(path) for path in model_paths]  # every file is checked before the data is read
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
     faces, labels = dataset.select(config.split)
     if not len(faces):
         raise data.DataError(f"{config.data}: no faces to evaluate in {config.split or 'the held-out splits'}")
-    LOGGER.info("evaluating %s on %d faces of %s", model_path, len(faces), config.data)
+    model_names = " + ".join(str(path) for path in model_paths)
+    LOGGER.info("evaluating %s on %d faces of %s", model_names, len(faces), config.data)
     with _progress() as progress:
-        scores = predict_scores(model, faces, config.tta, progress)
+        scores = np.mean([predict_scores(model, faces, config.tta, progress) for model in models], axis=0)
     summary = metrics.summarise(labels, scores.argmax(axis=1))
-    summary.update(model=str(model_path), data=str(config.data), split=config.split or "held-out", tta=config.tta)
+    summary.update(model=model_names, data=str(config.data), split=config.split or "held-out", tta=config.tta)
     if config.json_path:
         _write_json(Path(config.json_path), summary)
     return summary
