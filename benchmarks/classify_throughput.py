@@ -2,8 +2,10 @@
 
 Uses ``classify.runtime.EmotionModel`` (LiteRT for .tflite), exactly what the classify
 stage runs, on real PublicTest faces when ``../shared`` is there (random faces otherwise).
+With several ``--model``s, the models take turns (``--rounds`` each) and each is also
+given as a ratio to the first, the figure that survives a noisy, shared machine.
 
-    python benchmarks/classify_throughput.py [--model m.tflite] [--batch-size 32] [--threads 2]
+    python benchmarks/classify_throughput.py [--model m.tflite ...] [--batch-size 32] [--threads 2]
 """
 
 from __future__ import annotations
@@ -43,18 +45,26 @@ def measure(model: EmotionModel, faces: np.ndarray, batch_size: int, seconds: fl
 
 
 def main() -> None:
-    """Print faces/s for each thread count asked for."""
+    """Print faces/s for each model and thread count asked for."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="default: the shipped model")
+    parser.add_argument("--model", action="append", default=None,
+                        help="default: the shipped model; repeat to compare models in one run")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per model and round")
+    parser.add_argument("--rounds", type=int, default=1, help="turns each model takes (median is reported)")
     arguments = parser.parse_args()
     faces = sample_faces(1024)
     for threads in arguments.threads:
-        model = EmotionModel(arguments.model, threads=threads)
-        rate = measure(model, faces, arguments.batch_size, arguments.seconds)
-        print(f"{model.path.name}: batch {arguments.batch_size}, {threads} thread(s): {rate:,.0f} faces/s")
+        models = [EmotionModel(path, threads=threads) for path in arguments.model or [None]]
+        rates = [[] for _ in models]
+        for _ in range(arguments.rounds):
+            for model, model_rates in zip(models, rates):
+                model_rates.append(measure(model, faces, arguments.batch_size, arguments.seconds))
+        medians = [float(np.median(model_rates)) for model_rates in rates]
+        for model, rate in zip(models, medians):
+            ratio = f" ({rate / medians[0]:.2f}x the first)" if len(models) > 1 else ""
+            print(f"{model.path}: batch {arguments.batch_size}, {threads} thread(s): {rate:,.0f} faces/s{ratio}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,30 @@ def train(
                f"model in {output}")
 
 
+@app.command()
+def ensemble(
+    model: list[Path] = typer.Option(..., "--model", metavar="MODEL",
+                                     help="A trained .keras model or training run folder; repeat to average several."),
+    data: Path = typer.Option(..., "--data", help="The training data: int8 calibration and the validation score."),
+    output: Path = typer.Option(Path("runs/ensemble"), "--output", "-o", help="Directory for the exported model."),
+    quantize: str = typer.Option("int8", help="int8 (about 3.7x faster on CPUs) or float16."),
+    calibration_faces: int = typer.Option(1000, min=1, help="Training faces that set the int8 value ranges."),
+    tta: bool = typer.Option(False, "--tta", help="Also average each model's scores of the mirrored face "
+                                                  "(twice the work per face)."),
+    seed: int = typer.Option(1337, help="Seed of the calibration sample and of the split for unsplit data."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Average trained models inside one network and export it as one .tflite for the classify stage."""
+    setup_logging(verbose)
+    with report_user_errors():
+        from fakeblock.train.ensemble import EnsembleConfig, run
+
+        card = run(EnsembleConfig(models=tuple(str(path) for path in model), data=str(data), output=str(output),
+                                  quantization=quantize, calibration_faces=calibration_faces, tta=tta, seed=seed))
+    typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
+               f"model in {output / 'emotion.tflite'}")
+
+
 @app.command("eval")
 def evaluate(
     data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder, as for train."),

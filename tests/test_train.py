@@ -427,7 +427,7 @@ def test_init_from_a_tflite_export_starts_from_its_weights(csv_model, layouts, t
 def test_init_from_a_broken_or_different_tflite_is_one_clear_line(layouts, tmp_path):
     import keras
 
-    from fakeblock.train.run import export_tflite
+    from fakeblock.train.export import export_tflite
 
     other = tmp_path / "other.tflite"
     export_tflite(keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7)]), other)

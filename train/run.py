@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import logging
 import math
@@ -25,6 +23,7 @@ from fakeblock.classify.runtime import EmotionModel, ModelError
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
 from fakeblock.train import data, distill, from_tflite, metrics
+from fakeblock.train.export import export_tflite
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
@@ -258,16 +257,6 @@ def finish(config: TrainConfig, output: Path, dataset: data.FaceDataset, validat
                    title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")
     LOGGER.info("best model: %s accuracy %.4f on %s", output / TFLITE_NAME, summary["accuracy"], validation_split)
     return card
-
-
-def export_tflite(model: keras.Model, path: Path) -> None:
-    """Convert a Keras model to a TFLite file (float16 weights) with a dynamic batch dimension."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    # Float16 weights halve the file; XNNPACK computes in float32 either way.
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_types = [tf.float16]
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every captured tensor
-        path.write_bytes(converter.convert())
 
 
 def model_card(config: TrainConfig, dataset: data.FaceDataset, validation_split: str, summary: dict,

@@ -1,0 +1,99 @@
+"""``fakeblock ensemble``: trained models averaged in one exported network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakeblock.classify.runtime import EmotionModel
+from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.train import data
+from tests.test_train import (  # noqa: F401  (fixtures)
+    assert_user_error, cache_in_tmp, constant_model, csv_model, evaluate, invoke, layouts, module_env,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def ensemble(data_path: Path, output: Path, *models: Path, options: tuple[str, ...] = ()):
+    arguments = ["ensemble", "--data", data_path, "--output", output]
+    for model in models:
+        arguments += ["--model", model]
+    return invoke(*arguments, *options)
+
+
+def random_linear_model(path: Path, seed: int) -> Path:
+    """A .keras model whose scores are a random linear function of the pixels: not mirror-symmetric."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(len(EMOTIONS), activation="softmax")])
+    model.save(path)
+    return path
+
+
+def test_an_int8_ensemble_predicts_what_the_mean_of_its_members_predicts(layouts, tmp_path):
+    data_path = layouts["csv"][0]
+    # Alone, one model says angry and the other happy; their mean says disgust.
+    angry = constant_model(tmp_path / "angry.keras", {"angry": 0.6, "disgust": 0.4})
+    happy = constant_model(tmp_path / "happy.keras", {"happy": 0.6, "disgust": 0.4})
+    result = ensemble(data_path, tmp_path / "out", angry, happy)
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert card["architecture"] == "ensemble" and card["quantization"] == "int8"
+    assert [member["model"] for member in card["members"]] == [str(angry), str(happy)]
+    assert (tmp_path / "out" / "confusion.png").stat().st_size > 0
+    faces, _ = data.load_dataset(data_path).splits["PublicTest"]
+    scores = EmotionModel(tmp_path / "out" / "emotion.tflite").scores(faces)
+    assert (scores.argmax(axis=1) == EMOTIONS.index("disgust")).all()
+    np.testing.assert_allclose(scores[:, EMOTIONS.index("disgust")], 0.4, atol=0.02)
+    summary = evaluate(data_path, tmp_path / "out" / "emotion.tflite", tmp_path / "eval.json", "--split", "PublicTest")
+    assert summary["accuracy"] == pytest.approx(card["validation"]["accuracy"])
+
+
+def test_a_trained_run_folder_exports_with_its_card_and_costs(csv_model, layouts, tmp_path):
+    result = ensemble(layouts["csv"][0], tmp_path / "out", csv_model, csv_model, options=("--calibration-faces", "8"))
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "out" / "model.json").read_text())
+    member_cost = json.loads((csv_model / "model.json").read_text())["layers"]["multiply_adds_per_face"]
+    assert card["layers"]["multiply_adds_per_face"] == 2 * member_cost
+    assert card["members"][0]["model"] == str(csv_model / "model.keras")
+    assert card["config"]["calibration_faces"] == 8
+    assert set(card["validation"]["per_class_recall"]) == set(EMOTIONS)
+
+
+def test_float16_export_averages_members_exactly_and_tta_makes_scores_mirror_symmetric(layouts, tmp_path):
+    data_path = layouts["csv"][0]
+    first, second = random_linear_model(tmp_path / "a.keras", 1), random_linear_model(tmp_path / "b.keras", 2)
+    faces, _ = data.load_dataset(data_path).splits["PublicTest"]
+    mirrored = faces[:, :, ::-1]
+    expected = (EmotionModel(first).scores(faces) + EmotionModel(second).scores(faces)) / 2
+
+    assert ensemble(data_path, tmp_path / "plain", first, second, options=("--quantize", "float16")).exit_code == 0
+    plain = EmotionModel(tmp_path / "plain" / "emotion.tflite")
+    np.testing.assert_allclose(plain.scores(faces), expected, atol=0.01)
+    assert np.abs(plain.scores(faces) - plain.scores(mirrored)).max() > 0.05
+
+    options = ("--quantize", "float16", "--tta")
+    assert ensemble(data_path, tmp_path / "tta", first, second, options=options).exit_code == 0
+    symmetric = EmotionModel(tmp_path / "tta" / "emotion.tflite")
+    np.testing.assert_allclose(symmetric.scores(faces), symmetric.scores(mirrored), atol=1e-3)
+    card = json.loads((tmp_path / "tta" / "model.json").read_text())
+    assert card["config"]["tta"] is True and card["quantization"] == "float16"
+
+
+def test_bad_members_and_options_are_one_clear_line(csv_model, layouts, tmp_path):
+    data_path = layouts["csv"][0]
+    exported = csv_model / "emotion.tflite"
+    assert_user_error(ensemble(data_path, tmp_path / "out", csv_model, exported), "emotion.tflite", ".keras")
+    assert_user_error(ensemble(data_path, tmp_path / "out", tmp_path / "missing"), "missing", "not found")
+    not_a_model = tmp_path / "junk.keras"
+    not_a_model.write_text("not a model")
+    assert_user_error(ensemble(data_path, tmp_path / "out", not_a_model), "junk.keras", "not a Keras model")
+    assert_user_error(ensemble(data_path, tmp_path / "out", csv_model, options=("--quantize", "int4")),
+                      "unknown quantization 'int4'")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,130 @@
+"""``fakeblock ensemble``: trained models averaged inside one network, exported as one ``.tflite``.
+
+An ensemble of networks that err differently is more accurate than any of them (on
+FER2013 PublicTest, a default and a wide network of 64.7 % and 64.8 % together score
+65.9 %), and averaging inside one graph lets the classify stage run it through the same
+runtime, as one model file. Exported with int8 quantisation (see ``export``), the pair
+classifies faces about as fast as a single float default network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model
+from fakeblock.common.errors import UserError
+from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
+from fakeblock.train import data, metrics
+from fakeblock.train.export import QUANTIZATIONS, ExportError, export_tflite
+from fakeblock.train.model import describe_layers
+
+LOGGER = logging.getLogger(__name__)
+TFLITE_NAME = "emotion.tflite"
+RUN_MODEL_NAME = "model.keras"
+
+
+@dataclass
+class EnsembleConfig:
+    """Everything ``fakeblock ensemble`` can be told; recorded in the model card."""
+
+    models: tuple[str, ...]
+    data: str
+    output: str = "runs/ensemble"
+    quantization: str = "int8"
+    calibration_faces: int = 1000
+    tta: bool = False
+    seed: int = 1337
+
+
+def member_path(path: str | Path) -> Path:
+    """The ``.keras`` file of a member: the file itself, or a training run folder's best model."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RUN_MODEL_NAME
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: an ensemble is built from .keras models (a training run's model.keras), "
+                         "not from exported files")
+    return path
+
+
+def first_output(outputs):
+    """A model's score tensor, whether Keras hands it over alone or in a one-element list."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def build_ensemble(members: list[keras.Model], tta: bool = False) -> keras.Model:
+    """One network whose scores are the mean of the members' (and, with ``tta``, of their mirror images')."""
+    faces = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
+    views = [faces, keras.ops.flip(faces, axis=2)] if tta else [faces]
+    scores = [first_output(member(view)) for member in members for view in views]
+    mean = keras.layers.Average(name="emotion_scores")(scores) if len(scores) > 1 else scores[0]
+    return keras.Model(faces, mean, name="fakeblock_ensemble")
+
+
+def run(config: EnsembleConfig) -> dict:
+    """Build, export, evaluate on the validation split and describe the ensemble; return its card."""
+    if config.quantization not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {config.quantization!r}; choose {' or '.join(QUANTIZATIONS)}")
+    if not config.models:
+        raise UserError("name at least one --model")
+    paths = [member_path(path) for path in config.models]
+    members = [load_keras_model(path) for path in paths]  # every file is checked before the data is read
+    for number, member in enumerate(members):
+        member.name = f"member_{number}"  # nested models need distinct names
+    dataset = data.load_dataset(config.data, seed=config.seed)
+    validation_split = dataset.validation_split()
+    training_faces, _ = dataset.splits[dataset.training_split()]
+    validation_faces, validation_labels = dataset.splits[validation_split]
+    if not len(validation_faces):
+        raise data.DataError(f"{config.data}: the {validation_split} split is empty; evaluation needs faces")
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    rows = np.random.default_rng(config.seed).permutation(len(training_faces))[:config.calibration_faces]
+    LOGGER.info("exporting %d model(s) as one %s network (calibrated on %d training faces)", len(members),
+                config.quantization, len(rows) if config.quantization == "int8" else 0)
+    export_tflite(build_ensemble(members, config.tta), output / TFLITE_NAME, config.quantization,
+                  training_faces[np.sort(rows)])
+    scores = EmotionModel(output / TFLITE_NAME).scores(validation_faces)
+    summary = metrics.summarise(validation_labels, scores.argmax(axis=1))
+    card = model_card(config, paths, members, dataset, validation_split, summary)
+    (output / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    from fakeblock.train.report import plot_confusion
+
+    plot_confusion(np.asarray(summary["confusion"]), output / "confusion.png",
+                   title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")
+    LOGGER.info("ensemble: %s accuracy %.4f on %s", output / TFLITE_NAME, summary["accuracy"], validation_split)
+    return card
+
+
+def model_card(config: EnsembleConfig, paths: list[Path], members: list[keras.Model], dataset: data.FaceDataset,
+               validation_split: str, summary: dict) -> dict:
+    """The ``model.json`` record of the ensemble: its members, export, data and accuracy."""
+    described = [describe_layers(member) for member in members]
+    views = 2 if config.tta else 1
+    return {
+        "architecture": "ensemble",
+        "members": [{"model": str(path), "parameters": int(member.count_params()), "layers": layers}
+                    for path, member, layers in zip(paths, members, described, strict=True)],
+        "parameters": int(sum(member.count_params() for member in members)),
+        "layers": {"multiply_adds_per_face": views * sum(layers["multiply_adds_per_face"] for layers in described)},
+        "quantization": config.quantization,
+        "classes": list(EMOTIONS),
+        "input_size_px": [FACE_SIZE_PX, FACE_SIZE_PX],
+        "preprocessing": PREPROCESSING,
+        "data": {"source": Path(dataset.source).name, "sha256": dataset.fingerprint,
+                 "training_split": dataset.training_split(), "validation_split": validation_split},
+        "validation": summary,
+        "config": asdict(config),
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__},
+    }
