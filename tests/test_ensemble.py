@@ -12,7 +12,7 @@ from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
 from tests.test_train import (  # noqa: F401  (fixtures)
-    assert_user_error, cache_in_tmp, constant_model, csv_model, evaluate, invoke, layouts, module_env,
+    angry_and_happy_models, assert_user_error, cache_in_tmp, csv_model, evaluate, invoke, layouts, module_env,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -38,9 +38,7 @@ def random_linear_model(path: Path, seed: int) -> Path:
 
 def test_an_int8_ensemble_predicts_what_the_mean_of_its_members_predicts(layouts, tmp_path):
     data_path = layouts["csv"][0]
-    # Alone, one model says angry and the other happy; their mean says disgust.
-    angry = constant_model(tmp_path / "angry.keras", {"angry": 0.6, "disgust": 0.4})
-    happy = constant_model(tmp_path / "happy.keras", {"happy": 0.6, "disgust": 0.4})
+    angry, happy = angry_and_happy_models(tmp_path)
     result = ensemble(data_path, tmp_path / "out", angry, happy)
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "out" / "model.json").read_text())
@@ -97,3 +95,23 @@ def test_bad_members_and_options_are_one_clear_line(csv_model, layouts, tmp_path
     assert_user_error(ensemble(data_path, tmp_path / "out", csv_model, options=("--quantize", "int4")),
                       "unknown quantization 'int4'")
     assert not (tmp_path / "out").exists()
+
+
+def test_shipping_an_ensemble_replaces_the_model_its_card_and_plots(layouts, tmp_path, monkeypatch):
+    from fakeblock.train import ship as ship_module
+
+    data_path = layouts["csv"][0]
+    angry, _ = angry_and_happy_models(tmp_path)
+    assert ensemble(data_path, tmp_path / "out", angry).exit_code == 0
+    package, docs = tmp_path / "package", tmp_path / "docs"
+    package.mkdir()
+    docs.mkdir()
+    (package / "emotion.tflite").write_bytes(b"old model")
+    (docs / "default-model-history.png").write_bytes(b"old training curves")
+    monkeypatch.setattr(ship_module, "default_model_path", lambda: package / "emotion.tflite")
+    monkeypatch.setattr(ship_module, "DOCS", docs)
+    card = ship_module.ship(tmp_path / "out")
+    assert (package / "emotion.tflite").read_bytes() == (tmp_path / "out" / "emotion.tflite").read_bytes()
+    assert json.loads((package / "model.json").read_text()) == card and card["architecture"] == "ensemble"
+    assert (docs / "default-model-confusion.png").read_bytes() == (tmp_path / "out" / "confusion.png").read_bytes()
+    assert not (docs / "default-model-history.png").exists(), "the old model's training curves were left behind"

@@ -233,11 +233,15 @@ def constant_model(path: Path, scores: dict[str, float]) -> Path:
     return path
 
 
+def angry_and_happy_models(folder: Path) -> tuple[Path, Path]:
+    """Two constant models: alone, one says angry and the other happy; their mean says disgust."""
+    return (constant_model(folder / "angry.keras", {"angry": 0.6, "disgust": 0.4}),
+            constant_model(folder / "happy.keras", {"happy": 0.6, "disgust": 0.4}))
+
+
 def test_eval_of_several_models_scores_the_mean_of_their_scores(layouts, tmp_path):
     data_path = layouts["csv"][0]
-    # Alone, one model says angry and the other happy; their mean says disgust.
-    angry = constant_model(tmp_path / "angry.keras", {"angry": 0.6, "disgust": 0.4})
-    happy = constant_model(tmp_path / "happy.keras", {"happy": 0.6, "disgust": 0.4})
+    angry, happy = angry_and_happy_models(tmp_path)
     ensemble = evaluate(data_path, angry, tmp_path / "ensemble.json", "--model", happy, "--split", "PublicTest")
     assert ensemble["model"] == f"{angry} + {happy}"
     confusion = np.asarray(ensemble["confusion"])

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras
-import numpy as np
-import tensorflow as tf
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model
-from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
-from fakeblock.train import data, metrics
-from fakeblock.train.export import QUANTIZATIONS, ExportError, export_tflite
-from fakeblock.train.model import describe_layers
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model  # noqa: E402
+from fakeblock.common.errors import UserError  # noqa: E402
+from fakeblock.common.preprocess import FACE_SIZE_PX  # noqa: E402
+from fakeblock.train import data, metrics  # noqa: E402
+from fakeblock.train.card import shared_fields  # noqa: E402
+from fakeblock.train.export import QUANTIZATIONS, ExportError, export_tflite  # noqa: E402
+from fakeblock.train.model import describe_layers  # noqa: E402
 
 LOGGER = logging.getLogger(__name__)
 TFLITE_NAME = "emotion.tflite"
@@ -118,13 +120,6 @@ def model_card(config: EnsembleConfig, paths: list[Path], members: list[keras.Mo
         "parameters": int(sum(member.count_params() for member in members)),
         "layers": {"multiply_adds_per_face": views * sum(layers["multiply_adds_per_face"] for layers in described)},
         "quantization": config.quantization,
-        "classes": list(EMOTIONS),
-        "input_size_px": [FACE_SIZE_PX, FACE_SIZE_PX],
-        "preprocessing": PREPROCESSING,
-        "data": {"source": Path(dataset.source).name, "sha256": dataset.fingerprint,
-                 "training_split": dataset.training_split(), "validation_split": validation_split},
-        "validation": summary,
+        **shared_fields(dataset, validation_split, summary),
         "config": asdict(config),
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "numpy": np.__version__},
     }

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,12 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import keras
-import tensorflow as tf
 
 from fakeblock.classify.runtime import EmotionModel, ModelError
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
+from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data, distill, from_tflite, metrics
+from fakeblock.train.card import shared_fields
 from fakeblock.train.export import export_tflite
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
@@ -268,15 +267,8 @@ def model_card(config: TrainConfig, dataset: data.FaceDataset, validation_split:
         "architecture": config.architecture,
         "parameters": int(model.count_params()),
         "layers": describe_layers(model),
-        "classes": list(EMOTIONS),
-        "input_size_px": [FACE_SIZE_PX, FACE_SIZE_PX],
-        "preprocessing": PREPROCESSING,
-        "data": {"source": Path(dataset.source).name, "sha256": dataset.fingerprint,
-                 "training_split": dataset.training_split(), "validation_split": validation_split},
-        "validation": summary,
+        **shared_fields(dataset, validation_split, summary),
         "epochs": epochs_run,
         "wall_time_s": round(wall_time_s, 1),
         "config": asdict(config),
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "numpy": np.__version__},
     }

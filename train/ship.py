@@ -1,12 +1,13 @@
-"""Export a training run's best checkpoint and ship it as the package's default model.
+"""Ship a training run's best checkpoint, or a ``fakeblock ensemble`` export, as the default model.
 
-    python -m fakeblock.train.ship RUN_DIRECTORY [--wall-time-s S]
+    python -m fakeblock.train.ship RUN_OR_ENSEMBLE_DIRECTORY [--wall-time-s S]
 
-Evaluates the best ``model.keras`` of the run on its validation split (through the
-classify runtime, as ``fakeblock eval`` does), writes ``emotion.tflite``, ``model.json``
-and the plots into the run folder, then copies the model and its card into
-``classify/models/`` and the plots into ``docs/``.  Works on a finished run or on one
-still training (its best checkpoint so far).
+For a training run: evaluates the best ``model.keras`` on its validation split (through
+the classify runtime, as ``fakeblock eval`` does), writes ``emotion.tflite``,
+``model.json`` and the plots into the run folder; this works on a finished run or on one
+still training (its best checkpoint so far). An ensemble folder is already exported and
+scored. Either way the model and its card are copied into ``classify/models/`` and the
+plots into ``docs/`` (an ensemble has no training curves of its own, so the old ones go).
 """
 
 from __future__ import annotations
@@ -31,33 +32,47 @@ def load_config(run_directory: Path) -> TrainConfig:
     return TrainConfig(**recorded)
 
 
-def ship(run_directory: Path, wall_time_s: float | None) -> dict:
-    """Export, evaluate and copy into the package; returns the model card."""
-    config = load_config(run_directory)
-    if wall_time_s is None:
-        timing = run_directory / TIMING_NAME
-        wall_time_s = json.loads(timing.read_text())["wall_time_s"] if timing.exists() else 0.0
-    dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
-    card = finish(config, run_directory, dataset, dataset.validation_split(), wall_time_s)
+def ship(directory: Path, wall_time_s: float | None = None) -> dict:
+    """Copy a run's (freshly exported) or an ensemble's model into the package; returns the model card."""
+    if (directory / CONFIG_NAME).exists():
+        card = export_run(directory, wall_time_s)
+        plots = ("confusion.png", "history.png")
+    else:
+        card = json.loads((directory / "model.json").read_text())
+        plots = ("confusion.png",)
     target = default_model_path()
-    shutil.copyfile(run_directory / TFLITE_NAME, target)
+    shutil.copyfile(directory / TFLITE_NAME, target)
     target.with_name("model.json").write_text(json.dumps(card, indent=2) + "\n")
     DOCS.mkdir(exist_ok=True)
     for plot in ("confusion.png", "history.png"):
-        shutil.copyfile(run_directory / plot, DOCS / f"default-model-{plot}")
+        shipped_plot = DOCS / f"default-model-{plot}"
+        if plot in plots:
+            shutil.copyfile(directory / plot, shipped_plot)
+        else:
+            shipped_plot.unlink(missing_ok=True)
     LOGGER.info("shipped %s (%s accuracy %.4f)", target, card["data"]["validation_split"],
                 card["validation"]["accuracy"])
     return card
 
 
+def export_run(run_directory: Path, wall_time_s: float | None) -> dict:
+    """Export and evaluate a training run's best checkpoint; returns its model card."""
+    config = load_config(run_directory)
+    if wall_time_s is None:
+        timing = run_directory / TIMING_NAME
+        wall_time_s = json.loads(timing.read_text())["wall_time_s"] if timing.exists() else 0.0
+    dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
+    return finish(config, run_directory, dataset, dataset.validation_split(), wall_time_s)
+
+
 def main() -> None:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description="Ship a run's best model as fakeblock's default")
-    parser.add_argument("run_directory", type=Path)
+    parser = argparse.ArgumentParser(description="Ship a run's best model or an ensemble as fakeblock's default")
+    parser.add_argument("directory", type=Path, help="a training run or fakeblock ensemble output folder")
     parser.add_argument("--wall-time-s", type=float, default=None, help="override the recorded training time")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    card = ship(arguments.run_directory, arguments.wall_time_s)
+    card = ship(arguments.directory, arguments.wall_time_s)
     print(json.dumps({key: card["validation"][key] for key in ("accuracy", "macro_recall", "per_class_recall")},
                      indent=2))
 
