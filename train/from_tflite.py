@@ -35,6 +35,13 @@ def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
     """The convolution and dense layers of ``path`` in graph order, kernels in Keras layout."""
     interpreter = open_tflite(Path(path))
     operations = interpreter._get_ops_details()
+    integer_tensors = {detail["index"] for detail in interpreter.get_tensor_details()
+                       if np.issubdtype(detail["dtype"], np.integer)}
+    if any(op["op_name"] in ("CONV_2D", "FULLY_CONNECTED") and int(op["inputs"][1]) in integer_tensors
+           for op in operations):
+        # Its weights are 8-bit integers with per-channel scales: not a float network to train on.
+        raise ModelError(f"{path}: an int8-quantised export (such as `fakeblock ensemble` writes) cannot be "
+                         "trained on; use a float export or the model.keras it was made from")
     dequantized_from = {int(op["outputs"][0]): int(op["inputs"][0])
                         for op in operations if op["op_name"] == "DEQUANTIZE"}
 
