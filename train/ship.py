@@ -36,17 +36,15 @@ def ship(directory: Path, wall_time_s: float | None = None) -> dict:
     """Copy a run's (freshly exported) or an ensemble's model into the package; returns the model card."""
     if (directory / CONFIG_NAME).exists():
         card = export_run(directory, wall_time_s)
-        plots = ("confusion.png", "history.png")
     else:
         card = json.loads((directory / "model.json").read_text())
-        plots = ("confusion.png",)
     target = default_model_path()
     shutil.copyfile(directory / TFLITE_NAME, target)
     target.with_name("model.json").write_text(json.dumps(card, indent=2) + "\n")
     DOCS.mkdir(exist_ok=True)
-    for plot in ("confusion.png", "history.png"):
+    for plot in ("confusion.png", "history.png"):  # a plot the folder lacks must not outlive the old model
         shipped_plot = DOCS / f"default-model-{plot}"
-        if plot in plots:
+        if (directory / plot).exists():
             shutil.copyfile(directory / plot, shipped_plot)
         else:
             shipped_plot.unlink(missing_ok=True)
