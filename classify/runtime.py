@@ -45,6 +45,8 @@ def load_keras_model(path: Path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    import fakeblock.classify.smoothing  # noqa: F401  registers InferenceSmoothing for loading
+
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a bad file

@@ -85,6 +85,10 @@ def ensemble(
     calibration_faces: int = typer.Option(1000, min=1, help="Training faces that set the int8 value ranges."),
     tta: bool = typer.Option(False, "--tta", help="Also average each model's scores of the mirrored face "
                                                   "(twice the work per face)."),
+    smoothing_sigma: Optional[float] = typer.Option(
+        None, min=0.0, max=2.0, metavar="PIXELS",
+        help="Blur for members trained before models had their own inference smoothing "
+             "[default: 0.71, the blur of training augmentation; 0 turns it off]."),
     seed: int = typer.Option(1337, help="Seed of the calibration sample and of the split for unsplit data."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -93,8 +97,10 @@ def ensemble(
     with report_user_errors():
         from fakeblock.train.ensemble import EnsembleConfig, run
 
+        smoothing = {} if smoothing_sigma is None else {"smoothing_sigma_px": smoothing_sigma}
         card = run(EnsembleConfig(models=tuple(str(path) for path in model), data=str(data), output=str(output),
-                                  quantization=quantize, calibration_faces=calibration_faces, tta=tta, seed=seed))
+                                  quantization=quantize, calibration_faces=calibration_faces, tta=tta, seed=seed,
+                                  **smoothing))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
                f"model in {output / 'emotion.tflite'}")
 

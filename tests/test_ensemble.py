@@ -71,17 +71,41 @@ def test_float16_export_averages_members_exactly_and_tta_makes_scores_mirror_sym
     mirrored = faces[:, :, ::-1]
     expected = (EmotionModel(first).scores(faces) + EmotionModel(second).scores(faces)) / 2
 
-    assert ensemble(data_path, tmp_path / "plain", first, second, options=("--quantize", "float16")).exit_code == 0
+    options = ("--quantize", "float16", "--smoothing-sigma", "0")
+    assert ensemble(data_path, tmp_path / "plain", first, second, options=options).exit_code == 0
     plain = EmotionModel(tmp_path / "plain" / "emotion.tflite")
     np.testing.assert_allclose(plain.scores(faces), expected, atol=0.01)
     assert np.abs(plain.scores(faces) - plain.scores(mirrored)).max() > 0.05
 
-    options = ("--quantize", "float16", "--tta")
+    options = ("--quantize", "float16", "--tta", "--smoothing-sigma", "0")
     assert ensemble(data_path, tmp_path / "tta", first, second, options=options).exit_code == 0
     symmetric = EmotionModel(tmp_path / "tta" / "emotion.tflite")
     np.testing.assert_allclose(symmetric.scores(faces), symmetric.scores(mirrored), atol=1e-3)
     card = json.loads((tmp_path / "tta" / "model.json").read_text())
     assert card["config"]["tta"] is True and card["quantization"] == "float16"
+
+
+def test_members_without_their_own_smoothing_see_faces_blurred_as_in_training(csv_model, layouts, tmp_path):
+    from fakeblock.classify.runtime import load_keras_model
+    from fakeblock.classify.smoothing import InferenceSmoothing
+    from fakeblock.common.preprocess import normalise_faces
+
+    data_path = layouts["csv"][0]
+    legacy = random_linear_model(tmp_path / "legacy.keras", 3)  # no smoothing layer, like models before it
+    faces, _ = data.load_dataset(data_path).splits["PublicTest"]
+    inputs = normalise_faces(faces)
+    blurred = np.asarray(InferenceSmoothing()(inputs))
+    expected = (np.asarray(load_keras_model(legacy)(blurred))
+                + np.asarray(load_keras_model(csv_model / "model.keras")(inputs))) / 2  # it blurs for itself
+    assert ensemble(data_path, tmp_path / "out", legacy, csv_model, options=("--quantize", "float16")).exit_code == 0
+    np.testing.assert_allclose(EmotionModel(tmp_path / "out" / "emotion.tflite").scores(faces), expected, atol=0.01)
+    card = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert card["config"]["smoothing_sigma_px"] == pytest.approx(0.71, abs=0.005)
+    own_sigmas = [member["layers"]["inference_smoothing_sigma_px"] for member in card["members"]]
+    assert own_sigmas == [None, card["config"]["smoothing_sigma_px"]]
+    too_blurred = ensemble(data_path, tmp_path / "bad", legacy, options=("--smoothing-sigma", "5"))
+    assert too_blurred.exit_code == 2 and "--smoothing-sigma" in too_blurred.output
+    assert "Traceback" not in too_blurred.output and not (tmp_path / "bad").exists()
 
 
 def test_bad_members_and_options_are_one_clear_line(csv_model, layouts, tmp_path):

@@ -21,6 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model  # noqa: E402
+from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma  # noqa: E402
 from fakeblock.common.errors import UserError  # noqa: E402
 from fakeblock.common.preprocess import FACE_SIZE_PX  # noqa: E402
 from fakeblock.train import data, metrics  # noqa: E402
@@ -43,6 +44,7 @@ class EnsembleConfig:
     quantization: str = "int8"
     calibration_faces: int = 1000
     tta: bool = False
+    smoothing_sigma_px: float = TRAINING_BLUR_SIGMA_PX
     seed: int = 1337
 
 
@@ -64,11 +66,20 @@ def first_output(outputs):
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
-def build_ensemble(members: list[keras.Model], tta: bool = False) -> keras.Model:
-    """One network whose scores are the mean of the members' (and, with ``tta``, of their mirror images')."""
+def build_ensemble(members: list[keras.Model], tta: bool = False,
+                   smoothing_sigma_px: float = TRAINING_BLUR_SIGMA_PX) -> keras.Model:
+    """One network whose scores are the mean of the members' (and, with ``tta``, of their mirror images').
+
+    Members trained before architectures had their own ``InferenceSmoothing`` layer get the
+    faces blurred by ``smoothing_sigma_px`` (0: not at all); the others blur for themselves.
+    """
     faces = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
-    views = [faces, keras.ops.flip(faces, axis=2)] if tta else [faces]
-    scores = [first_output(member(view)) for member in members for view in views]
+    smoothed = InferenceSmoothing(smoothing_sigma_px, name="inference_smoothing")(faces)
+    scores = []
+    for member in members:
+        member_faces = faces if smoothing_sigma(member) is not None else smoothed
+        views = [member_faces, keras.ops.flip(member_faces, axis=2)] if tta else [member_faces]
+        scores += [first_output(member(view)) for view in views]
     mean = keras.layers.Average(name="emotion_scores")(scores) if len(scores) > 1 else scores[0]
     return keras.Model(faces, mean, name="fakeblock_ensemble")
 
@@ -93,7 +104,7 @@ def run(config: EnsembleConfig) -> dict:
     rows = np.random.default_rng(config.seed).permutation(len(training_faces))[:config.calibration_faces]
     LOGGER.info("exporting %d model(s) as one %s network (calibrated on %d training faces)", len(members),
                 config.quantization, len(rows) if config.quantization == "int8" else 0)
-    export_tflite(build_ensemble(members, config.tta), output / TFLITE_NAME, config.quantization,
+    export_tflite(build_ensemble(members, config.tta, config.smoothing_sigma_px), output / TFLITE_NAME, config.quantization,
                   training_faces[np.sort(rows)])
     scores = EmotionModel(output / TFLITE_NAME).scores(validation_faces)
     summary = metrics.summarise(validation_labels, scores.argmax(axis=1))

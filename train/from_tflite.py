@@ -56,6 +56,8 @@ def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
     for op in operations:
         if op["op_name"] == "CONV_2D":
             kernel = constant(op["inputs"][1])  # (out, h, w, in)
+            if kernel.shape[0] == kernel.shape[3] == 1:
+                continue  # one channel in and out: the fixed blur of InferenceSmoothing, not a layer to train
             folded.append(FoldedLayer(kernel.transpose(1, 2, 3, 0), bias(op, kernel.shape[0])))
         elif op["op_name"] == "FULLY_CONNECTED":
             kernel = constant(op["inputs"][1])  # (out, in)

@@ -9,6 +9,9 @@
   it is trained as a teacher to distil into ``default`` (``fakeblock train --teacher``).
 * ``seed``: the seed project's AlexNet-like three-convolution network, kept so its result
   can be reproduced (it trained with MSE loss and plain SGD).
+
+Each starts with ``InferenceSmoothing`` (``classify.smoothing``): the identity while
+training, at inference the blur that the augmentation's resampling gives training faces.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from fakeblock.classify.smoothing import InferenceSmoothing, smoothing_sigma
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX
 
@@ -37,7 +41,7 @@ def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DE
     """VGG-style: per stage two 3x3 conv + BN + ReLU, max-pool and dropout, then a dense head."""
     regulariser = keras.regularizers.l2(weight_decay) if weight_decay else None
     inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
-    x = inputs
+    x = InferenceSmoothing(name="inference_smoothing")(inputs)
     for width, dropout in zip(stage_widths, stage_dropout, strict=True):
         for _ in range(2):
             x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=regulariser)(x)
@@ -64,7 +68,8 @@ def make_wide_model() -> keras.Model:
 def make_seed_model() -> keras.Model:
     """The seed's AlexNet-like network: three convolutions and two wide dense layers."""
     inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
-    x = layers.Conv2D(64, 5, activation="relu")(inputs)
+    x = InferenceSmoothing(name="inference_smoothing")(inputs)
+    x = layers.Conv2D(64, 5, activation="relu")(x)
     x = layers.MaxPooling2D(pool_size=5, strides=2)(x)
     x = layers.Conv2D(64, 5, activation="relu")(x)
     x = layers.AveragePooling2D(pool_size=3, strides=2)(x)
@@ -104,7 +109,8 @@ def describe_layers(model: keras.Model) -> dict:
             inputs, outputs = layer.kernel.shape
             dense_units.append(int(outputs))
             multiply_adds += inputs * outputs
-    return {"convolution_widths": widths, "dense_units": dense_units, "multiply_adds_per_face": int(multiply_adds)}
+    return {"convolution_widths": widths, "dense_units": dense_units, "multiply_adds_per_face": int(multiply_adds),
+            "inference_smoothing_sigma_px": smoothing_sigma(model)}
 
 
 def load_initial_weights(model: keras.Model, path: str | Path) -> None:
