@@ -104,8 +104,8 @@ def run(config: EnsembleConfig) -> dict:
     rows = np.random.default_rng(config.seed).permutation(len(training_faces))[:config.calibration_faces]
     LOGGER.info("exporting %d model(s) as one %s network (calibrated on %d training faces)", len(members),
                 config.quantization, len(rows) if config.quantization == "int8" else 0)
-    export_tflite(build_ensemble(members, config.tta, config.smoothing_sigma_px), output / TFLITE_NAME, config.quantization,
-                  training_faces[np.sort(rows)])
+    network = build_ensemble(members, config.tta, config.smoothing_sigma_px)
+    export_tflite(network, output / TFLITE_NAME, config.quantization, training_faces[np.sort(rows)])
     scores = EmotionModel(output / TFLITE_NAME).scores(validation_faces)
     summary = metrics.summarise(validation_labels, scores.argmax(axis=1))
     card = model_card(config, paths, members, dataset, validation_split, summary)
