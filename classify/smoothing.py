@@ -39,12 +39,6 @@ def gaussian_line(sigma_px: float, radius_px: int = KERNEL_RADIUS_PX) -> np.ndar
     return (line / line.sum()).astype(np.float32)
 
 
-def gaussian_kernel(sigma_px: float, radius_px: int = KERNEL_RADIUS_PX) -> np.ndarray:
-    """The 2-D Gaussian ``(2r+1, 2r+1)`` that the two 1-D passes of the layer amount to."""
-    line = gaussian_line(sigma_px, radius_px)
-    return np.outer(line, line)
-
-
 def edge_gain(height: int, width: int, sigma_px: float) -> np.ndarray:
     """``(height, width)`` factors that renormalise a zero-padded blur near the edges.
 

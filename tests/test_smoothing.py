@@ -9,12 +9,18 @@ keras = pytest.importorskip("keras")
 
 from fakeblock.classify.runtime import load_keras_model  # noqa: E402
 from fakeblock.classify.smoothing import (  # noqa: E402
-    TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, gaussian_kernel, smoothing_sigma,
+    TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, gaussian_line, smoothing_sigma,
 )
 from fakeblock.train.augment import make_augmenter  # noqa: E402
 from fakeblock.train.model import make_model  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def gaussian_kernel(sigma_px: float) -> np.ndarray:
+    """The 2-D Gaussian that the layer's vertical and horizontal passes amount to."""
+    line = gaussian_line(sigma_px)
+    return np.outer(line, line)
 
 
 def test_the_kernel_is_a_normalised_symmetric_gaussian_and_sigma_zero_is_the_identity():
