@@ -9,12 +9,14 @@ them as it would in real footage.  Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train.data import load_dataset
 
 LOGGER = logging.getLogger("make_video")
@@ -54,29 +56,47 @@ def plan_faces(generator: np.random.Generator, face_count: int, frames: int, seg
     return segments
 
 
-def render(background: np.ndarray, faces: np.ndarray, placements: list, step: int) -> np.ndarray:
-    """One frame: the background with each placed face at its drifted position."""
+def render(background: np.ndarray, faces: np.ndarray, placements: list, step: int) -> tuple[np.ndarray, list]:
+    """One frame: the background with each placed face at its drifted position, and where each went."""
     frame = background.copy()
+    boxes = []
     for placement in placements:
         tile = face_tile(faces[placement["face"]], placement["size_px"])
         x_px = int(np.clip(placement["x_px"] + placement["drift_px"][0] * step, 0, WIDTH_PX - tile.shape[1]))
         y_px = int(np.clip(placement["y_px"] + placement["drift_px"][1] * step, 0, HEIGHT_PX - tile.shape[0]))
         frame[y_px:y_px + tile.shape[0], x_px:x_px + tile.shape[1]] = tile
-    return frame
+        boxes.append([x_px, y_px, tile.shape[1], tile.shape[0]])
+    return frame, boxes
+
+
+def truth_path(video: Path) -> Path:
+    """Where the clip's ground truth is written: beside it, ``clip.mp4.truth.json``."""
+    return Path(f"{video}.truth.json")
 
 
 def make_video(data: Path, out: Path, frames: int, seed: int, segment_frames: int = 45) -> None:
-    """Write the clip (mp4v) to ``out``."""
-    faces, _labels = load_dataset(data).select("PublicTest")
+    """Write the clip (mp4v) to ``out`` and its ground truth beside it (:func:`truth_path`).
+
+    The truth lists, per frame, each face's tile box, its emotion label and which placed
+    face it is (``face``: the same number for as long as that face is on screen).
+    """
+    faces, labels = load_dataset(data).select("PublicTest")
     generator = np.random.default_rng(seed)
     background = textured_background(generator)
     segments = plan_faces(generator, len(faces), frames, segment_frames)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH_PX, HEIGHT_PX))
     if not writer.isOpened():
         raise SystemExit(f"cannot write {out}")
+    truth = []
     for index in range(frames):
-        writer.write(render(background, faces, segments[index // segment_frames], index % segment_frames))
+        segment = index // segment_frames
+        image, boxes = render(background, faces, segments[segment], index % segment_frames)
+        writer.write(image)
+        truth.append([{"box": box, "emotion": EMOTIONS[int(labels[placement["face"]])],
+                       "face": segment * len(SLOTS_X_PX) + slot}
+                      for slot, (box, placement) in enumerate(zip(boxes, segments[segment]))])
     writer.release()
+    truth_path(out).write_text(json.dumps({"frames": truth}))
     LOGGER.info("wrote %d frames to %s", frames, out)
 
 

@@ -61,7 +61,7 @@ def split_results(batch: list[Pending], scores: np.ndarray) -> list[wire.Result]
     for item in batch:
         end = start + len(item.faces.boxes)
         rows = tuple(tuple(float(value) for value in row) for row in scores[start:end])
-        results.append(wire.Result(item.faces.info, item.faces.boxes, rows))
+        results.append(wire.Result(item.faces.info, item.faces.boxes, rows, item.faces.tracks))
         start = end
     return results
 

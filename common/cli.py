@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,14 @@ def check_ferplus(ferplus: str | None) -> None:
     """``--ferplus`` takes majority or probability (shared by train and eval)."""
     if ferplus not in (None, "majority", "probability"):
         raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
+
+
+
+class OnOff(str, Enum):
+    """A switch typed as a word: ``--tracking off``."""
+
+    on = "on"
+    off = "off"
 
 
 @app.command()
@@ -153,6 +162,11 @@ def up(
     min_neighbors: int = typer.Option(5, min=0, help="Haar cascade neighbours needed to keep a face."),
     min_size_px: int = typer.Option(48, "--min-size", min=8, help="Smallest face, in source pixels."),
     detect_scale: float = typer.Option(1.0, min=0.1, max=1.0, help="Detect on a copy scaled by this (speed)."),
+    tracking: OnOff = typer.Option(OnOff.on, case_sensitive=False,
+                                   help="on: follow faces between frames (track ids, steady emotions, faster); "
+                                 "off: scan every whole frame."),
+    scan_cycle_frames: int = typer.Option(30, min=1, max=600, help="With tracking, every place of the frame is "
+                                          "scanned once per this many frames (a still new face waits at most that)."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Deployment file (TOML) naming where every "
                                           "stage runs and listens; env FAKEBLOCK_CONFIG."),
@@ -174,7 +188,8 @@ def up(
 
     options = {"source": source, "stream": stream, "realtime": realtime, "max_frames": max_frames,
                "scale_factor": scale_factor, "min_neighbors": min_neighbors, "min_size_px": min_size_px,
-               "detect_scale": detect_scale, "model": str(model) if model else None, "max_batch_size": max_batch_size,
+               "detect_scale": detect_scale, "tracking": tracking is OnOff.on, "scan_cycle_frames": scan_cycle_frames,
+               "model": str(model) if model else None, "max_batch_size": max_batch_size,
                "batch_timeout_ms": batch_timeout_ms,
                "outputs": tuple(name.strip() for name in display.split(",") if name.strip()),
                "record": str(record) if record else None, "results": str(results) if results else None,

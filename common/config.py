@@ -33,16 +33,22 @@ class CaptureConfig:
 class DetectConfig:
     """Haar cascade settings; ``detect_scale`` < 1 detects on a downscaled copy.
 
-    ``opencv_threads`` 0 means automatic: the machine's cores shared among the detect
-    workers of this host (OpenCV parallelises the cascade almost perfectly, so one worker
-    with two threads has the latency of two workers with one).
+    ``tracking`` follows faces from frame to frame (:mod:`fakeblock.detect.tracking`) and
+    scans the whole frame only once every ``scan_cycle_frames`` frames, spread over them;
+    off, every frame gets the full-frame scan (the reference).  ``opencv_threads`` 0 means
+    automatic: the machine's cores shared among the detect workers of this host.
+    ``worker_count`` is set by the supervisor: with tracking, each stream goes to one
+    worker (``stream number % worker_count``), which keeps its tracks.
     """
 
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size_px: int = 48
     detect_scale: float = 1.0
+    tracking: bool = True
+    scan_cycle_frames: int = 30
     opencv_threads: int = 0
+    worker_count: int = 1
 
 
 def detect_threads(config: DetectConfig, workers_here: int) -> int:

@@ -25,7 +25,8 @@ LOGGER = logging.getLogger(__name__)
 WORKER_LIMITS = {"detect": 16, "classify": 8}
 STAGE_CONFIGS = {"capture": CaptureConfig, "detect": DetectConfig, "classify": ClassifyConfig, "display": DisplayConfig}
 # `fakeblock up` works these out itself (from the outputs and the source), so the file cannot set them.
-DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "display": {"live", "expected_streams"}}
+DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "detect": {"worker_count"},
+                   "display": {"live", "expected_streams"}}
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_SUPERVISOR_PORT = 5557
 MAX_PORT = 65535
@@ -57,7 +58,7 @@ OPTION_LIMITS = {
     ("capture", "max_frames"): dict(minimum=1),
     ("detect", "scale_factor"): dict(minimum=1.01), ("detect", "min_neighbors"): dict(minimum=0),
     ("detect", "min_size_px"): dict(minimum=8), ("detect", "detect_scale"): dict(minimum=0.1, maximum=1.0),
-    ("detect", "opencv_threads"): dict(minimum=0),
+    ("detect", "opencv_threads"): dict(minimum=0), ("detect", "scan_cycle_frames"): dict(minimum=1, maximum=600),
     ("classify", "max_batch_size"): dict(minimum=1, maximum=256), ("classify", "batch_timeout_ms"): dict(minimum=0),
     ("classify", "threads"): dict(minimum=1),
     ("display", "web_port"): dict(minimum=1, maximum=MAX_PORT), ("display", "outputs"): dict(choices=DISPLAY_OUTPUTS),

@@ -35,6 +35,7 @@ STAGE_OPTIONS = {
     "max_frames": ("capture", "max_frames"),
     "scale_factor": ("detect", "scale_factor"), "min_neighbors": ("detect", "min_neighbors"),
     "min_size_px": ("detect", "min_size_px"), "detect_scale": ("detect", "detect_scale"),
+    "tracking": ("detect", "tracking"), "scan_cycle_frames": ("detect", "scan_cycle_frames"),
     "model": ("classify", "model"), "max_batch_size": ("classify", "max_batch_size"),
     "batch_timeout_ms": ("classify", "batch_timeout_ms"),
     "outputs": ("display", "outputs"), "record": ("display", "record"), "results": ("display", "results"),

@@ -25,7 +25,7 @@ from fakeblock.common.wire_fields import (ALLOWED_DTYPES, EMOTION_COUNT, FACE_SI
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
            "MAX_HEADER_BYTES", "Control", "EndOfStream", "Faces", "Frame", "FrameInfo", "Result", "Status",
            "StatusReport", "StatusRequest", "WorkerReport", "decode", "encode"]
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize; a 4096x4096x3 frame fits
 # A status report lists every worker of one host; 64 is four times the most a host may run.
@@ -58,20 +58,29 @@ class Frame:
 
 @dataclass(frozen=True)
 class Faces:
-    """Faces found in one frame: boxes in source pixels and 48x48 grey crops (N may be 0)."""
+    """Faces found in one frame: boxes in source pixels and 48x48 grey crops (N may be 0).
+
+    ``tracks`` holds each face's track id (stable while the face stays in view), or is
+    empty when the frame was detected without tracking.
+    """
 
     info: FrameInfo
     boxes: tuple[tuple[int, int, int, int], ...]
     crops: np.ndarray
+    tracks: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Result:
-    """Emotion scores (seven per face, in ``EMOTIONS`` order) for every face in one frame."""
+    """Emotion scores (seven per face, in ``EMOTIONS`` order) for every face in one frame.
+
+    ``tracks`` as in :class:`Faces`: one id per face, or empty without tracking.
+    """
 
     info: FrameInfo
     boxes: tuple[tuple[int, int, int, int], ...]
     scores: tuple[tuple[float, ...], ...]
+    tracks: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ def encode(message: Message) -> list:
     if isinstance(message, Faces):
         crops = np.ascontiguousarray(message.crops)
         header = {"kind": "faces", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
-                  "dtype": str(crops.dtype), "shape": list(crops.shape)}
+                  "tracks": [int(track) for track in message.tracks], "dtype": str(crops.dtype), "shape": list(crops.shape)}
         return [_pack(header), _raw(crops)]
     return [_pack(_header_only(message))]
 
@@ -170,6 +179,7 @@ def _header_only(message: Message) -> dict:
     """The header of a message that carries no pixels."""
     if isinstance(message, Result):
         return {"kind": "result", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
+                "tracks": [int(track) for track in message.tracks],
                 "scores": [[float(s) for s in row] for row in message.scores]}
     if isinstance(message, EndOfStream):
         return {"kind": "end", "stream": message.stream, "frame_count": message.frame_count}
@@ -238,14 +248,14 @@ def _faces(header: dict, payload: memoryview) -> Faces:
     boxes = fields.boxes(header)
     if len(boxes) != crops.shape[0]:
         raise ValueError(f"{len(boxes)} boxes but {crops.shape[0]} crops")
-    return Faces(_info(header), boxes, crops)
+    return Faces(_info(header), boxes, crops, fields.tracks(header, len(boxes)))
 
 
 def _result(header: dict) -> Result:
     boxes, scores = fields.boxes(header), fields.scores(header)
     if len(scores) != len(boxes):
         raise ValueError(f"{len(boxes)} boxes but {len(scores)} score rows")
-    return Result(_info(header), boxes, scores)
+    return Result(_info(header), boxes, scores, fields.tracks(header, len(boxes)))
 
 
 def _end(header: dict) -> EndOfStream:

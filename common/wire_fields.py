@@ -20,6 +20,7 @@ MAX_COUNTERS = 64
 ALLOWED_DTYPES = ("uint8",)
 EMOTION_COUNT = 7
 FACE_SIZE_PX = 48
+MAX_TRACK_ID = 2**53
 
 
 def unpack_header(buffer: memoryview, schema_version: int) -> dict:
@@ -133,6 +134,15 @@ def boxes(header: dict) -> tuple[tuple[int, int, int, int], ...]:
             raise ValueError(f"a box must be [x, y, width, height] with positive size, got {box!r}")
         checked.append(tuple(box))
     return tuple(checked)
+
+
+def tracks(header: dict, face_count: int) -> tuple[int, ...]:
+    """Track ids: none, or one positive integer per face."""
+    value = header.get("tracks")
+    if (not isinstance(value, list) or len(value) not in (0, face_count)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_TRACK_ID for v in value)):
+        raise ValueError(f"tracks must be empty or one id in [1, {MAX_TRACK_ID}] per face")
+    return tuple(value)
 
 
 def scores(header: dict) -> tuple[tuple[float, ...], ...]:

@@ -1,7 +1,13 @@
-"""Face detection with OpenCV's frontal-face Haar cascade, as plain functions on arrays."""
+"""Face detection with OpenCV's frontal-face Haar cascade, as plain functions on arrays.
+
+Two paths: :func:`detect` scans the whole frame (``--tracking off``, the reference), and
+:class:`StreamTrackers` follows each stream's faces with a
+:class:`~fakeblock.detect.tracking.FaceTracker`, scanning much less per frame.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -9,9 +15,13 @@ import numpy as np
 
 from fakeblock.common.config import DetectConfig
 from fakeblock.common.preprocess import FACE_SIZE_PX, crop_face, to_gray
+from fakeblock.detect.boxes import Box, one_box_per_face
+from fakeblock.detect.scan import ScanJob, run_job
+from fakeblock.detect.tracking import FaceTracker, Finder, TrackerSettings
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
-Box = tuple[int, int, int, int]
+# Streams one detect worker keeps tracks for; the least recently seen goes first.
+MAX_TRACKED_STREAMS = 64
 
 
 def load_cascade(path: str | Path | None = None) -> cv2.CascadeClassifier:
@@ -24,7 +34,7 @@ def load_cascade(path: str | Path | None = None) -> cv2.CascadeClassifier:
 
 
 def find_faces(gray: np.ndarray, cascade: cv2.CascadeClassifier, params: DetectConfig) -> list[Box]:
-    """Boxes ``(x, y, width, height)`` in ``gray``'s pixels, largest first.
+    """Boxes ``(x, y, width, height)`` in ``gray``'s pixels, largest first, one per face.
 
     With ``params.detect_scale`` below 1 the cascade runs on a downscaled copy (faster;
     the minimum face size shrinks with it) and boxes are mapped back to full size.
@@ -32,15 +42,8 @@ def find_faces(gray: np.ndarray, cascade: cv2.CascadeClassifier, params: DetectC
     scale = float(params.detect_scale)
     if not 0 < scale <= 1:
         raise ValueError(f"detect_scale must lie in (0, 1], got {scale}")
-    image = gray
-    if scale < 1:
-        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-        image = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    min_size_px = max(1, round(params.min_size_px * scale))
-    found = cascade.detectMultiScale(image, scaleFactor=params.scale_factor, minNeighbors=params.min_neighbors,
-                                     minSize=(min_size_px, min_size_px))
-    boxes = [tuple(int(round(value / scale)) for value in box) for box in np.asarray(found).reshape(-1, 4)]
-    return sorted(boxes, key=lambda box: box[2] * box[3], reverse=True)
+    job = ScanJob((0, 0, gray.shape[1], gray.shape[0]), params.min_size_px, None, scale)
+    return one_box_per_face(run_job(gray, cascade, job, params.scale_factor, params.min_neighbors))
 
 
 def crop_faces(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -56,3 +59,38 @@ def detect(image: np.ndarray, cascade: cv2.CascadeClassifier, params: DetectConf
     gray = to_gray(image)
     boxes = find_faces(gray, cascade, params)[:max_faces]
     return boxes, crop_faces(gray, boxes)
+
+
+def tracker_settings(params: DetectConfig) -> TrackerSettings:
+    """The tracker's share of the detect settings."""
+    return TrackerSettings(params.min_size_px, params.detect_scale, params.scale_factor, params.scan_cycle_frames)
+
+
+def cascade_finder(cascade: cv2.CascadeClassifier, params: DetectConfig) -> Finder:
+    """The tracker's ``find``: one scan job through the cascade."""
+    return lambda gray, job: run_job(gray, cascade, job, params.scale_factor, params.min_neighbors)
+
+
+class StreamTrackers:
+    """One :class:`FaceTracker` per stream, at most ``max_streams`` of them.
+
+    A stream whose frame numbers go back (a source that started again) starts afresh.
+    """
+
+    def __init__(self, params: DetectConfig, find: Finder, max_streams: int = MAX_TRACKED_STREAMS):
+        self.settings, self.find, self.max_streams = tracker_settings(params), find, max_streams
+        self._trackers: OrderedDict[str, tuple[FaceTracker, int]] = OrderedDict()
+
+    def detect(self, stream: str, frame_number: int, image: np.ndarray,
+               max_faces: int) -> tuple[list[Box], list[int], np.ndarray]:
+        """Boxes, track ids and crops of one frame of ``stream``, at most ``max_faces`` (the largest)."""
+        tracker, last_number = self._trackers.pop(stream, (None, -1))
+        if tracker is None or frame_number <= last_number:
+            tracker = FaceTracker(self.settings, self.find)
+        self._trackers[stream] = (tracker, frame_number)
+        while len(self._trackers) > self.max_streams:
+            self._trackers.popitem(last=False)
+        gray = to_gray(image)
+        faces = tracker.step(gray)[:max_faces]
+        boxes = [face.box for face in faces]
+        return boxes, [face.track_id for face in faces], crop_faces(gray, boxes)

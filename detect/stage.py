@@ -1,4 +1,11 @@
-"""The detect stage: frames in, face boxes and 48x48 crops out (one message per frame)."""
+"""The detect stage: frames in, face boxes and 48x48 crops out (one message per frame).
+
+With tracking (the default) each stream's frames must all reach one worker, in order,
+since its tracks live there: worker ``w`` of ``n`` connects only to the captures
+numbered ``w``, ``w + n``, ...  With one stream the other workers idle; with several,
+the workers share the streams.  Without tracking every worker connects to every capture
+and ZeroMQ shares the frames out.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from fakeblock.common import wire
 from fakeblock.common.config import DetectConfig, detect_threads
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
-from fakeblock.detect.core import detect, load_cascade
+from fakeblock.detect.core import StreamTrackers, cascade_finder, detect, load_cascade
 
 LOGGER = logging.getLogger(__name__)
 # Frames are large: keep at most a couple queued per worker so a live source's drops
@@ -22,12 +29,25 @@ FRAMES_HWM = 2
 FACES_HWM = 64
 
 
+def frame_sources(config: DetectConfig, endpoints: Endpoints, worker: int) -> tuple[str, ...]:
+    """The capture endpoints this worker reads: all of them, or with tracking its share."""
+    every = endpoints.all_frames()
+    if not config.tracking:
+        return every
+    return tuple(endpoint for number, endpoint in enumerate(every) if number % max(1, config.worker_count) == worker)
+
+
 def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> int:
     """Receive frames, find faces, send every frame's faces (even none) to the classify queue."""
     cv2.setNumThreads(detect_threads(config, workers_here=1))
     cascade = load_cascade()
+    trackers = StreamTrackers(config, cascade_finder(cascade, config)) if config.tracking else None
+    sources = frame_sources(config, endpoints, worker)
+    if not sources:
+        LOGGER.info("detect/%d: no stream to track (%d streams, %d workers); idle", worker,
+                    len(endpoints.all_frames()), config.worker_count)
     runtime = StageRuntime("detect", worker, endpoints)
-    frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=endpoints.all_frames())
+    frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=sources)
     faces = runtime.socket(zmq.PUSH, FACES_HWM, connect_to=endpoints.faces_in)
     try:
         while not runtime.stop_requested:
@@ -36,9 +56,14 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> i
             message = runtime.receive(frames, expect=wire.Frame)
             if message is None:
                 continue
-            boxes, crops = detect(message.pixels, cascade, config, wire.MAX_FACES_PER_FRAME)
+            if trackers is None:
+                boxes, crops = detect(message.pixels, cascade, config, wire.MAX_FACES_PER_FRAME)
+                tracks: list[int] = []
+            else:
+                boxes, tracks, crops = trackers.detect(message.info.stream, message.info.frame_number,
+                                                       message.pixels, wire.MAX_FACES_PER_FRAME)
             runtime.count("faces", len(boxes))
-            if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops)):
+            if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops, tuple(tracks))):
                 runtime.count("frames_out")
     finally:
         runtime.close()

@@ -32,22 +32,32 @@ PERCENTILES = (50, 95, 99)
 LATENCY_SAMPLES = 2048
 
 
-def result_record(result: wire.Result) -> dict:
+def result_record(result: wire.Result, raw: wire.Result | None = None) -> dict:
     """One results-file line: stream, frame, time and every face's box, top emotion and scores.
 
     ``{"stream": "office-woman", "frame": 0, "time_s": 0.0, "faces": [{"box": [x, y, w, h],
-    "emotion": "happy", "scores": {"angry": 0.01, ...}}]}`` with scores rounded to four
-    decimals and the frame's position in its source rounded to milliseconds.
+    "track": 3, "emotion": "happy", "scores": {"angry": 0.01, ...}, "scores_raw": {...}}]}``
+    with scores rounded to four decimals and the frame's position in its source rounded to
+    milliseconds.  With tracking, ``track`` names the face across frames, ``scores`` (and
+    ``emotion``, their top) are smoothed over the track and ``scores_raw`` are this
+    frame's own, from ``raw``; without tracking neither key appears.
     """
     faces = []
-    for box, scores in zip(result.boxes, result.scores):
-        faces.append({
-            "box": [int(value) for value in box],
-            "emotion": EMOTIONS[int(np.argmax(scores))],
-            "scores": {name: round(float(score), SCORE_DECIMALS) for name, score in zip(EMOTIONS, scores)},
-        })
+    for index, (box, scores) in enumerate(zip(result.boxes, result.scores)):
+        face: dict = {"box": [int(value) for value in box]}
+        if result.tracks:
+            face["track"] = int(result.tracks[index])
+        face["emotion"] = EMOTIONS[int(np.argmax(scores))]
+        face["scores"] = _named_scores(scores)
+        if result.tracks and raw is not None:
+            face["scores_raw"] = _named_scores(raw.scores[index])
+        faces.append(face)
     return {"stream": result.info.stream, "frame": result.info.frame_number,
             "time_s": round(result.info.position_s, TIME_DECIMALS), "faces": faces}
+
+
+def _named_scores(scores) -> dict[str, float]:
+    return {name: round(float(score), SCORE_DECIMALS) for name, score in zip(EMOTIONS, scores)}
 
 
 def latency_percentiles(samples_ms: Iterable[float]) -> dict[str, float]:

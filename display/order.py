@@ -35,6 +35,8 @@ class Joined:
     arrived_s: float
     result: wire.Result | None = None
     frame: wire.Frame | None = None
+    # The result as classify sent it, when ``result`` was smoothed over tracks since.
+    raw_result: wire.Result | None = None
 
 
 @dataclass

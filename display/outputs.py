@@ -46,9 +46,9 @@ class ResultsWriter:
         self.lines = 0
         self._flushed_s, self._unflushed = time.monotonic(), False
 
-    def write(self, result: wire.Result) -> None:
+    def write(self, result: wire.Result, raw: wire.Result | None = None) -> None:
         """Append the result's record; flushes when the last flush is old enough to matter."""
-        self._file.write(json.dumps(result_record(result)) + "\n")
+        self._file.write(json.dumps(result_record(result, raw)) + "\n")
         self.lines += 1
         self._unflushed = True
         self.flush_if_due()
@@ -232,9 +232,9 @@ class Outputs:
         """
         if joined.result is not None:
             if self.results_file is not None:
-                self.results_file.write(joined.result)
+                self.results_file.write(joined.result, joined.raw_result)
             if self.web is not None:
-                self.web.publish_record(result_record(joined.result))
+                self.web.publish_record(result_record(joined.result, joined.raw_result))
         shown = show and (self.window is not None or self.web is not None)
         if joined.frame is None or not (self.recorder is not None or shown):
             return False

@@ -17,7 +17,8 @@ from fakeblock.common import wire
 from fakeblock.common.preprocess import EMOTIONS
 
 Box = tuple[int, int, int, int]
-Face = tuple[Box, Sequence[float]]
+# (box, scores) or (box, scores, track id): the label names the track when there is one.
+Face = tuple[Box, Sequence[float]] | tuple[Box, Sequence[float], int]
 
 # Saturated green stands out on skin and backgrounds and survives JPEG compression,
 # which lets the browser test find the box in a screenshot.
@@ -56,22 +57,26 @@ def faces_of(result: wire.Result | None) -> list[Face]:
     """The ``(box, scores)`` pairs of a result, ready for :func:`draw_overlay` (none for None)."""
     if result is None:
         return []
+    if result.tracks:
+        return list(zip(result.boxes, result.scores, result.tracks))
     return list(zip(result.boxes, result.scores))
 
 
 def draw_overlay(frame: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
     """A BGR copy of ``frame`` with every face's box, top-emotion label and seven score bars.
 
-    ``faces`` holds ``(box, scores)`` pairs: ``box`` is ``(x, y, width, height)`` in frame
-    pixels and ``scores`` seven numbers in ``EMOTIONS`` order.  The input is never written
-    to (decoded frames are read-only); grey frames come back as BGR.
+    ``faces`` holds ``(box, scores)`` pairs or ``(box, scores, track)`` triples: ``box`` is
+    ``(x, y, width, height)`` in frame pixels, ``scores`` seven numbers in ``EMOTIONS``
+    order and ``track`` the face's track id, shown as ``#3`` in its label.  The input is
+    never written to (decoded frames are read-only); grey frames come back as BGR.
     """
     image = _bgr_copy(frame)
     layout = _layout(image.shape[0])
-    for box, scores in faces:
-        box = tuple(int(value) for value in box)
+    for face in faces:
+        box, scores = tuple(int(value) for value in face[0]), face[1]
+        track = face[2] if len(face) > 2 else None
         cv2.rectangle(image, box[:2], (box[0] + box[2], box[1] + box[3]), BOX_COLOUR_BGR, layout.box_thickness)
-        label_right_px = _draw_label(image, box, scores, layout)
+        label_right_px = _draw_label(image, box, scores, layout, track)
         _draw_bars(image, box, scores, layout, label_right_px)
     return image
 
@@ -91,10 +96,12 @@ def _layout(frame_height_px: int) -> _Layout:
                    box_thickness=max(2, round(frame_height_px / 240)))
 
 
-def _draw_label(image: np.ndarray, box: Box, scores: Sequence[float], layout: _Layout) -> int:
-    """``happy 87%`` on a box-coloured tag above the face (inside at the top edge); returns its right x."""
+def _draw_label(image: np.ndarray, box: Box, scores: Sequence[float], layout: _Layout, track: int | None) -> int:
+    """``#3 happy 87%`` on a box-coloured tag above the face (inside at the top edge); returns its right x."""
     best = int(np.argmax(scores))
     text = f"{EMOTIONS[best]} {100 * float(scores[best]):.0f}%"
+    if track is not None:
+        text = f"#{track} {text}"
     (width_px, _), baseline_px = cv2.getTextSize(text, FONT, layout.font_scale, layout.thickness)
     tag_height_px = layout.text_px + baseline_px + GAP_PX
     x, top = box[0], box[1] - tag_height_px

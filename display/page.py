@@ -55,7 +55,7 @@ function render(record) {
   body.replaceChildren();
   record.faces.forEach((face, index) => {
     const row = document.createElement("tr");
-    cell(row, String(index + 1));
+    cell(row, face.track === undefined ? String(index + 1) : `#${face.track}`);
     cell(row, face.emotion, "emotion");
     for (const name of EMOTIONS) cell(row, `${Math.round(100 * face.scores[name])}%`);
     body.appendChild(row);

@@ -30,6 +30,7 @@ from fakeblock.common.processes import USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
 from fakeblock.display.outputs import Outputs
+from fakeblock.display.smoothing import TrackSmoother
 
 LOGGER = logging.getLogger(__name__)
 QUIT_EXIT_CODE = USER_QUIT_EXIT_CODE
@@ -72,6 +73,7 @@ class DisplayLoop:
         self.results_socket, self.frames_socket = results, frames
         self.orderer = FrameOrderer(config.live, outputs.needs_pixels, expected_streams=config.expected_streams)
         self.latency = LatencyWindow()
+        self.smoother = TrackSmoother()
         self.draining = False
         self._counters_due_s = 0.0
 
@@ -135,6 +137,8 @@ class DisplayLoop:
         # A live display that fell behind shows only the newest frame (recording keeps all).
         newest = max((index for index, joined in enumerate(released) if joined.frame is not None), default=-1)
         for index, joined in enumerate(released):
+            if joined.result is not None and joined.result.tracks:
+                joined.raw_result, joined.result = joined.result, self.smoother.smooth(joined.result)
             self.outputs.emit(joined, show=not self.live or index == newest)
             if joined.frame is not None:
                 self.runtime.count("frames_out")

@@ -1,0 +1,146 @@
+"""Scans: where in a frame the cascade looks, at which face sizes and at which image scale.
+
+A :class:`ScanJob` is one call of the cascade on part of a frame.  The full-frame scan
+(the reference, and what ``--tracking off`` runs on every frame) is one job; the tracker
+runs small jobs around known faces, over regions that changed, and a share of the
+*coverage cycle*: the whole frame cut into tiles over a pyramid of scales, dealt out
+over ``scan_cycle_frames`` frames so that every place and every face size is scanned once
+per cycle at an even cost per frame.
+
+Why the pyramid: the cascade's window is 24 px and a 48-px face never needed full
+resolution to be found at 96 px and more.  Level ``n`` of the pyramid scans faces of
+``min_size_px * 2**n`` to ``LEVEL_SPAN`` times that on a copy scaled by ``2**-n``, so every
+level costs about a quarter of the one below it.  A tile extends ``LEVEL_SPAN`` times its
+level's smallest face beyond its cell to the right and below, so a face of its level
+whose top-left corner lies in the cell lies wholly in the tile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fakeblock.detect.boxes import Box
+
+# Each level scans faces up to this many times its smallest: more than the 2x step
+# between levels, so a face near a level boundary is scanned with all its neighbours
+# (the cascade's minNeighbors counts hits across nearby sizes) on one level or the other.
+LEVEL_SPAN = 2.6
+# Each level's copy is about this much smaller than the one below it (exactly: the power
+# of the cascade's scale factor nearest to it, see :func:`level_step`).
+LEVEL_STEP = 2.0
+# A coverage tile's cell is this many times the tile's overlap: larger cells waste less
+# on overlap, smaller ones share the cost out more evenly.
+CELL_PER_OVERLAP = 2
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """Run the cascade over ``region`` (frame pixels) for faces of ``min_size_px`` to
+    ``max_size_px`` (None: no limit), on a copy of the region scaled by ``scale``."""
+
+    region: Box
+    min_size_px: int
+    max_size_px: int | None
+    scale: float
+
+    @property
+    def cost(self) -> float:
+        """Pixels the cascade reads: a measure of the job's time."""
+        return self.region[2] * self.region[3] * self.scale * self.scale
+
+
+def level_step(scale_factor: float) -> float:
+    """The power of ``scale_factor`` nearest ``LEVEL_STEP``.
+
+    Then a level tries exactly the face sizes the full-frame scan tries (the cascade
+    scales its window by powers of ``scale_factor``), so the tracker finds what the
+    reference finds rather than faces a few per cent larger or smaller.
+    """
+    return scale_factor ** max(1, round(math.log(LEVEL_STEP) / math.log(scale_factor)))
+
+
+def aligned_scale(scale: float, wanted: float, scale_factor: float) -> float:
+    """``scale`` divided by the power of ``scale_factor`` nearest ``scale / wanted`` (never above ``scale``)."""
+    if wanted >= scale:
+        return scale
+    return scale / scale_factor ** round(math.log(scale / wanted) / math.log(scale_factor))
+
+
+def full_frame_job(width_px: int, height_px: int, min_size_px: int, scale: float) -> ScanJob:
+    """The reference: the whole frame, every face size from ``min_size_px``."""
+    return ScanJob((0, 0, width_px, height_px), min_size_px, None, scale)
+
+
+def run_job(gray: np.ndarray, cascade: cv2.CascadeClassifier, job: ScanJob, scale_factor: float,
+            min_neighbors: int) -> list[Box]:
+    """The faces one job finds, as boxes in frame pixels."""
+    x, y, width, height = job.region
+    image = gray[y:y + height, x:x + width]
+    if job.scale < 1:
+        size = (max(1, round(width * job.scale)), max(1, round(height * job.scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    min_px = max(1, round(job.min_size_px * job.scale))
+    if min(image.shape[:2]) < min_px:
+        return []
+    options = {"minSize": (min_px, min_px)}
+    if job.max_size_px is not None:
+        max_px = max(min_px, round(job.max_size_px * job.scale))
+        options["maxSize"] = (max_px, max_px)
+    found = cascade.detectMultiScale(image, scaleFactor=scale_factor, minNeighbors=min_neighbors, **options)
+    return [(x + round(bx / job.scale), y + round(by / job.scale), round(bw / job.scale), round(bh / job.scale))
+            for bx, by, bw, bh in np.asarray(found).reshape(-1, 4)]
+
+
+def pyramid_jobs(width_px: int, height_px: int, min_size_px: int, scale: float, step: float) -> list[ScanJob]:
+    """Every tile of every pyramid level (each ``step`` times smaller): together they scan every
+    place at every face size."""
+    jobs: list[ScanJob] = []
+    level_min_px, level_scale = float(min_size_px), scale
+    while True:
+        overlap_px = int(np.ceil(level_min_px * LEVEL_SPAN))
+        last = overlap_px >= min(width_px, height_px) or level_scale * level_min_px < 1
+        if last:
+            jobs.append(ScanJob((0, 0, width_px, height_px), round(level_min_px), None, level_scale))
+            return jobs
+        cell_px = CELL_PER_OVERLAP * overlap_px
+        for top in range(0, height_px, cell_px):
+            for left in range(0, width_px, cell_px):
+                tile = (left, top, min(width_px, left + cell_px + overlap_px) - left,
+                        min(height_px, top + cell_px + overlap_px) - top)
+                jobs.append(ScanJob(tile, round(level_min_px), overlap_px, level_scale))
+        level_min_px, level_scale = level_min_px * step, level_scale / step
+
+
+def coverage_cycle(width_px: int, height_px: int, min_size_px: int, scale: float, step: float,
+                   cycle_frames: int) -> list[list[ScanJob]]:
+    """The pyramid's jobs dealt out over ``cycle_frames`` frames, evening the cost per frame.
+
+    Largest job first into the frame with the least work so far (ties: the earliest), so
+    the plan depends only on the frame size and the settings.
+    """
+    cycle: list[list[ScanJob]] = [[] for _ in range(max(1, cycle_frames))]
+    loads = [0.0] * len(cycle)
+    for job in sorted(pyramid_jobs(width_px, height_px, min_size_px, scale, step), key=lambda j: (-j.cost, j.region)):
+        lightest = min(range(len(cycle)), key=lambda index: (loads[index], index))
+        cycle[lightest].append(job)
+        loads[lightest] += job.cost
+    return cycle
+
+
+def region_jobs(region: Box, min_size_px: int, scale: float, step: float) -> list[ScanJob]:
+    """Jobs that scan one region for every face size that fits in it, level by level of the pyramid."""
+    jobs: list[ScanJob] = []
+    level_min_px, level_scale = float(min_size_px), scale
+    largest_px = min(region[2], region[3])
+    while level_min_px <= largest_px:
+        level_max_px = int(np.ceil(level_min_px * LEVEL_SPAN))
+        last = level_max_px >= largest_px or level_scale * level_min_px < 1
+        jobs.append(ScanJob(region, round(level_min_px), None if last else level_max_px, level_scale))
+        if last:
+            break
+        level_min_px, level_scale = level_min_px * step, level_scale / step
+    return jobs

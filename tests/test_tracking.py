@@ -1,0 +1,186 @@
+"""The tracker's pure parts, without sockets or the cascade: a fake finder "detects" the
+faces a test placed, when a scan job's region and size range hold them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fakeblock.detect.boxes import contains, iou, one_box_per_face
+from fakeblock.detect.scan import coverage_cycle, level_step, pyramid_jobs
+from fakeblock.detect.tracking import FaceTracker, TrackerSettings
+
+WIDTH_PX, HEIGHT_PX = 320, 240
+SETTINGS = TrackerSettings(min_size_px=24, scale=1.0, scale_factor=1.1, scan_cycle_frames=6)
+
+
+def face_pattern(seed: int, size_px: int) -> np.ndarray:
+    """A textured square that looks like itself at any size and unlike other seeds."""
+    coarse = np.random.default_rng(seed).integers(0, 256, (8, 8)).astype(np.uint8)
+    return np.kron(coarse, np.ones((math.ceil(size_px / 8),) * 2, np.uint8))[:size_px, :size_px]
+
+
+class Scene:
+    """A flat background with faces pasted in, and a finder that sees exactly those faces."""
+
+    def __init__(self, background: int = 90):
+        self.background = background
+        self.faces: dict[int, tuple[int, int, int]] = {}  # seed -> (x, y, size)
+        self.visible_to_finder: set[int] | None = None  # None: every face can be found
+        self.jobs: list = []
+
+    def frame(self) -> np.ndarray:
+        image = np.full((HEIGHT_PX, WIDTH_PX), self.background, np.uint8)
+        for seed, (x, y, size) in self.faces.items():
+            image[y:y + size, x:x + size] = face_pattern(seed, size)
+        return image
+
+    def boxes(self, seeds=None) -> dict[int, tuple[int, int, int, int]]:
+        return {seed: (x, y, size, size) for seed, (x, y, size) in self.faces.items() if seeds is None or seed in seeds}
+
+    def find(self, gray, job):
+        self.jobs.append(job)
+        found = []
+        for seed, box in self.boxes(self.visible_to_finder).items():
+            largest = job.max_size_px or 10**6
+            if contains(job.region, box) and job.min_size_px <= box[2] <= largest:
+                found.append(box)
+        return found
+
+
+def run(scene: Scene, tracker: FaceTracker):
+    scene.jobs = []
+    return tracker.step(scene.frame())
+
+
+def ids_at(faces, box) -> list[int]:
+    return [face.track_id for face in faces if iou(face.box, box) >= 0.5]
+
+
+def test_a_moving_face_keeps_one_id_and_is_found_in_small_windows():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    seen = set()
+    for step in range(40):
+        scene.faces = {1: (20 + 4 * step, 60 + step, 60)}
+        faces = run(scene, tracker)
+        assert [face.box for face in faces] == [scene.boxes()[1]], f"frame {step}"
+        seen.update(face.track_id for face in faces)
+        if step > 0:
+            # After the first frame no job scans the whole frame: the window finds the face.
+            assert all(job.region != (0, 0, WIDTH_PX, HEIGHT_PX) or job.min_size_px > 24 for job in scene.jobs)
+    assert seen == {1}
+
+
+def test_a_face_that_leaves_ends_its_track():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 60)}
+    for _ in range(10):
+        assert len(run(scene, tracker)) == 1
+    scene.faces = {}
+    faces = run(scene, tracker)
+    assert faces == []  # the picture there changed: no coasting over a face that is gone
+    for _ in range(20):
+        assert run(scene, tracker) == []
+    assert tracker.tracks == []
+
+
+def test_a_missed_face_that_is_still_there_keeps_its_box_for_a_while():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 60)}
+    for _ in range(10):
+        run(scene, tracker)
+    scene.visible_to_finder = set()  # the cascade misses it, the pixels have not changed
+    held = [len(run(scene, tracker)) for _ in range(30)]
+    assert held[0] == 1 and held[-1] == 0
+    assert 1 < sum(held) <= 16
+
+
+def test_a_new_face_in_a_still_frame_is_found_at_once_where_the_picture_changed():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (20, 20, 50)}
+    for _ in range(10):
+        run(scene, tracker)
+    scene.faces[2] = (200, 150, 60)
+    faces = run(scene, tracker)
+    assert sorted(face.box for face in faces) == sorted(scene.boxes().values())
+    assert len({face.track_id for face in faces}) == 2
+
+
+def test_a_face_that_appears_without_any_motion_is_found_within_the_scan_cycle():
+    scene = Scene()
+    scene.faces = {2: (180, 100, 70)}
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.visible_to_finder = set()
+    for _ in range(5):
+        assert run(scene, tracker) == []
+    scene.visible_to_finder = {2}  # from now on the cascade would see it; nothing moves
+    found_after = next(step for step in range(1, 3 * SETTINGS.scan_cycle_frames)
+                       if run(scene, tracker))
+    assert found_after <= SETTINGS.scan_cycle_frames
+
+
+def test_a_scene_cut_starts_every_track_afresh():
+    scene = Scene(background=40)
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (50, 50, 60)}
+    first = run(scene, tracker)
+    for _ in range(5):
+        run(scene, tracker)
+    scene.background, scene.faces = 220, {3: (52, 50, 60)}  # another shot, a face in the same place
+    faces = run(scene, tracker)
+    assert [job.region for job in scene.jobs] == [(0, 0, WIDTH_PX, HEIGHT_PX)]
+    assert len(faces) == 1 and faces[0].track_id != first[0].track_id
+
+
+def test_a_new_face_where_a_tracked_one_was_gets_a_new_id():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 60)}
+    old = [run(scene, tracker) for _ in range(5)][-1][0].track_id
+    scene.faces = {7: (104, 82, 58)}
+    faces = run(scene, tracker)
+    assert len(faces) == 1 and faces[0].track_id != old
+
+
+def test_two_overlapping_boxes_of_one_face_give_one_face():
+    assert one_box_per_face([(10, 10, 100, 100), (40, 70, 40, 40), (200, 10, 50, 50)]) == [
+        (10, 10, 100, 100), (200, 10, 50, 50)]
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, lambda gray, job: [(100, 80, 60, 60), (120, 120, 24, 24)]
+                          if contains(job.region, (100, 80, 60, 60)) else [])
+    scene.faces = {1: (100, 80, 60)}
+    for _ in range(5):
+        assert [face.box for face in tracker.step(scene.frame())] == [(100, 80, 60, 60)]
+
+
+def test_the_same_frames_give_the_same_tracks():
+    def replay():
+        scene = Scene()
+        tracker = FaceTracker(SETTINGS, scene.find)
+        out = []
+        for step in range(30):
+            scene.faces = {1: (10 + 3 * step, 40, 50), 2: (250 - 2 * step, 150, 40)}
+            if step == 15:
+                scene.faces[3] = (150, 10, 30)
+            out.append([(face.box, face.track_id) for face in run(scene, tracker)])
+        return out
+    assert replay() == replay()
+
+
+@pytest.mark.parametrize("width_px, height_px", [(320, 240), (640, 480), (1280, 720), (100, 900)])
+def test_the_coverage_cycle_scans_every_place_at_every_size(width_px, height_px):
+    step = level_step(1.1)
+    jobs = [job for frame_jobs in coverage_cycle(width_px, height_px, 24, 1.0, step, 7) for job in frame_jobs]
+    assert sorted(map(repr, jobs)) == sorted(map(repr, pyramid_jobs(width_px, height_px, 24, 1.0, step)))
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        size = int(rng.integers(24, min(width_px, height_px) + 1))
+        box = (int(rng.integers(0, width_px - size + 1)), int(rng.integers(0, height_px - size + 1)), size, size)
+        assert any(contains(job.region, box) and job.min_size_px <= size <= (job.max_size_px or 10**6)
+                   for job in jobs), box
