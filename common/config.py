@@ -37,8 +37,10 @@ class DetectConfig:
     scans the whole frame only once every ``scan_cycle_frames`` frames, spread over them;
     off, every frame gets the full-frame scan (the reference).  ``opencv_threads`` 0 means
     automatic: the machine's cores shared among the detect workers of this host.
-    ``worker_count`` is set by the supervisor: with tracking, each stream goes to one
-    worker (``stream number % worker_count``), which keeps its tracks.
+    ``worker_count`` and ``first_worker`` are worked out by ``fakeblock up``: the detect
+    workers of the whole site (0: this host's) and the site-wide number of this host's
+    first one.  With tracking each stream goes to one worker (``stream number %
+    worker_count``), which keeps its tracks.
     """
 
     scale_factor: float = 1.1
@@ -48,7 +50,8 @@ class DetectConfig:
     tracking: bool = True
     scan_cycle_frames: int = 30
     opencv_threads: int = 0
-    worker_count: int = 1
+    worker_count: int = 0
+    first_worker: int = 0
 
 
 def detect_threads(config: DetectConfig, workers_here: int) -> int:

@@ -71,6 +71,11 @@ class HostPlan:
         if slots:
             configs["capture"] = slots[0].config
         configs["display"] = replace(configs["display"], expected_streams=len(self.site.placements("capture")))
+        if "detect" in self.stages:
+            # Tracking gives each stream to one detect worker of the whole site.
+            hosts, workers = self.site.hosts_of("detect"), self.workers.get("detect", 1)
+            configs["detect"] = replace(configs["detect"], worker_count=len(hosts) * workers,
+                                        first_worker=hosts.index(self.host) * workers)
         return PipelineConfig(endpoints=self.endpoints, **configs, detect_workers=self.workers.get("detect", 1),
                               classify_workers=self.workers.get("classify", 1), stats=stats,
                               show_status=show_status, security=self.security, stages=self.stages,

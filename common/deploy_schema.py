@@ -25,7 +25,7 @@ LOGGER = logging.getLogger(__name__)
 WORKER_LIMITS = {"detect": 16, "classify": 8}
 STAGE_CONFIGS = {"capture": CaptureConfig, "detect": DetectConfig, "classify": ClassifyConfig, "display": DisplayConfig}
 # `fakeblock up` works these out itself (from the outputs and the source), so the file cannot set them.
-DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "detect": {"worker_count"},
+DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "detect": {"worker_count", "first_worker"},
                    "display": {"live", "expected_streams"}}
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_SUPERVISOR_PORT = 5557

@@ -72,7 +72,7 @@ class Supervisor:
                         for index in range(config.classify_workers)]
         if "detect" in config.stages:
             detect = replace(config.detect, opencv_threads=detect_threads(config.detect, config.detect_workers),
-                             worker_count=config.detect_workers)
+                             worker_count=config.detect.worker_count or config.detect_workers)
             workers += [Worker("detect", index, detect, endpoints("detect")) for index in range(config.detect_workers)]
         workers += [Worker("capture", slot.index, slot.config, replace(config.endpoints, frames=slot.frames_bind))
                     for slot in config.capture_slots()]

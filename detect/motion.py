@@ -24,10 +24,15 @@ SCENE_CUT_SHARE = 0.6
 
 @dataclass(frozen=True)
 class Motion:
-    """What changed between two frames: regions in frame pixels, and the share of the picture."""
+    """What changed between two frames: regions in frame pixels, and the share of the picture.
+
+    ``changed_px`` gives, for each region, how many frame pixels in it changed (a region
+    is the box around them, so it may be much larger).
+    """
 
     regions: tuple[Box, ...]
     changed_share: float
+    changed_px: tuple[int, ...] = ()
 
     @property
     def scene_cut(self) -> bool:
@@ -57,10 +62,12 @@ def find_motion(previous: np.ndarray, current: np.ndarray, frame_width_px: int, 
         left, top = int(x * scale_x), int(y * scale_y)
         changed[max(0, top):max(0, top + int(np.ceil(height * scale_y)) + 1),
                 max(0, left):max(0, left + int(np.ceil(width * scale_x)) + 1)] = 0
+    undilated = changed
     changed = cv2.dilate(changed, np.ones((3, 3), np.uint8), iterations=2)
-    count, _labels, stats, _centres = cv2.connectedComponentsWithStats(changed, connectivity=8)
-    regions = []
-    for left, top, width, height, _area in stats[1:count]:
-        regions.append((int(left / scale_x), int(top / scale_y), int(np.ceil(width / scale_x)),
-                        int(np.ceil(height / scale_y))))
-    return Motion(tuple(sorted(regions)), share)
+    count, labels, stats, _centres = cv2.connectedComponentsWithStats(changed, connectivity=8)
+    # Changed pixels per region before dilation grew them, in frame pixels.
+    changed_counts = np.bincount(labels[undilated > 0], minlength=count) / (scale_x * scale_y)
+    regions = sorted(((int(left / scale_x), int(top / scale_y), int(np.ceil(width / scale_x)),
+                       int(np.ceil(height / scale_y))), int(changed_counts[label]))
+                     for label, (left, top, width, height, _area) in enumerate(stats[1:count], start=1))
+    return Motion(tuple(region for region, _ in regions), share, tuple(pixels for _, pixels in regions))

@@ -1,8 +1,8 @@
 """The detect stage: frames in, face boxes and 48x48 crops out (one message per frame).
 
 With tracking (the default) each stream's frames must all reach one worker, in order,
-since its tracks live there: worker ``w`` of ``n`` connects only to the captures
-numbered ``w``, ``w + n``, ...  With one stream the other workers idle; with several,
+since its tracks live there: worker ``w`` of the site's ``n`` (numbered across hosts)
+connects only to the captures numbered ``w``, ``w + n``, ...  With one stream the other workers idle; with several,
 the workers share the streams.  Without tracking every worker connects to every capture
 and ZeroMQ shares the frames out.
 """
@@ -34,7 +34,9 @@ def frame_sources(config: DetectConfig, endpoints: Endpoints, worker: int) -> tu
     every = endpoints.all_frames()
     if not config.tracking:
         return every
-    return tuple(endpoint for number, endpoint in enumerate(every) if number % max(1, config.worker_count) == worker)
+    site_worker = config.first_worker + worker
+    return tuple(endpoint for number, endpoint in enumerate(every)
+                 if number % max(1, config.worker_count) == site_worker)
 
 
 def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> int:

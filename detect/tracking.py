@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fakeblock.detect.boxes import Box, clip, contains, grow, iou, one_box_per_face
-from fakeblock.detect.motion import find_motion, small_copy
+from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face, overlap_of_smaller
+from fakeblock.detect.motion import Motion, find_motion, small_copy
 from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step, region_jobs
 
 SIGNATURE_SIZE_PX = 16
@@ -55,12 +55,16 @@ MAX_COAST_FRAMES = 15
 MAX_MISSED_FRAMES = 15
 # The area of hot regions scanned per frame, as a share of the frame's area; when more is
 # hot, the regions take turns.
-MOTION_BUDGET_SHARE = 0.6
+MOTION_BUDGET_SHARE = 0.3
 MAX_TRACKS = 64
 # A region that changed is scanned in this many frames from then on: the cascade finds
 # some faces only in some frames, and a face that just came into view deserves the same
 # chances the full-frame scan would give it.
 HOT_FRAMES = 10
+MIN_CHANGE_SHARE = 0.25
+COLD_FRAMES = 30
+# A changed region that mostly lies in a hot (or cold) one is the same region.
+SAME_REGION_OVERLAP = 0.5
 
 Finder = Callable[[np.ndarray, ScanJob], list[Box]]
 
@@ -103,10 +107,19 @@ class Track:
 
 @dataclass
 class HotRegion:
-    """A region that changed lately: frames it stays hot, and the frame it was last scanned."""
+    """A region that changed lately: scans it still gets, the frame it was last scanned, scans so far."""
+
+    scans_left: int
+    scanned_at: int = -1
+    scans: int = 0
+
+
+@dataclass(frozen=True)
+class ColdRegion:
+    """A region scanned often lately to no avail: frames it stays cold, and how it looked then."""
 
     frames_left: int
-    scanned_at: int = -1
+    look: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,7 @@ class FaceTracker:
         self.cycle_position = 0
         self._previous_small: np.ndarray | None = None
         self.hot: dict[Box, HotRegion] = {}
+        self.cold: dict[Box, ColdRegion] = {}
         self.frame_index = -1
         self.jobs_run = 0
 
@@ -178,14 +192,14 @@ class FaceTracker:
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)
-        self._heat(motion.regions, width_px, height_px)
-        jobs = windows + self._motion_jobs(width_px, height_px)
+        self._heat(gray, motion, width_px, height_px)
+        jobs = windows + self._motion_jobs(gray, width_px, height_px)
         jobs += self.cycle[self.cycle_position]
         self.cycle_position = (self.cycle_position + 1) % len(self.cycle)
         return jobs
 
     def _scene_cut(self, width_px: int, height_px: int) -> list[ScanJob]:
-        self.tracks, self.hot = [], {}
+        self.tracks, self.hot, self.cold = [], {}, {}
         return [full_frame_job(width_px, height_px, self.settings.min_size_px, self.settings.scale)]
 
     def _window(self, track: Track, width_px: int, height_px: int) -> ScanJob:
@@ -196,25 +210,34 @@ class FaceTracker:
                               self.settings.scale_factor)
         return ScanJob(region, min_size_px, int(np.ceil(size_px * SIZE_BRACKET)), scale)
 
-    def _heat(self, regions: tuple[Box, ...], width_px: int, height_px: int) -> None:
+    def _heat(self, gray: np.ndarray, motion: Motion, width_px: int, height_px: int) -> None:
         """Age the regions that changed lately and add this frame's.
 
-        A region inside one that is still hot adds nothing (nor renews it), and a new region
-        replaces the hot ones it holds, so hot regions never pile up.
+        Specks (fewer changed pixels than ``MIN_CHANGE_SHARE`` of the smallest face: noise)
+        are ignored; a region where at least a smallest face's worth changed stays hot for
+        ``HOT_FRAMES`` scans, a smaller change for one.  Of a new region and a hot one that
+        mostly overlap, the larger stays, so hot regions never pile up.  A region that has had its
+        scans goes cold: change there (a moving background, flickering lights, a waving
+        hand) is ignored for ``COLD_FRAMES`` frames, during which the coverage cycle still
+        scans it, unless the picture there stops looking as it did (something new came).
         """
         min_size_px = self.settings.min_size_px
-        hot = {region: entry for region, entry in self.hot.items() if entry.frames_left > 1}
-        for entry in hot.values():
-            entry.frames_left -= 1
-        for region in regions:
+        face_area_px = min_size_px * min_size_px
+        self.cold = {region: ColdRegion(cold.frames_left - 1, cold.look) for region, cold in self.cold.items()
+                     if cold.frames_left > 1 and similarity(cold.look, signature(gray, region)) >= CONTINUITY_SIMILARITY}
+        for region, changed_px in zip(motion.regions, motion.changed_px):
             grown = clip(grow(region, min_size_px // 2), width_px, height_px)
-            if grown is None or min(grown[2], grown[3]) < min_size_px or any(contains(other, grown) for other in hot):
+            if (grown is None or min(grown[2], grown[3]) < min_size_px or changed_px < MIN_CHANGE_SHARE * face_area_px
+                    or any(overlap_of_smaller(grown, cold) >= SAME_REGION_OVERLAP for cold in self.cold)):
                 continue
-            hot = {other: entry for other, entry in hot.items() if not contains(grown, other)}
-            hot[grown] = HotRegion(HOT_FRAMES)
-        self.hot = hot
+            if any(overlap_of_smaller(grown, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= grown[2] * grown[3]
+                   for other in self.hot):
+                continue  # a hot region at least as large holds most of it
+            self.hot = {other: entry for other, entry in self.hot.items()
+                        if overlap_of_smaller(grown, other) < SAME_REGION_OVERLAP}
+            self.hot[grown] = HotRegion(HOT_FRAMES if changed_px >= face_area_px else 1)
 
-    def _motion_jobs(self, width_px: int, height_px: int) -> list[ScanJob]:
+    def _motion_jobs(self, gray: np.ndarray, width_px: int, height_px: int) -> list[ScanJob]:
         """Scan the hot regions scanned longest ago first, until this frame's budget is spent.
 
         The first always goes, so under any load every hot region is scanned in turn.
@@ -227,8 +250,13 @@ class FaceTracker:
             if jobs and area_px > budget_px:
                 continue
             budget_px -= area_px
-            entry.scanned_at = self.frame_index
+            entry.scanned_at, entry.scans, entry.scans_left = self.frame_index, entry.scans + 1, entry.scans_left - 1
             jobs += region_jobs(region, self.settings.min_size_px, self.settings.scale, self.settings.level_step)
+        for region, entry in list(self.hot.items()):
+            if entry.scans_left <= 0:
+                del self.hot[region]
+                if entry.scans >= HOT_FRAMES:
+                    self.cold[region] = ColdRegion(COLD_FRAMES, signature(gray, region))
         return jobs
 
     def _update(self, gray: np.ndarray, boxes: list[Box]) -> list[TrackedFace]:
