@@ -71,6 +71,9 @@ def test_the_worked_example_parses():
     assert site.stages["detect"].hosts == ("10.0.0.6", "10.0.0.8")
     spare = deploy.plan_host(site, RUN_DIRECTORY, only="detect", host="10.0.0.8", environ={})
     assert spare.stages == ("detect",) and spare.workers == {"detect": 2} and spare.binds == {}
+    # Tracking gives each stream to one detect worker of the site: this host's are numbered 2 and 3 of 4.
+    detect = spare.pipeline_config().detect
+    assert (detect.worker_count, detect.first_worker) == (4, 2)
 
 
 def test_a_full_file_gives_each_host_its_endpoints_workers_and_configs():
@@ -86,7 +89,7 @@ def test_a_full_file_gives_each_host_its_endpoints_workers_and_configs():
     assert plan.status_bind == "tcp://0.0.0.0:5560"
     config = plan.pipeline_config()
     assert (config.detect_workers, config.classify_workers) == (2, 1)
-    assert config.detect == DetectConfig(min_neighbors=4)
+    assert config.detect == DetectConfig(min_neighbors=4, worker_count=2)
     assert config.classify.batch_timeout_ms == 5.0 and isinstance(config.classify.batch_timeout_ms, float)
     assert config.display.outputs == ("web",) and config.display.results == "results.jsonl"
     assert site.stage_config("capture") == CaptureConfig(source="0", stream="door")
