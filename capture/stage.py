@@ -101,7 +101,7 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
         if runtime.stop_requested or runtime.finish_requested:
             break
         runtime.count("frames_in")
-        frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic()), pixels)
+        frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic()), pixels, live)
         if not runtime.send(frames, frame, block=not live, until_finish=True):
             if not live:  # a blocked lossless send only gives up when a stop or finish was ordered
                 break

@@ -50,10 +50,15 @@ class FrameInfo:
 
 @dataclass(frozen=True)
 class Frame:
-    """A captured image (H x W x 3 BGR or H x W grey, uint8)."""
+    """A captured image (H x W x 3 BGR or H x W grey, uint8).
+
+    ``live`` says the source is live (a camera, or a file paced like one): a stage that
+    falls behind may do less for such a frame, never for a lossless one.
+    """
 
     info: FrameInfo
     pixels: np.ndarray
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,8 @@ def encode(message: Message) -> list:
     """Turn a message into ZeroMQ frames: ``[header]`` or ``[header, pixel bytes]``."""
     if isinstance(message, Frame):
         pixels = np.ascontiguousarray(message.pixels)
-        header = {"kind": "frame", **_info_header(message.info), "dtype": str(pixels.dtype), "shape": list(pixels.shape)}
+        header = {"kind": "frame", **_info_header(message.info), "live": bool(message.live), "dtype": str(pixels.dtype),
+                  "shape": list(pixels.shape)}
         return [_pack(header), _raw(pixels)]
     if isinstance(message, Faces):
         crops = np.ascontiguousarray(message.crops)
@@ -240,7 +246,7 @@ def _info(header: dict) -> FrameInfo:
 
 
 def _frame(header: dict, payload: memoryview) -> Frame:
-    return Frame(_info(header), fields.pixels(header, payload, fields.frame_shape_ok))
+    return Frame(_info(header), fields.pixels(header, payload, fields.frame_shape_ok), fields.boolean(header, "live"))
 
 
 def _faces(header: dict, payload: memoryview) -> Faces:

@@ -81,9 +81,12 @@ class StreamTrackers:
         self.settings, self.find, self.max_streams = tracker_settings(params), find, max_streams
         self._trackers: OrderedDict[str, tuple[FaceTracker, int]] = OrderedDict()
 
-    def detect(self, stream: str, frame_number: int, image: np.ndarray,
-               max_faces: int) -> tuple[list[Box], list[int], np.ndarray]:
-        """Boxes, track ids and crops of one frame of ``stream``, at most ``max_faces`` (the largest)."""
+    def detect(self, stream: str, frame_number: int, image: np.ndarray, max_faces: int,
+               hurry: bool = False) -> tuple[list[Box], list[int], np.ndarray]:
+        """Boxes, track ids and crops of one frame of ``stream``, at most ``max_faces`` (the largest).
+
+        ``hurry``: see :meth:`FaceTracker.step`.
+        """
         tracker, last_number = self._trackers.pop(stream, (None, -1))
         if tracker is None or frame_number <= last_number:
             tracker = FaceTracker(self.settings, self.find)
@@ -91,6 +94,6 @@ class StreamTrackers:
         while len(self._trackers) > self.max_streams:
             self._trackers.popitem(last=False)
         gray = to_gray(image)
-        faces = tracker.step(gray)[:max_faces]
+        faces = tracker.step(gray, hurry)[:max_faces]
         boxes = [face.box for face in faces]
         return boxes, [face.track_id for face in faces], crop_faces(gray, boxes)

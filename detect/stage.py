@@ -62,8 +62,11 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> i
                 boxes, crops = detect(message.pixels, cascade, config, wire.MAX_FACES_PER_FRAME)
                 tracks: list[int] = []
             else:
+                # Live and another frame already waiting: this one gets only its tracks looked for.
+                hurry = message.live and bool(frames.poll(0, zmq.POLLIN))
+                runtime.count("hurried", hurry)
                 boxes, tracks, crops = trackers.detect(message.info.stream, message.info.frame_number,
-                                                       message.pixels, wire.MAX_FACES_PER_FRAME)
+                                                       message.pixels, wire.MAX_FACES_PER_FRAME, hurry)
             runtime.count("faces", len(boxes))
             if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops, tuple(tracks))):
                 runtime.count("frames_out")

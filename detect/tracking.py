@@ -39,6 +39,9 @@ SIGNATURE_SIZE_PX = 16
 WINDOW_MARGIN = 0.35
 # A tracked face is looked for from its last width divided by this to its width times this.
 SIZE_BRACKET = 1.25
+# A window is scanned on a copy where the smallest size looked for is this many pixels:
+# the cascade's own window is 24 px, and a known face needs no more detail to be found again.
+WINDOW_FACE_PX = 48
 MATCH_IOU = 0.3
 # Correlation between a track's face in one frame and a box in the next below which they
 # show different things: the face is gone or was replaced (a face that moves or talks
@@ -165,16 +168,20 @@ class FaceTracker:
         self.frame_index = -1
         self.jobs_run = 0
 
-    def step(self, gray: np.ndarray) -> list[TrackedFace]:
-        """Find this frame's faces, update the tracks, return the faces largest first."""
+    def step(self, gray: np.ndarray, hurry: bool = False) -> list[TrackedFace]:
+        """Find this frame's faces, update the tracks, return the faces largest first.
+
+        ``hurry`` (a live stage that fell behind) looks only where the tracks are: the
+        changed regions and the coverage cycle wait for the next frame without hurry.
+        """
         height_px, width_px = gray.shape[:2]
         self.frame_index += 1
-        jobs = self._plan(gray, width_px, height_px)
+        jobs = self._plan(gray, width_px, height_px, hurry)
         self.jobs_run += len(jobs)
         boxes = one_box_per_face([box for job in jobs for box in self.find(gray, job)])
         return self._update(gray, boxes)
 
-    def _plan(self, gray: np.ndarray, width_px: int, height_px: int) -> list[ScanJob]:
+    def _plan(self, gray: np.ndarray, width_px: int, height_px: int, hurry: bool) -> list[ScanJob]:
         small = small_copy(gray)
         previous, self._previous_small = self._previous_small, small
         if previous is None or previous.shape != small.shape or not self.cycle:
@@ -193,6 +200,8 @@ class FaceTracker:
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)
         self._heat(gray, motion, width_px, height_px)
+        if hurry:
+            return windows
         jobs = windows + self._motion_jobs(gray, width_px, height_px)
         jobs += self.cycle[self.cycle_position]
         self.cycle_position = (self.cycle_position + 1) % len(self.cycle)
@@ -206,8 +215,8 @@ class FaceTracker:
         size_px = track.box[2]
         region = clip(grow(track.box, round(WINDOW_MARGIN * size_px)), width_px, height_px) or track.box
         min_size_px = max(self.settings.min_size_px, int(size_px / SIZE_BRACKET))
-        scale = aligned_scale(self.settings.scale, self.settings.scale * self.settings.min_size_px / min_size_px,
-                              self.settings.scale_factor)
+        wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
+        scale = aligned_scale(self.settings.scale, wanted, self.settings.scale_factor)
         return ScanJob(region, min_size_px, int(np.ceil(size_px * SIZE_BRACKET)), scale)
 
     def _heat(self, gray: np.ndarray, motion: Motion, width_px: int, height_px: int) -> None:
