@@ -7,8 +7,9 @@ found to its tracks:
 
 - every track is looked for in a window around its last box, at sizes bracketed around
   its last size, on a copy scaled so the face is no larger than the cascade needs;
-- regions that changed since the previous frame (outside those windows) are scanned for
-  every face size that fits, within a budget per frame;
+- regions that changed since the previous frame (outside the windows of faces that still
+  look like themselves) are scanned for every face size that fits, within a budget per
+  frame (:mod:`fakeblock.detect.changes`);
 - one share of the coverage cycle is scanned, so every place and size of the frame is
   scanned at least once every ``scan_cycle_frames`` frames: a face that appears without
   any motion is found within that many frames;
@@ -27,14 +28,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face, overlap_of_smaller
-from fakeblock.detect.motion import Motion, find_motion, small_copy
-from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step, region_jobs
+from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face
+from fakeblock.detect.changes import ChangedRegions
+from fakeblock.detect.looks import signature, similarity
+from fakeblock.detect.motion import find_motion, small_copy
+from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
 
-SIGNATURE_SIZE_PX = 16
 # A window reaches this share of the face's width beyond its box on every side.
 WINDOW_MARGIN = 0.35
 # A tracked face is looked for from its last width divided by this to its width times this.
@@ -56,18 +57,7 @@ MIN_HITS_TO_COAST = 3
 MIN_HIT_SHARE_TO_COAST = 0.7
 MAX_COAST_FRAMES = 15
 MAX_MISSED_FRAMES = 15
-# The area of hot regions scanned per frame, as a share of the frame's area; when more is
-# hot, the regions take turns.
-MOTION_BUDGET_SHARE = 0.3
 MAX_TRACKS = 64
-# A region that changed is scanned in this many frames from then on: the cascade finds
-# some faces only in some frames, and a face that just came into view deserves the same
-# chances the full-frame scan would give it.
-HOT_FRAMES = 10
-MIN_CHANGE_SHARE = 0.25
-COLD_FRAMES = 30
-# A changed region that mostly lies in a hot (or cold) one is the same region.
-SAME_REGION_OVERLAP = 0.5
 
 Finder = Callable[[np.ndarray, ScanJob], list[Box]]
 
@@ -108,49 +98,12 @@ class Track:
         return similarity(self.look, self.look_here) >= CONTINUITY_SIMILARITY
 
 
-@dataclass
-class HotRegion:
-    """A region that changed lately: scans it still gets, the frame it was last scanned, scans so far."""
-
-    scans_left: int
-    scanned_at: int = -1
-    scans: int = 0
-
-
-@dataclass(frozen=True)
-class ColdRegion:
-    """A region scanned often lately to no avail: frames it stays cold, and how it looked then."""
-
-    frames_left: int
-    look: np.ndarray | None
-
-
 @dataclass(frozen=True)
 class TrackedFace:
     """A face in one frame: its box and the id of the track it belongs to."""
 
     box: Box
     track_id: int
-
-
-def signature(gray: np.ndarray, box: Box) -> np.ndarray | None:
-    """A small zero-mean, unit-length grey copy of the box, for telling faces apart."""
-    clipped = clip(box, gray.shape[1], gray.shape[0])
-    if clipped is None:
-        return None
-    x, y, width, height = clipped
-    small = cv2.resize(gray[y:y + height, x:x + width], (SIGNATURE_SIZE_PX, SIGNATURE_SIZE_PX),
-                       interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-    small -= small.mean()
-    norm = float(np.linalg.norm(small))
-    return small / norm if norm > 1e-6 else small
-
-
-def similarity(first: np.ndarray | None, second: np.ndarray | None) -> float:
-    """Normalised correlation of two signatures, in [-1, 1] (0 when either is missing)."""
-    if first is None or second is None:
-        return 0.0
-    return float(np.dot(first, second))
 
 
 class FaceTracker:
@@ -163,10 +116,8 @@ class FaceTracker:
         self.cycle: list[list[ScanJob]] = []
         self.cycle_position = 0
         self._previous_small: np.ndarray | None = None
-        self.hot: dict[Box, HotRegion] = {}
-        self.cold: dict[Box, ColdRegion] = {}
+        self.changes = ChangedRegions(settings.min_size_px, settings.scale, settings.level_step)
         self.frame_index = -1
-        self.jobs_run = 0
 
     def step(self, gray: np.ndarray, hurry: bool = False) -> list[TrackedFace]:
         """Find this frame's faces, update the tracks, return the faces largest first.
@@ -177,7 +128,6 @@ class FaceTracker:
         height_px, width_px = gray.shape[:2]
         self.frame_index += 1
         jobs = self._plan(gray, width_px, height_px, hurry)
-        self.jobs_run += len(jobs)
         boxes = one_box_per_face([box for job in jobs for box in self.find(gray, job)])
         return self._update(gray, boxes)
 
@@ -199,16 +149,17 @@ class FaceTracker:
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)
-        self._heat(gray, motion, width_px, height_px)
+        self.changes.heat(gray, motion, width_px, height_px)
         if hurry:
             return windows
-        jobs = windows + self._motion_jobs(gray, width_px, height_px)
+        jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index)
         jobs += self.cycle[self.cycle_position]
         self.cycle_position = (self.cycle_position + 1) % len(self.cycle)
         return jobs
 
     def _scene_cut(self, width_px: int, height_px: int) -> list[ScanJob]:
-        self.tracks, self.hot, self.cold = [], {}, {}
+        self.tracks = []
+        self.changes.clear()
         return [full_frame_job(width_px, height_px, self.settings.min_size_px, self.settings.scale)]
 
     def _window(self, track: Track, width_px: int, height_px: int) -> ScanJob:
@@ -218,55 +169,6 @@ class FaceTracker:
         wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
         scale = aligned_scale(self.settings.scale, wanted, self.settings.scale_factor)
         return ScanJob(region, min_size_px, int(np.ceil(size_px * SIZE_BRACKET)), scale)
-
-    def _heat(self, gray: np.ndarray, motion: Motion, width_px: int, height_px: int) -> None:
-        """Age the regions that changed lately and add this frame's.
-
-        Specks (fewer changed pixels than ``MIN_CHANGE_SHARE`` of the smallest face: noise)
-        are ignored; a region where at least a smallest face's worth changed stays hot for
-        ``HOT_FRAMES`` scans, a smaller change for one.  Of a new region and a hot one that
-        mostly overlap, the larger stays, so hot regions never pile up.  A region that has had its
-        scans goes cold: change there (a moving background, flickering lights, a waving
-        hand) is ignored for ``COLD_FRAMES`` frames, during which the coverage cycle still
-        scans it, unless the picture there stops looking as it did (something new came).
-        """
-        min_size_px = self.settings.min_size_px
-        face_area_px = min_size_px * min_size_px
-        self.cold = {region: ColdRegion(cold.frames_left - 1, cold.look) for region, cold in self.cold.items()
-                     if cold.frames_left > 1 and similarity(cold.look, signature(gray, region)) >= CONTINUITY_SIMILARITY}
-        for region, changed_px in zip(motion.regions, motion.changed_px):
-            grown = clip(grow(region, min_size_px // 2), width_px, height_px)
-            if (grown is None or min(grown[2], grown[3]) < min_size_px or changed_px < MIN_CHANGE_SHARE * face_area_px
-                    or any(overlap_of_smaller(grown, cold) >= SAME_REGION_OVERLAP for cold in self.cold)):
-                continue
-            if any(overlap_of_smaller(grown, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= grown[2] * grown[3]
-                   for other in self.hot):
-                continue  # a hot region at least as large holds most of it
-            self.hot = {other: entry for other, entry in self.hot.items()
-                        if overlap_of_smaller(grown, other) < SAME_REGION_OVERLAP}
-            self.hot[grown] = HotRegion(HOT_FRAMES if changed_px >= face_area_px else 1)
-
-    def _motion_jobs(self, gray: np.ndarray, width_px: int, height_px: int) -> list[ScanJob]:
-        """Scan the hot regions scanned longest ago first, until this frame's budget is spent.
-
-        The first always goes, so under any load every hot region is scanned in turn.
-        """
-        budget_px = MOTION_BUDGET_SHARE * width_px * height_px
-        jobs: list[ScanJob] = []
-        for region, entry in sorted(self.hot.items(), key=lambda item: (item[1].scanned_at, -item[0][2] * item[0][3],
-                                                                       item[0])):
-            area_px = region[2] * region[3]
-            if jobs and area_px > budget_px:
-                continue
-            budget_px -= area_px
-            entry.scanned_at, entry.scans, entry.scans_left = self.frame_index, entry.scans + 1, entry.scans_left - 1
-            jobs += region_jobs(region, self.settings.min_size_px, self.settings.scale, self.settings.level_step)
-        for region, entry in list(self.hot.items()):
-            if entry.scans_left <= 0:
-                del self.hot[region]
-                if entry.scans >= HOT_FRAMES:
-                    self.cold[region] = ColdRegion(COLD_FRAMES, signature(gray, region))
-        return jobs
 
     def _update(self, gray: np.ndarray, boxes: list[Box]) -> list[TrackedFace]:
         looks = [signature(gray, box) for box in boxes]

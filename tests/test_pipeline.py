@@ -45,7 +45,11 @@ def test_replay_writes_one_line_per_frame_in_order(single_worker_run):
     assert results[30]["time_s"] == pytest.approx(30 / 29.97, abs=0.01)
     face = next(line for line in results if line["faces"])["faces"][0]
     assert set(face["scores"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert set(face["scores_raw"]) == set(face["scores"])
     assert face["emotion"] == max(face["scores"], key=face["scores"].get)
+    # One woman in the clip: one face a frame (no second box over her chin), one track throughout.
+    assert all(len(line["faces"]) <= 1 for line in results)
+    assert {face["track"] for line in results for face in line["faces"]} == {1}
     assert orphans_of(pid) == []
 
 
@@ -63,9 +67,26 @@ def test_two_detect_workers_give_the_same_results(single_worker_run, tmp_path):
     completed, results, pid = run_up(tmp_path, "two", "--detect-workers", "2", "--classify-workers", "2")
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert [line["frame"] for line in results] == list(range(OFFICE_FRAMES))
-    for mine, theirs in zip(results, reference):
-        assert [face["box"] for face in mine["faces"]] == [face["box"] for face in theirs["faces"]]
-        assert [face["emotion"] for face in mine["faces"]] == [face["emotion"] for face in theirs["faces"]]
+    # Tracking keeps a stream on one detect worker, so every line is the same: boxes,
+    # track ids, smoothed and raw scores.
+    assert results == reference
+    assert orphans_of(pid) == []
+
+
+def test_tracking_off_scans_every_frame_and_tracking_steadies_the_emotions(single_worker_run, tmp_path):
+    _completed, tracked, _pid, _ = single_worker_run
+    completed, untracked, pid = run_up(tmp_path, "off", "--tracking", "off")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert len(untracked) == OFFICE_FRAMES
+    assert all("track" not in face and "scores_raw" not in face for line in untracked for face in line["faces"])
+    # Frames where the full-frame scan finds her, the tracked replay does too.
+    assert all(mine["faces"] for mine, theirs in zip(tracked, untracked) if theirs["faces"])
+
+    def label_changes(lines: list[dict]) -> int:
+        labels = [line["faces"][0]["emotion"] for line in lines if line["faces"]]
+        return sum(first != second for first, second in zip(labels, labels[1:]))
+
+    assert label_changes(tracked) <= label_changes(untracked) / 2
     assert orphans_of(pid) == []
 
 

@@ -1,0 +1,112 @@
+"""Regions of a stream that changed lately: which to scan for new faces, and which to leave.
+
+Frame differencing (:mod:`fakeblock.detect.motion`) says where the picture changed; this
+module turns that into scan jobs.  A region where a face's worth of pixels changed is
+*hot* for ``HOT_FRAMES`` scans, since the cascade finds some faces only in some frames
+and a face that just came into view deserves the chances the full-frame scan would give
+it.  A region that had its scans goes *cold*, so a moving background, flickering lights
+or a waving hand are not scanned frame after frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fakeblock.detect.boxes import Box, clip, grow, overlap_of_smaller
+from fakeblock.detect.looks import signature, similarity
+from fakeblock.detect.motion import Motion
+from fakeblock.detect.scan import ScanJob, region_jobs
+
+HOT_FRAMES = 10
+# Fewer changed pixels than this share of the smallest face's area is noise.
+MIN_CHANGE_SHARE = 0.25
+COLD_FRAMES = 30
+# A changed region that mostly lies in a hot (or cold) one is the same region.
+SAME_REGION_OVERLAP = 0.5
+# A cold region whose picture correlates less than this with how it looked when it went
+# cold has something new in it, and warms up again.
+SAME_LOOK_SIMILARITY = 0.5
+# The area of hot regions scanned per frame, as a share of the frame's area; when more is
+# hot, the regions take turns.
+MOTION_BUDGET_SHARE = 0.3
+
+
+@dataclass
+class HotRegion:
+    """A region that changed lately: scans it still gets, the frame it was last scanned, scans so far."""
+
+    scans_left: int
+    scanned_at: int = -1
+    scans: int = 0
+
+
+@dataclass(frozen=True)
+class ColdRegion:
+    """A region scanned often lately to no avail: frames it stays cold, and how it looked then."""
+
+    frames_left: int
+    look: np.ndarray | None
+
+
+class ChangedRegions:
+    """The hot and cold regions of one stream."""
+
+    def __init__(self, min_size_px: int, scale: float, level_step: float):
+        self.min_size_px, self.scale, self.level_step = min_size_px, scale, level_step
+        self.hot: dict[Box, HotRegion] = {}
+        self.cold: dict[Box, ColdRegion] = {}
+
+    def clear(self) -> None:
+        """Forget every region (after a scene cut)."""
+        self.hot, self.cold = {}, {}
+
+    def heat(self, gray: np.ndarray, motion: Motion, width_px: int, height_px: int) -> None:
+        """Age the regions that changed lately and add this frame's.
+
+        Specks (fewer changed pixels than ``MIN_CHANGE_SHARE`` of the smallest face: noise)
+        are ignored; a region where at least a smallest face's worth changed stays hot for
+        ``HOT_FRAMES`` scans, a smaller change for one.  Of a new region and a hot one that
+        mostly overlap, the larger stays, so hot regions never pile up.  A region that has
+        had its scans goes cold: change there (a moving background, flickering lights, a waving
+        hand) is ignored for ``COLD_FRAMES`` frames, during which the coverage cycle still
+        scans it, unless the picture there stops looking as it did (something new came).
+        """
+        min_size_px = self.min_size_px
+        face_area_px = min_size_px * min_size_px
+        self.cold = {region: ColdRegion(cold.frames_left - 1, cold.look) for region, cold in self.cold.items()
+                     if cold.frames_left > 1 and similarity(cold.look, signature(gray, region)) >= SAME_LOOK_SIMILARITY}
+        for region, changed_px in zip(motion.regions, motion.changed_px):
+            grown = clip(grow(region, min_size_px // 2), width_px, height_px)
+            if (grown is None or min(grown[2], grown[3]) < min_size_px or changed_px < MIN_CHANGE_SHARE * face_area_px
+                    or any(overlap_of_smaller(grown, cold) >= SAME_REGION_OVERLAP for cold in self.cold)):
+                continue
+            if any(overlap_of_smaller(grown, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= grown[2] * grown[3]
+                   for other in self.hot):
+                continue  # a hot region at least as large holds most of it
+            self.hot = {other: entry for other, entry in self.hot.items()
+                        if overlap_of_smaller(grown, other) < SAME_REGION_OVERLAP}
+            self.hot[grown] = HotRegion(HOT_FRAMES if changed_px >= face_area_px else 1)
+
+    def jobs(self, gray: np.ndarray, width_px: int, height_px: int, frame_index: int) -> list[ScanJob]:
+        """Scan the hot regions scanned longest ago first, until this frame's budget is spent.
+
+        The first always goes, so under any load every hot region is scanned in turn.
+        """
+        budget_px = MOTION_BUDGET_SHARE * width_px * height_px
+        jobs: list[ScanJob] = []
+        for region, entry in sorted(self.hot.items(), key=lambda item: (item[1].scanned_at, -item[0][2] * item[0][3],
+                                                                       item[0])):
+            area_px = region[2] * region[3]
+            if jobs and area_px > budget_px:
+                continue
+            budget_px -= area_px
+            entry.scanned_at, entry.scans, entry.scans_left = frame_index, entry.scans + 1, entry.scans_left - 1
+            jobs += region_jobs(region, self.min_size_px, self.scale, self.level_step)
+        for region, entry in list(self.hot.items()):
+            if entry.scans_left <= 0:
+                del self.hot[region]
+                if entry.scans >= HOT_FRAMES:
+                    self.cold[region] = ColdRegion(COLD_FRAMES, signature(gray, region))
+        return jobs
