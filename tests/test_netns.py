@@ -156,7 +156,9 @@ def site_text(video: Path, results: Path, keys: Path | None) -> str:
         f'[site]\nkeys = "{keys}"\n' if keys else "",
         "[supervisor]\nport = 5557\n",
         f'[stages.capture]\nhost = "{address("a")}"\nport = 5550\nsource = "{video}"\nstream = "office-woman"\n',
-        f'[stages.detect]\nhost = "{address("b")}"\nworkers = 1\n',
+        # Full-frame detection keeps the replay running long enough (about 20 s) for the
+        # intruders below to try it while it streams; tracking would finish it in 5 s.
+        f'[stages.detect]\nhost = "{address("b")}"\nworkers = 1\ntracking = false\n',
         f'[stages.queue]\nhost = "{address("b")}"\nports = [5551, 5552]\n',
         f'[stages.classify]\nhost = "{address("b")}"\n',
         f'[stages.display]\nhost = "{address("c")}"\nports = [5553, 5554]\noutputs = ["none"]\n'
@@ -173,7 +175,8 @@ def one_host_results(machines: Machines, tmp_path: Path, video: Path) -> list[di
     """The reference: the whole pipeline on this machine, over ipc."""
     results = tmp_path / "one-host.jsonl"
     process = machines.start(None, "one-host", fakeblock("up", "--no-status", "--source", str(video),
-                                                         "--display", "none", "--results", str(results)))
+                                                         "--display", "none", "--results", str(results),
+                                                         "--tracking", "off"))
     assert process.wait(RUN_TIMEOUT_S) == 0, process.log_path.read_text()[-3000:]
     return read_results(results)
 
@@ -226,6 +229,7 @@ def test_three_namespaces_replay_like_one_host_and_strangers_get_nothing(machine
     # The same requests with an allowed key are answered: the silence above is the allow-list,
     # not a broken network.
     assert intrude(machines, keys, "client", keys, pull=False)["answers"] == 2
+    assert supervisors["c"].poll() is None, "the replay ended before the intruders tried it: the test proves nothing"
     for machine in ("c", "a"):
         assert supervisors[machine].wait(RUN_TIMEOUT_S) == 0, supervisors[machine].log_path.read_text()[-3000:]
     assert supervisors["b"].poll() is None, "a host of workers serves until it is stopped"
