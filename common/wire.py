@@ -215,11 +215,28 @@ def _pack(header: dict) -> bytes:
 
 
 def decode(frames: list) -> Message:
-    """Parse ZeroMQ frames (bytes, memoryviews or ``zmq.Frame``) into a message, or raise ``ValueError``."""
-    if not frames or len(frames) > 2:
+    """Parse ZeroMQ frames (bytes, memoryviews or ``zmq.Frame``) into a message, or raise ``ValueError``.
+
+    Total: whatever a peer sends (any types inside a valid header, any number of parts),
+    the only exception that leaves is ``ValueError``, so one message can never crash the
+    stage that reads it.  The field checks raise ``ValueError`` themselves; anything else
+    a hostile header still provokes is a gap in them, turned into ``ValueError`` here.
+    """
+    try:
+        return _decode(frames)
+    except ValueError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the trust boundary: nothing else may escape
+        raise ValueError(f"malformed message ({type(error).__name__}: {error})") from None
+
+
+def _decode(frames: list) -> Message:
+    if not isinstance(frames, (list, tuple)) or not frames or len(frames) > 2:
         raise ValueError(f"expected 1 or 2 frames, got {len(frames)}")
     header = fields.unpack_header(_as_buffer(frames[0]), SCHEMA_VERSION)
     kind = header.get("kind")
+    if not isinstance(kind, str):
+        raise ValueError(f"message kind must be a string, got {type(kind).__name__}")
     payload = _as_buffer(frames[1]) if len(frames) == 2 else None
     if kind in PIXEL_DECODERS:
         if payload is None:
@@ -227,7 +244,7 @@ def decode(frames: list) -> Message:
         return PIXEL_DECODERS[kind](header, payload)
     if payload is not None:
         raise ValueError(f"a {kind!r} message carries no pixel frame")
-    decoder = HEADER_DECODERS.get(kind) if isinstance(kind, str) else None
+    decoder = HEADER_DECODERS.get(kind)
     if decoder is None:
         raise ValueError(f"unknown message kind {kind!r}")
     return decoder(header)
