@@ -58,6 +58,8 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0) ->
     LOGGER.info("capture: %s as stream %r, %s, %s fps", config.source, stream,
                 "live" if live else "lossless", source.fps or "unknown")
     runtime = StageRuntime("capture", worker, endpoints)
+    if source.frame_count is not None:
+        runtime.counters["frames_total"] = source.frame_count  # for progress and the "interrupted" line
     linger_ms = None if live else LOSSLESS_LINGER_MS
     frames = runtime.socket(zmq.PUSH, LIVE_FRAMES_HWM if live else LOSSLESS_FRAMES_HWM,
                             bind_to=endpoints.frames, linger_ms=linger_ms)

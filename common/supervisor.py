@@ -34,6 +34,9 @@ from fakeblock.common.status_service import StatusService
 from fakeblock.common.status_view import StatusBoard
 
 LOGGER = logging.getLogger(__name__)
+# A run stopped by a signal exits 128 + its number, as shells report it: 130 for Ctrl-C
+# (SIGINT), 143 for SIGTERM, so scripts can tell an interrupted run from a finished one.
+SIGNAL_EXIT_BASE = 128
 DRAIN_TIMEOUT_S = 15.0
 JOIN_TIMEOUT_S = 5.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -51,6 +54,7 @@ class Supervisor:
         self.board = StatusBoard(config, [worker.name for worker in self.workers])
         self.security = Security(config.security)
         self.signals_received = 0
+        self.signal_number: int | None = None
         self.phase = "running"  # running -> draining -> stopping
         self.phase_started_s = 0.0
         self.exit_code = 0
@@ -100,7 +104,22 @@ class Supervisor:
             discovery.unregister(note)
             self._close(context, sockets, service)
         self.board.write_stats(self.config.stats, self.workers)
+        if self.signal_number is not None and self.exit_code == 0:
+            self.exit_code = SIGNAL_EXIT_BASE + self.signal_number
+            LOGGER.warning("%s", self._interrupted_line())
         return self.exit_code
+
+    def _interrupted_line(self) -> str:
+        """``interrupted at frame N of M; K results written``, from the stages' last counters."""
+        counters = [status.counters for status in self.board.latest.values()]
+        sent = sum(int(c.get("frames_out", 0)) for name, c in zip(self.board.latest, counters)
+                   if name.startswith("capture/"))
+        totals = [int(c["frames_total"]) for name, c in zip(self.board.latest, counters)
+                  if name.startswith("capture/") and "frames_total" in c]
+        written = sum(int(c.get("results_written", 0)) for name, c in zip(self.board.latest, counters)
+                      if name.startswith("display/"))
+        of_total = f" of {sum(totals)}" if totals else ""
+        return f"interrupted at frame {sent}{of_total}; {written} results written"
 
     def _bind_links(self, context: zmq.Context, sockets: list) -> tuple[zmq.Socket, zmq.Socket]:
         """The control PUB and status PULL every local stage connects to (CURVE servers with keys)."""
@@ -142,6 +161,8 @@ class Supervisor:
 
     def _on_signal(self, signal_number, _frame) -> None:
         self.signals_received += 1
+        if self.signal_number is None:
+            self.signal_number = int(signal_number)
         if self.signals_received == 1:
             LOGGER.info("%s: draining and stopping (again to stop at once)", signal.Signals(signal_number).name)
         else:

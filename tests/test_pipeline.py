@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -115,12 +116,33 @@ def test_ctrl_c_on_a_live_source_stops_cleanly_with_no_orphans(tmp_path):
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr[-3000:]
+    assert process.returncode == 130, stderr[-3000:]  # 128 + SIGINT: scripts can tell it from a finished run
     assert "Traceback" not in stderr
+    assert re.search(r"interrupted at frame \d+; \d+ results written", stderr), stderr[-3000:]
     lines = read_results(results)
     assert len(lines) >= 20
     assert [line["frame"] for line in lines] == sorted(line["frame"] for line in lines)
     time.sleep(0.5)
+    assert orphans_of(process.pid) == []
+
+
+def test_sigterm_mid_replay_exits_143_with_a_valid_partial_results_file(tmp_path):
+    results = tmp_path / "partial.jsonl"
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--tracking", "off", "--display", "none",
+                                         "--results", str(results), "--no-status"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline_s = time.monotonic() + 120
+    while time.monotonic() < deadline_s and (not results.exists() or len(results.read_text().splitlines()) < 20):
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr[-3000:]
+    match = re.search(r"interrupted at frame (\d+) of 464; (\d+) results written", stderr)
+    assert match, stderr[-3000:]
+    lines = read_results(results)  # every line parses: no partial line
+    assert 20 <= len(lines) < OFFICE_FRAMES and int(match.group(2)) == len(lines)
     assert orphans_of(process.pid) == []
 
 
