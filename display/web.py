@@ -35,6 +35,21 @@ FRAME_WAIT_S = 0.5  # also how often an idle stream repeats its newest frame
 SHUTDOWN_POLL_S = 0.25
 JOIN_TIMEOUT_S = 2.0
 EMPTY_RECORD = {"stream": None, "frame": None, "time_s": None, "faces": []}
+# The names a browser on this machine uses for a loopback web view.  Any other Host header
+# is refused (421), so a web page from elsewhere cannot reach the view through DNS
+# rebinding (a name of theirs that resolves to 127.0.0.1).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+MISDIRECTED_STATUS = 421
+# Sent with every answer: the page may not be framed by another site, loads nothing from
+# elsewhere, and runs only its own inline script.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                               "img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'none'",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class LiveState:
@@ -113,7 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "fakeblock"
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        """Serve one of the four routes, or 404."""
+        """Serve one of the four routes, or 404; 421 for a Host that is not this view's loopback name."""
+        if not self._host_allowed():
+            self.send_error(MISDIRECTED_STATUS, "this web view answers only to its loopback address")
+            return
         routes = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
                   "/emotions.json": self._emotions, "/healthz": self._health}
         route = routes.get(urlsplit(self.path).path)
@@ -124,6 +142,24 @@ class _Handler(BaseHTTPRequestHandler):
             route()
         except OSError as error:  # the browser went away or stalled past CLIENT_TIMEOUT_S
             LOGGER.debug("web client %s left: %s", self.address_string(), error)
+
+    def _host_allowed(self) -> bool:
+        host = self.headers.get("Host", "")
+        port = self.server.server_port
+        allowed = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+        if port == 80:
+            allowed.update(LOOPBACK_NAMES)
+        return host.lower() in allowed
+
+    def version_string(self) -> str:
+        """``Server: fakeblock``, naming no Python version."""
+        return self.server_version
+
+    def end_headers(self) -> None:
+        """Every answer, errors included, carries the security headers."""
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
         """Request lines go to the debug log, not to stderr."""

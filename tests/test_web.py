@@ -120,6 +120,36 @@ def test_each_frame_is_encoded_once_however_many_clients_watch(view, monkeypatch
 
 
 @pytest.mark.timeout(30)
+def raw_get(port: int, host: str | None) -> tuple[int, dict[str, str]]:
+    """Status and headers of ``GET /`` sent with the given Host header (None: none at all)."""
+    request = "GET / HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "") + "Connection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(request.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = client.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head = answer.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+    return int(head[0].split()[1]), headers
+
+
+def test_only_loopback_host_names_are_answered_and_every_answer_is_hardened(view):
+    port = view.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        status, headers = raw_get(port, host)
+        assert status == 200, host
+        assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["Server"] == "fakeblock"  # no Python version
+    # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1.
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1", f"127.0.0.1:{port + 1}", "", None):
+        status, headers = raw_get(port, host)
+        assert status == 421, host
+        assert headers["X-Frame-Options"] == "DENY" and headers["Server"] == "fakeblock"
+
+
 def test_a_busy_port_is_one_clear_user_error():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -137,7 +167,7 @@ def test_closing_ends_open_streams_quickly_and_frees_the_port():
     view.publish_image(annotated_frame(3))
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        client.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         assert client.recv(64).startswith(b"HTTP/1.0 200")
         started_s = time.monotonic()
         view.close()
