@@ -34,6 +34,7 @@ import ipaddress
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
 SECRET_FILE_MODE = 0o600
 PUBLIC_FILE_MODE = 0o644
+PRIVATE_FOLDER_MODE = 0o700
 Z85_KEY_LENGTH = 40
 KEY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALWAYS_LOCAL_TRANSPORTS = ("ipc", "inproc")
@@ -149,6 +151,9 @@ def generate_keys(directory: str | Path, names=DEFAULT_KEY_NAMES, force: bool = 
         raise UserError(f"{existing[0]} already exists; keep the existing keys or pass --force to replace them")
     try:
         authorized_clients_path(directory).mkdir(parents=True, exist_ok=True)
+        # Private whatever the umask: others may neither read secrets nor add clients.
+        for folder in (directory, authorized_clients_path(directory)):
+            folder.chmod(PRIVATE_FOLDER_MODE)
         for name in names:
             public_key, secret_key = zmq.curve_keypair()
             _write_new_file(public_key_path(directory, name), _key_file_text(name, public_key, None),
@@ -162,6 +167,28 @@ def generate_keys(directory: str | Path, names=DEFAULT_KEY_NAMES, force: bool = 
         raise UserError(f"cannot write keys in {directory}: {error.strerror or error}") from None
     LOGGER.info("wrote %d key files in %s", len(planned), directory)
     return planned
+
+
+def check_private(directory: str | Path) -> None:
+    """Refuse, in one line, a key folder or allow-list that another user could change.
+
+    As ssh does with ``~/.ssh``: the key folder, ``authorized_clients/`` and every file in
+    them must belong to this user (or root) and be writable by nobody else, or anyone who
+    can write there could add their own client key or swap the server's.
+    """
+    directory = Path(directory).expanduser()
+    allow_list = authorized_clients_path(directory)
+    paths = [directory, *directory.glob("*"), *([allow_list, *allow_list.glob("*")] if allow_list.is_dir() else [])]
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # a missing file is reported, clearly, where it is needed
+        if info.st_uid not in (os.getuid(), 0):
+            raise UserError(f"{path} belongs to another user (uid {info.st_uid}); keys must be your own")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise UserError(f"{path} can be written by other users (mode {stat.filemode(info.st_mode)}); "
+                            f"run `chmod go-w {path}`")
 
 
 def _read_key_file(path: Path, need_secret: bool) -> tuple[bytes, bytes | None]:
@@ -244,6 +271,7 @@ class Security:
         if not self.enabled or self._context is not None:
             return
         self._context = context
+        check_private(self.config.keys_directory)
         folder = authorized_clients_path(self.config.keys_directory)
         if not folder.is_dir():
             LOGGER.debug("no allow-list at %s: this process can connect but not listen", folder)
@@ -289,6 +317,7 @@ class Security:
         """Load the key files a process will need now, so a missing one fails before any start."""
         if not self.enabled:
             return
+        check_private(self.config.keys_directory)
         if server:
             load_key_pair(self.config.keys_directory, SERVER_KEY_NAME)
             if not authorized_clients_path(self.config.keys_directory).is_dir():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import logging
+import os
 import stat
 
 import pytest
@@ -13,7 +14,8 @@ import zmq.auth
 
 from fakeblock.common import security
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed, check_libzmq, generate_keys
+from fakeblock.common.security import (Security, SecurityConfig, check_bind_allowed, check_libzmq, check_private,
+                                        generate_keys)
 
 RECEIVE_TIMEOUT_MS = 5000
 # Long enough for a CURVE handshake on loopback to finish many times over.
@@ -307,3 +309,24 @@ def test_control_over_ipc_works_with_curve_too(sockets, keys_directory, tmp_path
         if message is not None:
             break
     assert message == b"stop"
+
+
+def test_a_key_folder_or_allow_list_others_can_write_is_refused_in_one_line(tmp_path):
+    keys = tmp_path / "keys"
+    old_umask = os.umask(0)
+    try:
+        generate_keys(keys)
+    finally:
+        os.umask(old_umask)
+    # Made private whatever the umask.
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    assert stat.S_IMODE((keys / "authorized_clients").stat().st_mode) == 0o700
+    check_private(keys)
+    for path in (keys / "authorized_clients", keys, keys / "authorized_clients" / "client.key"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        path.chmod(mode | stat.S_IWOTH)
+        with pytest.raises(UserError, match="can be written by other users") as refused:
+            check_private(keys)
+        assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+        path.chmod(mode)
+    check_private(keys)
