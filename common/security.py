@@ -56,6 +56,7 @@ SECRET_SUFFIX = ".key_secret"
 SECRET_FILE_MODE = 0o600
 PUBLIC_FILE_MODE = 0o644
 PRIVATE_FOLDER_MODE = 0o700
+DENIAL_LOG_EVERY = 100
 Z85_KEY_LENGTH = 40
 KEY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALWAYS_LOCAL_TRANSPORTS = ("ipc", "inproc")
@@ -244,6 +245,29 @@ class SecurityConfig:
     client_key_name: str = DEFAULT_CLIENT_KEY_NAME
 
 
+class DenialLogger(logging.LoggerAdapter):
+    """The authenticator's log, with every refused client raised to a warning.
+
+    pyzmq logs its ZAP decisions at debug level; a client refused for an unknown key is
+    worth a line by default (every ``DENIAL_LOG_EVERY``-th after the first, so a flood of
+    attempts cannot flood the log).
+    """
+
+    denials = 0
+
+    def debug(self, msg, *args, **kwargs) -> None:  # noqa: D102 - LoggerAdapter's signature
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):  # never let logging break the authenticator's thread
+            text = str(msg)
+        if text.startswith("DENIED"):
+            DenialLogger.denials += 1
+            if DenialLogger.denials % DENIAL_LOG_EVERY == 1:
+                self.logger.warning("refused a CURVE client (%d so far): %s", DenialLogger.denials, text)
+            return
+        super().debug(msg, *args, **kwargs)
+
+
 class Security:
     """CURVE for one process's context: an allow-list authenticator and per-socket keys.
 
@@ -278,7 +302,7 @@ class Security:
             return
         if not any(folder.glob(f"*{PUBLIC_SUFFIX}")):
             LOGGER.warning("%s is empty: no client will be allowed to connect", folder)
-        authenticator = ThreadAuthenticator(context, log=logging.getLogger(f"{__name__}.auth"))
+        authenticator = ThreadAuthenticator(context, log=DenialLogger(logging.getLogger(f"{__name__}.auth"), {}))
         authenticator.start()
         authenticator.configure_curve(domain="*", location=str(folder))
         self._authenticator = authenticator

@@ -171,7 +171,9 @@ def test_an_allowed_client_reaches_the_server(sockets, keys_directory):
 
 
 @pytest.mark.timeout(60)
-def test_a_client_outside_the_allow_list_gets_nothing_while_the_allowed_one_works(sockets, keys_directory):
+def test_a_client_outside_the_allow_list_gets_nothing_while_the_allowed_one_works(sockets, keys_directory, caplog):
+    caplog.set_level(logging.WARNING, logger="fakeblock.common.security.auth")
+    security.DenialLogger.denials = 0
     pull, endpoint = curve_server(sockets, keys_directory)
     stranger = new_socket(sockets, new_context(sockets), zmq.PUSH)
     # The stranger knows the server's public key but its own key is not allow-listed.
@@ -183,6 +185,9 @@ def test_a_client_outside_the_allow_list_gets_nothing_while_the_allowed_one_work
     allowed_client(sockets, keys_directory, endpoint).send(b"from the allowed client")
     assert receive(pull) == b"from the allowed client"
     assert receive(pull, NOTHING_ARRIVES_MS) is None
+    # The refusal is logged as a warning, naming the refused key.
+    refusals = [record.getMessage() for record in caplog.records if "refused a CURVE client" in record.getMessage()]
+    assert refusals and "DENIED (CURVE)" in refusals[0] and "client_key=" in refusals[0]
 
 
 def send_if_possible(socket, message: bytes) -> None:
