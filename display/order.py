@@ -24,6 +24,12 @@ from dataclasses import dataclass, field
 from fakeblock.common import wire
 
 LIVE_MAX_WAIT_S = 1.0
+# No peer can make the orderer hold more than this, whatever it sends: frame numbers this
+# far past the next one due are refused (far more than the pipeline's queues ever hold in
+# flight, which keeps a forged far-future number from stopping a live stream for good),
+# and so are streams beyond this many.
+MAX_REORDER_FRAMES = 4096
+MAX_STREAMS = 64
 
 
 @dataclass
@@ -58,8 +64,10 @@ class FrameOrderer:
 
     Counters (plain attributes): ``skipped`` frame numbers that got no result line,
     ``unmatched`` frames dropped because their result never came (live), ``discarded``
-    messages that came too late, twice, or past the end of their stream, and
-    ``missing_pixels`` results released without their frame although pixels were wanted.
+    messages that came too late, twice, or past the end of their stream,
+    ``missing_pixels`` results released without their frame although pixels were wanted,
+    and ``refused`` messages no honest peer sends: frame numbers beyond the reorder
+    window, a stream beyond ``MAX_STREAMS``, an end of stream below frames already written.
     """
 
     def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S, expected_streams: int = 1):
@@ -68,7 +76,7 @@ class FrameOrderer:
         # must not end the run.
         self.expected_streams = expected_streams
         self.streams: dict[str, _Stream] = {}
-        self.skipped = self.unmatched = self.discarded = self.missing_pixels = 0
+        self.skipped = self.unmatched = self.discarded = self.missing_pixels = self.refused = 0
 
     def add_result(self, result: wire.Result, now_s: float) -> bool:
         """Hold a result until its turn; False (and counted) when it is not wanted any more."""
@@ -76,13 +84,33 @@ class FrameOrderer:
 
     def add_frame(self, frame: wire.Frame, now_s: float) -> bool:
         """Hold a frame's pixels until its result comes; False (and counted) when not wanted."""
-        stream = self.streams.setdefault(frame.info.stream, _Stream())
+        stream = self._stream(frame.info.stream)
+        if stream is None or not self._in_window(stream, frame.info.frame_number):
+            return False
         stream.newest_pixels = max(stream.newest_pixels, frame.info.frame_number)
         return self._add(frame.info, "frame", frame, now_s)
 
+    def _stream(self, name: str) -> _Stream | None:
+        """The stream's state, made on first sight unless ``MAX_STREAMS`` are known (then None, refused)."""
+        stream = self.streams.get(name)
+        if stream is None:
+            if len(self.streams) >= MAX_STREAMS:
+                self.refused += 1
+                return None
+            stream = self.streams[name] = _Stream()
+        return stream
+
+    def _in_window(self, stream: _Stream, number: int) -> bool:
+        if number >= stream.next_number + MAX_REORDER_FRAMES:
+            self.refused += 1
+            return False
+        return True
+
     def _add(self, info: wire.FrameInfo, slot: str, message, now_s: float) -> bool:
-        stream = self.streams.setdefault(info.stream, _Stream())
+        stream = self._stream(info.stream)
         number = info.frame_number
+        if stream is None or not self._in_window(stream, number):
+            return False
         beyond_end = stream.frame_count is not None and number >= stream.frame_count
         entry = stream.pending.get(number)
         if number < stream.next_number or beyond_end or (entry is not None and getattr(entry, slot) is not None):
@@ -93,15 +121,23 @@ class FrameOrderer:
         setattr(entry, slot, message)
         return True
 
-    def end_stream(self, stream_name: str, frame_count: int, now_s: float) -> None:
-        """The source of ``stream_name`` sent frames ``0 .. frame_count-1`` and no more."""
-        stream = self.streams.setdefault(stream_name, _Stream())
-        if stream.frame_count is not None:
-            return
+    def end_stream(self, stream_name: str, frame_count: int, now_s: float) -> bool:
+        """The source of ``stream_name`` sent frames ``0 .. frame_count-1`` and no more.
+
+        Refused (and counted) when it contradicts what was written already: frames up to
+        ``next_number - 1`` exist, so a count below that is forged.
+        """
+        stream = self._stream(stream_name)
+        if stream is None or stream.frame_count is not None:
+            return False
+        if frame_count < stream.next_number:
+            self.refused += 1
+            return False
         stream.frame_count, stream.ended_s = frame_count, now_s
         for number in [number for number in stream.pending if number >= frame_count]:
             del stream.pending[number]
             self.discarded += 1
+        return True
 
     def release(self, now_s: float) -> list[Joined]:
         """Every entry whose turn has come, per stream in frame order."""

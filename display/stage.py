@@ -128,8 +128,12 @@ class DisplayLoop:
             else:
                 self.runtime.count("frames_ignored")  # no output draws: pixels are not worth keeping
         elif isinstance(message, wire.EndOfStream):
-            LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
-            self.orderer.end_stream(message.stream, message.frame_count, now_s)
+            if self.orderer.end_stream(message.stream, message.frame_count, now_s):
+                LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
+            else:
+                LOGGER.warning("ignored an end of stream %s after %d frames: ended already, or below frames written",
+                               message.stream,
+                               message.frame_count)
         else:
             self.runtime.count("unexpected")
 
@@ -167,6 +171,6 @@ class DisplayLoop:
         self._counters_due_s = now_s + COUNTER_INTERVAL_S
         orderer = self.orderer
         self.runtime.counters.update(self.latency.counters())
-        self.runtime.counters.update(skipped=orderer.skipped, unmatched=orderer.unmatched,
+        self.runtime.counters.update(skipped=orderer.skipped, unmatched=orderer.unmatched, refused=orderer.refused,
                                      missing_pixels=orderer.missing_pixels,
                                      dropped=orderer.unmatched + orderer.discarded, pending=orderer.pending)

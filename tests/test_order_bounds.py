@@ -1,0 +1,47 @@
+"""No single message steers the display's ordering: forged far-future frames, floods of
+streams and ends that contradict what was written are refused and counted."""
+
+from __future__ import annotations
+
+from fakeblock.common import wire
+from fakeblock.display.order import MAX_REORDER_FRAMES, MAX_STREAMS, FrameOrderer
+
+
+def result(number: int, stream: str = "clip") -> wire.Result:
+    return wire.Result(wire.FrameInfo(stream, number, number / 30, 0.0), (), ())
+
+
+def test_a_far_future_result_cannot_stop_a_live_stream():
+    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0)
+    assert not orderer.add_result(result(1_000_000), 0.0)
+    released = []
+    for number in range(50):
+        orderer.add_result(result(number), number * 0.03)
+        released += orderer.release(number * 0.03 + 2.0)
+    assert [joined.frame_number for joined in released] == list(range(50))
+    assert orderer.refused == 1
+
+
+def test_a_flood_of_future_results_and_new_streams_is_bounded():
+    orderer = FrameOrderer(live=False, needs_frames=False)
+    for number in range(1, 3 * MAX_REORDER_FRAMES):
+        orderer.add_result(result(number), 0.0)
+    for index in range(3 * MAX_STREAMS):
+        orderer.add_result(result(0, f"forged-{index}"), 0.0)
+    assert orderer.pending <= MAX_REORDER_FRAMES + MAX_STREAMS
+    assert len(orderer.streams) == MAX_STREAMS
+    # Frames 4096 and up are refused, and every stream past the 64th (one is "clip" itself).
+    assert orderer.refused == 2 * MAX_REORDER_FRAMES + 2 * MAX_STREAMS + 1
+
+
+def test_an_end_of_stream_below_frames_already_written_is_refused():
+    orderer = FrameOrderer(live=False, needs_frames=False)
+    for number in range(200):
+        orderer.add_result(result(number), 0.0)
+    assert len(orderer.release(0.0)) == 200
+    orderer.end_stream("clip", 50, 0.0)  # forged: 200 frames exist
+    assert orderer.refused == 1 and not orderer.finished()
+    orderer.add_result(result(200), 0.0)
+    orderer.end_stream("clip", 201, 0.0)  # the real end
+    assert [joined.frame_number for joined in orderer.release(0.0)] == [200]
+    assert orderer.finished()
