@@ -204,9 +204,13 @@ class FrameOrderer:
         return released
 
     def finished(self) -> bool:
-        """True once ``expected_streams`` streams have been seen, and every one has ended and been released."""
-        return (bool(self.streams) and len(self.streams) >= self.expected_streams
-                and all(stream.done for stream in self.streams.values()))
+        """True once ``expected_streams`` streams have ended and every ended one is released.
+
+        A stream that never ends (results for a name no capture uses, as a forged message
+        would bring) cannot keep a finished replay waiting.
+        """
+        ended = [stream for stream in self.streams.values() if stream.frame_count is not None]
+        return len(ended) >= self.expected_streams and all(stream.done for stream in ended)
 
     @property
     def pending_frames(self) -> int:

@@ -247,7 +247,7 @@ def test_flush_writes_every_held_result_in_order_despite_holes():
 
 
 def test_streams_are_ordered_independently():
-    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2)
     orderer.add_result(make_result(1, stream="a"), now_s=0.0)
     orderer.add_result(make_result(0, stream="b"), now_s=0.0)
     assert [(entry.stream, entry.frame_number) for entry in orderer.release(0.0)] == [("b", 0)]

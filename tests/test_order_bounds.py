@@ -45,3 +45,27 @@ def test_an_end_of_stream_below_frames_already_written_is_refused():
     orderer.end_stream("clip", 201, 0.0)  # the real end
     assert [joined.frame_number for joined in orderer.release(0.0)] == [200]
     assert orderer.finished()
+
+
+def test_results_for_a_stream_no_capture_ends_cannot_keep_a_replay_waiting():
+    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer.add_result(result(0, "ghost"), 0.0)
+    for number in range(3):
+        orderer.add_result(result(number), 0.0)
+    orderer.release(0.0)
+    assert not orderer.finished()
+    orderer.end_stream("clip", 3, 0.0)
+    orderer.release(0.0)
+    assert orderer.finished()
+
+
+def test_a_replay_of_two_streams_waits_for_both_to_end():
+    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2)
+    orderer.add_result(result(0, "door"), 0.0)
+    orderer.end_stream("door", 1, 0.0)
+    orderer.release(0.0)
+    assert not orderer.finished()
+    orderer.add_result(result(0, "hall"), 0.0)
+    orderer.end_stream("hall", 1, 0.0)
+    orderer.release(0.0)
+    assert orderer.finished()
