@@ -132,7 +132,8 @@ def main() -> None:
             replay(office, tracked, [])
             replay(office, untracked, ["--tracking", "off"])
             print(f"\n== office-woman.mp4: top emotion changes between frames: tracked {label_changes(tracked)}, "
-                  f"tracked raw scores {label_changes(tracked, 'scores_raw')}, --tracking off {label_changes(untracked)}")
+                  f"tracked raw scores {label_changes(tracked, 'scores_raw')}, "
+                  f"--tracking off {label_changes(untracked)}")
             print(f"faces: tracked {sum(len(r['faces']) for r in map(json.loads, tracked.open()))}, "
                   f"--tracking off {sum(len(r['faces']) for r in map(json.loads, untracked.open()))}")
 

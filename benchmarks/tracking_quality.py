@@ -10,16 +10,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from fakeblock.detect.boxes import iou
+
 MATCH_IOU = 0.3
-
-
-def iou(first, second) -> float:
-    """Intersection over union of two ``[x, y, w, h]`` boxes."""
-    width = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
-    height = min(first[1] + first[3], second[1] + second[3]) - max(first[1], second[1])
-    shared = max(0, width) * max(0, height)
-    union = first[2] * first[3] + second[2] * second[3] - shared
-    return shared / union if union else 0.0
 
 
 def read_faces(path: Path) -> list[list[dict]]:

@@ -28,7 +28,6 @@ def check_ferplus(ferplus: str | None) -> None:
         raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
 
 
-
 class OnOff(str, Enum):
     """A switch typed as a word: ``--tracking off``."""
 
@@ -164,7 +163,7 @@ def up(
     detect_scale: float = typer.Option(1.0, min=0.1, max=1.0, help="Detect on a copy scaled by this (speed)."),
     tracking: OnOff = typer.Option(OnOff.on, case_sensitive=False,
                                    help="on: follow faces between frames (track ids, steady emotions, faster); "
-                                 "off: scan every whole frame."),
+                                   "off: scan every whole frame."),
     scan_cycle_frames: int = typer.Option(30, min=1, max=600, help="With tracking, every place of the frame is "
                                           "scanned once per this many frames (a still new face waits at most that)."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),

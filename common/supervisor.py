@@ -111,13 +111,15 @@ class Supervisor:
 
     def _interrupted_line(self) -> str:
         """``interrupted at frame N of M; K results written``, from the stages' last counters."""
-        counters = [status.counters for status in self.board.latest.values()]
-        sent = sum(int(c.get("frames_out", 0)) for name, c in zip(self.board.latest, counters)
-                   if name.startswith("capture/"))
-        totals = [int(c["frames_total"]) for name, c in zip(self.board.latest, counters)
-                  if name.startswith("capture/") and "frames_total" in c]
-        written = sum(int(c.get("results_written", 0)) for name, c in zip(self.board.latest, counters)
-                      if name.startswith("display/"))
+        sent = written = 0
+        totals = []
+        for name, status in self.board.latest.items():
+            if name.startswith("capture/"):
+                sent += int(status.counters.get("frames_out", 0))
+                if "frames_total" in status.counters:
+                    totals.append(int(status.counters["frames_total"]))
+            elif name.startswith("display/"):
+                written += int(status.counters.get("results_written", 0))
         of_total = f" of {sum(totals)}" if totals else ""
         return f"interrupted at frame {sent}{of_total}; {written} results written"
 

@@ -42,14 +42,6 @@ def grow(box: Box, margin_px: int) -> Box:
     return (box[0] - margin_px, box[1] - margin_px, box[2] + 2 * margin_px, box[3] + 2 * margin_px)
 
 
-def union(first: Box, second: Box) -> Box:
-    """The smallest box holding both."""
-    left, top = min(first[0], second[0]), min(first[1], second[1])
-    right = max(first[0] + first[2], second[0] + second[2])
-    bottom = max(first[1] + first[3], second[1] + second[3])
-    return (left, top, right - left, bottom - top)
-
-
 def contains(outer: Box, inner: Box) -> bool:
     """True when ``inner`` lies wholly inside ``outer``."""
     return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2]

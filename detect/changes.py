@@ -69,9 +69,9 @@ class ChangedRegions:
         are ignored; a region where at least a smallest face's worth changed stays hot for
         ``HOT_FRAMES`` scans, a smaller change for one.  Of a new region and a hot one that
         mostly overlap, the larger stays, so hot regions never pile up.  A region that has
-        had its scans goes cold: change there (a moving background, flickering lights, a waving
-        hand) is ignored for ``COLD_FRAMES`` frames, during which the coverage cycle still
-        scans it, unless the picture there stops looking as it did (something new came).
+        had its scans goes cold: change there (a moving background, flickering lights, a
+        waving hand) is ignored for ``COLD_FRAMES`` frames, during which the coverage cycle
+        still scans it, unless the picture there stops looking as it did (something new).
         """
         min_size_px = self.min_size_px
         face_area_px = min_size_px * min_size_px
@@ -82,7 +82,8 @@ class ChangedRegions:
             if (grown is None or min(grown[2], grown[3]) < min_size_px or changed_px < MIN_CHANGE_SHARE * face_area_px
                     or any(overlap_of_smaller(grown, cold) >= SAME_REGION_OVERLAP for cold in self.cold)):
                 continue
-            if any(overlap_of_smaller(grown, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= grown[2] * grown[3]
+            area_px = grown[2] * grown[3]
+            if any(overlap_of_smaller(grown, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= area_px
                    for other in self.hot):
                 continue  # a hot region at least as large holds most of it
             self.hot = {other: entry for other, entry in self.hot.items()

@@ -95,24 +95,38 @@ def run_job(gray: np.ndarray, cascade: cv2.CascadeClassifier, job: ScanJob, scal
             for bx, by, bw, bh in np.asarray(found).reshape(-1, 4)]
 
 
+def _levels(min_size_px: int, scale: float, step: float, largest_px: int):
+    """``(smallest face, largest face, copy scale)`` of each pyramid level, smallest faces first.
+
+    Each level spans ``LEVEL_SPAN`` times its smallest face; the last level, the first
+    whose span reaches ``largest_px`` (or whose copy would be under a pixel), has no
+    largest face.
+    """
+    level_min_px, level_scale = float(min_size_px), scale
+    while True:
+        level_max_px = int(np.ceil(level_min_px * LEVEL_SPAN))
+        if level_max_px >= largest_px or level_scale * level_min_px < 1:
+            yield round(level_min_px), None, level_scale
+            return
+        yield round(level_min_px), level_max_px, level_scale
+        level_min_px, level_scale = level_min_px * step, level_scale / step
+
+
 def pyramid_jobs(width_px: int, height_px: int, min_size_px: int, scale: float, step: float) -> list[ScanJob]:
     """Every tile of every pyramid level (each ``step`` times smaller): together they scan every
     place at every face size."""
     jobs: list[ScanJob] = []
-    level_min_px, level_scale = float(min_size_px), scale
-    while True:
-        overlap_px = int(np.ceil(level_min_px * LEVEL_SPAN))
-        last = overlap_px >= min(width_px, height_px) or level_scale * level_min_px < 1
-        if last:
-            jobs.append(ScanJob((0, 0, width_px, height_px), round(level_min_px), None, level_scale))
-            return jobs
+    for level_min_px, overlap_px, level_scale in _levels(min_size_px, scale, step, min(width_px, height_px)):
+        if overlap_px is None:
+            jobs.append(ScanJob((0, 0, width_px, height_px), level_min_px, None, level_scale))
+            continue
         cell_px = CELL_PER_OVERLAP * overlap_px
         for top in range(0, height_px, cell_px):
             for left in range(0, width_px, cell_px):
                 tile = (left, top, min(width_px, left + cell_px + overlap_px) - left,
                         min(height_px, top + cell_px + overlap_px) - top)
-                jobs.append(ScanJob(tile, round(level_min_px), overlap_px, level_scale))
-        level_min_px, level_scale = level_min_px * step, level_scale / step
+                jobs.append(ScanJob(tile, level_min_px, overlap_px, level_scale))
+    return jobs
 
 
 def coverage_cycle(width_px: int, height_px: int, min_size_px: int, scale: float, step: float,
@@ -133,14 +147,8 @@ def coverage_cycle(width_px: int, height_px: int, min_size_px: int, scale: float
 
 def region_jobs(region: Box, min_size_px: int, scale: float, step: float) -> list[ScanJob]:
     """Jobs that scan one region for every face size that fits in it, level by level of the pyramid."""
-    jobs: list[ScanJob] = []
-    level_min_px, level_scale = float(min_size_px), scale
     largest_px = min(region[2], region[3])
-    while level_min_px <= largest_px:
-        level_max_px = int(np.ceil(level_min_px * LEVEL_SPAN))
-        last = level_max_px >= largest_px or level_scale * level_min_px < 1
-        jobs.append(ScanJob(region, round(level_min_px), None if last else level_max_px, level_scale))
-        if last:
-            break
-        level_min_px, level_scale = level_min_px * step, level_scale / step
-    return jobs
+    if min_size_px > largest_px:
+        return []
+    return [ScanJob(region, level_min_px, level_max_px, level_scale)
+            for level_min_px, level_max_px, level_scale in _levels(min_size_px, scale, step, largest_px)]

@@ -2,9 +2,9 @@
 
 With tracking (the default) each stream's frames must all reach one worker, in order,
 since its tracks live there: worker ``w`` of the site's ``n`` (numbered across hosts)
-connects only to the captures numbered ``w``, ``w + n``, ...  With one stream the other workers idle; with several,
-the workers share the streams.  Without tracking every worker connects to every capture
-and ZeroMQ shares the frames out.
+connects only to the captures numbered ``w``, ``w + n``, ...  With one stream the other
+workers idle; with several, the workers share the streams.  Without tracking every
+worker connects to every capture and ZeroMQ shares the frames out.
 """
 
 from __future__ import annotations

@@ -84,10 +84,6 @@ class FrameOrderer:
 
     def add_frame(self, frame: wire.Frame, now_s: float) -> bool:
         """Hold a frame's pixels until its result comes; False (and counted) when not wanted."""
-        stream = self._stream(frame.info.stream)
-        if stream is None or not self._in_window(stream, frame.info.frame_number):
-            return False
-        stream.newest_pixels = max(stream.newest_pixels, frame.info.frame_number)
         return self._add(frame.info, "frame", frame, now_s)
 
     def _stream(self, name: str) -> _Stream | None:
@@ -111,6 +107,8 @@ class FrameOrderer:
         number = info.frame_number
         if stream is None or not self._in_window(stream, number):
             return False
+        if slot == "frame":
+            stream.newest_pixels = max(stream.newest_pixels, number)
         beyond_end = stream.frame_count is not None and number >= stream.frame_count
         entry = stream.pending.get(number)
         if number < stream.next_number or beyond_end or (entry is not None and getattr(entry, slot) is not None):

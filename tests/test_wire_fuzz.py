@@ -37,7 +37,8 @@ def hostile_value(generator: np.random.Generator, depth: int = 0):
         return "x" * int(generator.integers(0, 300))
     if choice == 10:
         return [hostile_value(generator, depth + 1) for _ in range(int(generator.integers(0, 5)))]
-    return {str(generator.integers(0, 9)): hostile_value(generator, depth + 1) for _ in range(int(generator.integers(0, 4)))}
+    return {str(generator.integers(0, 9)): hostile_value(generator, depth + 1)
+            for _ in range(int(generator.integers(0, 4)))}
 
 
 def mutate(frames: list, generator: np.random.Generator) -> list:
