@@ -1,15 +1,13 @@
-"""User-facing errors: one clear line on stderr and a non-zero exit, never a traceback; CLI logging."""
+"""User-facing errors and the exit codes every process of fakeblock uses."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
-
-import typer
-
-LOGGER = logging.getLogger(__name__)
-USER_ERROR_EXIT_CODE = 2
+CRASH_EXIT_CODE = 1  # a bug: the supervisor restarts the stage
+USER_ERROR_EXIT_CODE = 2  # something the user can fix: one line on stderr
+USER_QUIT_EXIT_CODE = 3  # the display's window was closed or `q` pressed: stop everything, exit 0
+# A run stopped by a signal exits 128 + its number, as shells report it: 130 for Ctrl-C
+# (SIGINT), 143 for SIGTERM, so scripts can tell an interrupted run from a finished one.
+SIGNAL_EXIT_BASE = 128
 
 
 class UserError(Exception):
@@ -18,22 +16,3 @@ class UserError(Exception):
     Every error meant for the user derives from it (``DataError``, ``TrainError``,
     ``ModelError``), so the CLI and a supervised stage report them the same way.
     """
-
-
-@contextlib.contextmanager
-def report_user_errors():
-    """Turn user errors into ``error: <message>`` on stderr and exit code 2."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-    except UserError as error:  # DataError, TrainError, ModelError and the rest derive from it
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(USER_ERROR_EXIT_CODE) from None
-
-
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr; INFO by default, DEBUG with --verbose."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

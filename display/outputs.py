@@ -24,8 +24,8 @@ import numpy as np
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.errors import UserError
-from fakeblock.common.up import screen_available
 from fakeblock.display.core import DEFAULT_FPS, Joined, draw_overlay, faces_of, fps_from_positions, result_record
+from fakeblock.display.screen import screen_available
 from fakeblock.display.web import WebView
 
 LOGGER = logging.getLogger(__name__)

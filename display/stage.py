@@ -26,7 +26,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.processes import USER_QUIT_EXIT_CODE
+from fakeblock.common.errors import USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
 from fakeblock.display.outputs import Outputs

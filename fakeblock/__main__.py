@@ -1,5 +1,5 @@
 """Allow ``python -m fakeblock``."""
 
-from fakeblock.common.cli import main
+from fakeblock.common.control.cli import main
 
 main()

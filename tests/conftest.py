@@ -51,7 +51,7 @@ class DisplayHarness:
 
     def start(self, config) -> None:
         """Spawn the display stage the way the supervisor does (exit code from ``child_main``)."""
-        from fakeblock.common.processes import child_main
+        from fakeblock.common.control.workers import child_main
 
         context = _multiprocessing.get_context("spawn")
         self.process = context.Process(target=child_main, name="test-display",

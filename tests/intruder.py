@@ -18,7 +18,7 @@ import time
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.security import load_key_pair, load_public_key
+from fakeblock.common.keys import load_key_pair, load_public_key
 
 LINGER_MS = 0
 POLL_STEP_MS = 100

@@ -7,7 +7,7 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.cli import app
+from fakeblock.common.control.cli import app
 from tests.helpers import MEDIA, shared_file
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from fakeblock.common.cli import app
-from fakeblock.common.deploy import environment_variables, load_site, plan_host
-from fakeblock.common.deploy_schema import CONFIG_VARIABLE, STAGE_NAMES
+from fakeblock.common.control.cli import app
+from fakeblock.common.control.site import environment_variables, load_site, plan_host
+from fakeblock.common.control.site_schema import CONFIG_VARIABLE, STAGE_NAMES
 from fakeblock.common.security import check_bind_allowed
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install -e .[test]")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fakeblock.common import deploy, deploy_schema
+from fakeblock.common.control import site as deploy
+from fakeblock.common.control import site_schema as deploy_schema
 from fakeblock.common.config import CaptureConfig, DetectConfig
 from fakeblock.common.endpoints import tcp_endpoints
 from fakeblock.common.errors import UserError
@@ -181,7 +182,7 @@ def test_every_listed_variable_is_read_and_typos_are_warned_about(caplog):
     readable = {deploy_schema.environment_name(section, key) for section, schema in deploy_schema.sections().items()
                 for key in schema}
     assert set(names) - readable == {"FAKEBLOCK_CONFIG", "FAKEBLOCK_ONLY", "FAKEBLOCK_HOST"}
-    with caplog.at_level(logging.WARNING, logger="fakeblock.common.deploy_schema"):
+    with caplog.at_level(logging.WARNING, logger="fakeblock.common.control.site_schema"):
         parse(FULL_SITE, {"FAKEBLOCK_DETECT_WORKER": "2", "FAKEBLOCK_SUPERVISOR_PID": "1"})
     assert "FAKEBLOCK_DETECT_WORKER is not used" in caplog.text and "FAKEBLOCK_SUPERVISOR_PID" not in caplog.text
 

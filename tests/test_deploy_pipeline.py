@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeblock.common.security import generate_keys
+from fakeblock.common.keys import generate_keys
 from tests.helpers import MEDIA, fakeblock, kill_started, orphans_of, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

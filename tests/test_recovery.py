@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.cli import app
+from fakeblock.common.control.cli import app
 from tests.helpers import orphans_of
 from tests.test_deploy_pipeline import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, site, stop  # noqa: F401
 

@@ -12,10 +12,10 @@ import pytest
 import zmq
 import zmq.auth
 
-from fakeblock.common import security
+from fakeblock.common import keys, security
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import (Security, SecurityConfig, check_bind_allowed, check_libzmq, check_private,
-                                        generate_keys)
+from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed, check_libzmq
+from fakeblock.common.keys import check_private, generate_keys
 
 RECEIVE_TIMEOUT_MS = 5000
 # Long enough for a CURVE handshake on loopback to finish many times over.
@@ -147,13 +147,13 @@ def test_malformed_and_unreadable_key_files_are_user_errors(keys_directory):
     (keys_directory / "server.key").unlink()
     (keys_directory / "server.key").mkdir()
     with pytest.raises(UserError, match=r"cannot read CurveZMQ key file .*server\.key"):
-        security.load_public_key(keys_directory, "server")
+        keys.load_public_key(keys_directory, "server")
 
 
 def test_a_secret_readable_by_others_is_warned_about(keys_directory, caplog):
     (keys_directory / "client.key_secret").chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="fakeblock.common.security"):
-        security.load_key_pair(keys_directory, "client")
+        keys.load_key_pair(keys_directory, "client")
     assert "readable by other users" in caplog.text
 
 
@@ -177,7 +177,7 @@ def test_a_client_outside_the_allow_list_gets_nothing_while_the_allowed_one_work
     pull, endpoint = curve_server(sockets, keys_directory)
     stranger = new_socket(sockets, new_context(sockets), zmq.PUSH)
     # The stranger knows the server's public key but its own key is not allow-listed.
-    stranger.curve_serverkey = security.load_public_key(keys_directory, "server")
+    stranger.curve_serverkey = keys.load_public_key(keys_directory, "server")
     stranger.curve_publickey, stranger.curve_secretkey = zmq.curve_keypair()
     stranger.connect(endpoint)
     send_if_possible(stranger, b"from the stranger")

@@ -10,11 +10,13 @@ import time
 import pytest
 import zmq
 
-from fakeblock.common import discovery, wire
-from fakeblock.common.security import Security, SecurityConfig, generate_keys
-from fakeblock.common.status_client import Target, ask
-from fakeblock.common.status_service import StatusService
-from fakeblock.common.status_table import stage_summary, status_document, status_table
+from fakeblock.common import wire
+from fakeblock.common.control import discovery
+from fakeblock.common.security import Security, SecurityConfig
+from fakeblock.common.keys import generate_keys
+from fakeblock.common.control.status_client import Target, ask
+from fakeblock.common.control.status_service import StatusService
+from fakeblock.common.control.status_table import stage_summary, status_document, status_table
 
 WORKERS = (
     wire.WorkerReport("detect", 0, 101, True, "running", 0, 12.0, 11.5, {"frames_in": 50, "frames_out": 48,
@@ -175,7 +177,7 @@ def test_workers_of_a_stage_are_added_up():
 
 
 def test_the_document_lists_stages_in_pipeline_order_and_silent_hosts(tmp_path):
-    from fakeblock.common.status_client import Answer
+    from fakeblock.common.control.status_client import Answer
 
     answers = [Answer(Target("gpu-box", "tcp://10.0.0.6:5557", SecurityConfig()), report=REPORT),
                Answer(Target("camera", "tcp://10.0.0.5:5557", SecurityConfig()), error="no answer")]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.cli import app
+from fakeblock.common.control.cli import app
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data, metrics
 
@@ -267,7 +267,7 @@ def test_eval_of_a_tflite_model_never_imports_tensorflow(csv_model, layouts):
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from fakeblock.common.cli import app\n"
+        "from fakeblock.common.control.cli import app\n"
         f"result = CliRunner().invoke(app, ['eval', '--data', {str(layouts['csv'][0])!r}, "
         f"'--model', {str(csv_model / 'emotion.tflite')!r}])\n"
         "assert result.exit_code == 0, result.output\n"

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from fakeblock.common.config import CaptureSlot, PipelineConfig
-from fakeblock.common.deploy_schema import HOST_VARIABLE, ONLY_VARIABLE, STAGE_CONFIGS, STAGE_NAMES, tcp
+from fakeblock.common.control.site_schema import HOST_VARIABLE, ONLY_VARIABLE, STAGE_CONFIGS, STAGE_NAMES, tcp
 from fakeblock.common.endpoints import Endpoints, endpoints_for_stage
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig, check_bind_allowed
 
 if TYPE_CHECKING:
-    from fakeblock.common.deploy import Site
+    from fakeblock.common.control.site import Site
 
 LOGGER = logging.getLogger(__name__)
 

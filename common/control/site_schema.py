@@ -1,6 +1,6 @@
 """The schema of the deployment file: keys, types, limits and their environment variables.
 
-:mod:`fakeblock.common.deploy` explains the file; this module checks values against
+:mod:`fakeblock.common.control.site` explains the file; this module checks values against
 :class:`Field` descriptions.  A stage's own settings come from its config dataclass in
 :mod:`fakeblock.common.config`, so a field added there is accepted here without changes.
 """

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from fakeblock.common.errors import report_user_errors, setup_logging
+from fakeblock.common.control.cli_errors import report_user_errors, setup_logging
 
 STATUS_WIDTH_CHARS = 160
 keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machines.", no_args_is_help=True)
@@ -25,7 +25,7 @@ def generate(
 ) -> None:
     """Create CurveZMQ key pairs; secret files are readable by their owner only."""
     setup_logging(verbose)
-    from fakeblock.common.security import DEFAULT_KEY_NAMES, generate_keys
+    from fakeblock.common.keys import DEFAULT_KEY_NAMES, generate_keys
 
     with report_user_errors():
         written = generate_keys(directory, names=tuple(names) if names else DEFAULT_KEY_NAMES, force=force)
@@ -48,8 +48,8 @@ def status_command(
     Exits 1 when some host did not answer, or when no pipeline runs here.
     """
     setup_logging(verbose)
-    from fakeblock.common.status_client import ask
-    from fakeblock.common.status_table import status_document, status_table
+    from fakeblock.common.control.status_client import ask
+    from fakeblock.common.control.status_table import status_document, status_table
 
     with report_user_errors():
         targets = _targets(config, keys)
@@ -73,11 +73,11 @@ def _targets(config: Optional[Path], keys: Optional[Path]) -> list:
     """The supervisors to ask: every host of the site file, else this machine's running pipelines."""
     import os
 
-    from fakeblock.common.deploy_schema import CONFIG_VARIABLE
-    from fakeblock.common.status_client import Target
+    from fakeblock.common.control.site_schema import CONFIG_VARIABLE
+    from fakeblock.common.control.status_client import Target
 
     if config or os.environ.get(CONFIG_VARIABLE):
-        from fakeblock.common.deploy import load_site
+        from fakeblock.common.control.site import load_site
 
         site = load_site(config).with_security(str(keys) if keys else None)
         if site.security.keys_directory:
@@ -88,7 +88,7 @@ def _targets(config: Optional[Path], keys: Optional[Path]) -> list:
         return [Target(host, endpoint, site.security) for host, endpoint in site.status_endpoints().items()]
     from dataclasses import replace
 
-    from fakeblock.common.discovery import local_pipelines
+    from fakeblock.common.control.discovery import local_pipelines
 
     pipelines = local_pipelines()
     hosts = [pipeline.host for pipeline in pipelines]

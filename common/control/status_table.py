@@ -12,7 +12,7 @@ from rich.table import Table
 
 from fakeblock.common import wire
 from fakeblock.common.config import STAGE_NAMES
-from fakeblock.common.status_client import Answer
+from fakeblock.common.control.status_client import Answer
 
 COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
 DROP_COUNTERS = ("dropped", "display_dropped", "malformed")

@@ -1,7 +1,7 @@
 """A supervisor's status service: answers ``fakeblock status`` with a :class:`~fakeblock.common.wire.StatusReport`.
 
 Each supervisor listens on ``ipc://<run directory>/status-service`` (found through
-:mod:`fakeblock.common.discovery`) and, with a site file, also on the ``[supervisor]`` TCP
+:mod:`fakeblock.common.control.discovery`) and, with a site file, also on the ``[supervisor]`` TCP
 address.  Several supervisors on one host (``--only`` subsets) cannot share that port:
 the first takes it and the others only warn, since ``fakeblock status`` on the machine
 itself still finds them all.  The sockets are ROUTERs, not REPs: a

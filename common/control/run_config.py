@@ -8,7 +8,7 @@ Three ways to start:
   default loopback TCP ports of an empty site file (so another ``fakeblock up --only ...``
   on this machine can run the rest);
 - ``fakeblock up --config site.toml [--only ...] [--host ...]``: this host's share of the
-  site file (see :mod:`fakeblock.common.deploy`).
+  site file (see :mod:`fakeblock.common.control.site`).
 
 Precedence: command-line options given explicitly win over environment variables, which
 win over the file.  Control and status links are always ``ipc://`` in the run directory.
@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from fakeblock.common.config import PipelineConfig
-from fakeblock.common.deploy import load_site, parse_site, plan_host
-from fakeblock.common.deploy_schema import CONFIG_VARIABLE, HOST_VARIABLE, ONLY_VARIABLE
+from fakeblock.common.control.site import load_site, parse_site, plan_host
+from fakeblock.common.control.site_schema import CONFIG_VARIABLE, HOST_VARIABLE, ONLY_VARIABLE
 from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig

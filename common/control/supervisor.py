@@ -2,7 +2,7 @@
 
 A supervisor runs the stages ``config.stages`` names (all of them on a single host) and
 answers ``fakeblock status`` on its status service (see
-:mod:`fakeblock.common.status_service`).  When every stage it runs has finished (a
+:mod:`fakeblock.common.control.status_service`).  When every stage it runs has finished (a
 capture-only host after its file), it exits too; a host of workers (detect, queue,
 classify) runs until it is told to stop.
 
@@ -24,19 +24,18 @@ from socket import gethostname
 
 import zmq
 
-from fakeblock.common import discovery, wire
+from fakeblock.common import wire
+from fakeblock.common.control import discovery
 from fakeblock.common.config import PipelineConfig, detect_threads
+from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
 from fakeblock.common.endpoints import endpoints_for_stage, local_status_service
-from fakeblock.common.processes import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE, Worker
+from fakeblock.common.control.workers import Worker
 from fakeblock.common.security import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
-from fakeblock.common.status_service import StatusService
-from fakeblock.common.status_view import StatusBoard
+from fakeblock.common.control.status_service import StatusService
+from fakeblock.common.control.status_view import StatusBoard
 
 LOGGER = logging.getLogger(__name__)
-# A run stopped by a signal exits 128 + its number, as shells report it: 130 for Ctrl-C
-# (SIGINT), 143 for SIGTERM, so scripts can tell an interrupted run from a finished one.
-SIGNAL_EXIT_BASE = 128
 DRAIN_TIMEOUT_S = 15.0
 JOIN_TIMEOUT_S = 5.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)

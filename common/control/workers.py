@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError
 from fakeblock.common.security import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
-USER_ERROR_EXIT_CODE = 2
-CRASH_EXIT_CODE = 1
-USER_QUIT_EXIT_CODE = 3  # the display's window was closed or `q` pressed: stop everything, exit 0
 
 
 def run_stage(stage: str, config: Any, endpoints: Endpoints, worker: int) -> int:
@@ -49,7 +47,6 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {stage}/{worker}: %(message)s", datefmt="%H:%M:%S")
-    from fakeblock.common.errors import UserError
     from fakeblock.common.security import set_process_security
 
     set_process_security(security_config or SecurityConfig())

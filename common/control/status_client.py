@@ -1,8 +1,8 @@
 """``fakeblock status``: ask every supervisor of a deployment for its state, print one table.
 
 Which supervisors: with ``--config site.toml``, every host's status service named by the
-site file (:meth:`~fakeblock.common.deploy.Site.status_endpoints`); without, every pipeline
-running on this machine for this user (:mod:`fakeblock.common.discovery`).  All requests
+site file (:meth:`~fakeblock.common.control.site.Site.status_endpoints`); without, every pipeline
+running on this machine for this user (:mod:`fakeblock.common.control.discovery`).  All requests
 go out at once and share one deadline, so a silent host costs ``timeout_s`` once, not per
 host, and shows as a "no answer" row.
 """

@@ -43,7 +43,7 @@ Environment variables override the file (for containers):
 - ``FAKEBLOCK_<STAGE>_<KEY>``: ``FAKEBLOCK_CAPTURE_SOURCE``, ``FAKEBLOCK_DETECT_WORKERS``, ...;
 - ``FAKEBLOCK_CONFIG`` (the file), ``FAKEBLOCK_ONLY`` (``--only``), ``FAKEBLOCK_HOST`` (``--host``).
 
-This module reads the file; :mod:`fakeblock.common.deploy_plan` works out each host's share.
+This module reads the file; :mod:`fakeblock.common.control.site_plan` works out each host's share.
 
 Lists are comma-separated (``FAKEBLOCK_DISPLAY_OUTPUTS=web,none``), booleans are
 1/0/true/false/yes/no/on/off, and an empty value clears an optional setting.
@@ -59,13 +59,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from fakeblock.common.deploy_schema import (BOUND_LINKS, CONFIG_VARIABLE, DEFAULT_HOST, DEFAULT_SUPERVISOR_PORT,
+from fakeblock.common.control.site_schema import (BOUND_LINKS, CONFIG_VARIABLE, DEFAULT_HOST, DEFAULT_SUPERVISOR_PORT,
                                             STAGE_CONFIGS, STAGE_NAMES, check_hosts, check_table,
                                             environment_name, environment_overrides, environment_variables, sections,
                                             split_document, tcp, warn_unknown_variables)
 from fakeblock.common.endpoints import DEFAULT_BASE_PORT, LINKS, Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import DEFAULT_CLIENT_KEY_NAME, SecurityConfig
+from fakeblock.common.security import SecurityConfig
+from fakeblock.common.keys import DEFAULT_CLIENT_KEY_NAME
 
 __all__ = ["HostPlan", "Site", "StagePlacement", "endpoints_for_stage", "environment_variables", "is_this_machine",
            "load_site", "parse_site", "plan_host"]
@@ -292,5 +293,5 @@ def _check_port_clashes(site: Site) -> None:
 
 
 # Re-exported: callers read a file and plan a host through this one module.
-from fakeblock.common.deploy_plan import HostPlan, is_this_machine, plan_host  # noqa: E402
+from fakeblock.common.control.site_plan import HostPlan, is_this_machine, plan_host  # noqa: E402
 from fakeblock.common.endpoints import endpoints_for_stage  # noqa: E402

@@ -18,17 +18,11 @@ from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
 from fakeblock.common.endpoints import BOUND_LINKS, endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
+from fakeblock.display.screen import screen_available
 from fakeblock.common.security import Security, check_bind_allowed, check_libzmq, is_local_endpoint
 
 LOGGER = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def screen_available() -> bool:
-    """True when a window can be opened (an X11 or Wayland display on Linux)."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def camera_opens(index: int = 0) -> bool:
@@ -188,7 +182,7 @@ def prepare(config: PipelineConfig, say) -> PipelineConfig:
 
 def run(config: PipelineConfig, say, log_level: int = logging.INFO) -> int:
     """Prepare, supervise, and clean up the socket directory; return the exit code."""
-    from fakeblock.common.supervisor import Supervisor
+    from fakeblock.common.control.supervisor import Supervisor
 
     try:
         config = prepare(config, say)

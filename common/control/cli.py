@@ -10,8 +10,8 @@ from typing import Optional
 
 import typer
 
-from fakeblock.common.cli_site import keys_app, status_command
-from fakeblock.common.errors import report_user_errors, setup_logging
+from fakeblock.common.control.cli_deploy import keys_app, status_command
+from fakeblock.common.control.cli_errors import report_user_errors, setup_logging
 
 app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -182,8 +182,8 @@ def up(
 ) -> None:
     """Start capture, detect, classify and display (or this host's share of a deployment) as supervised processes."""
     setup_logging(verbose)
-    from fakeblock.common.launch import Deployment, build_config
-    from fakeblock.common.up import run
+    from fakeblock.common.control.run_config import Deployment, build_config
+    from fakeblock.common.control.preflight import run
 
     options = {"source": source, "stream": stream, "realtime": realtime, "max_frames": max_frames,
                "scale_factor": scale_factor, "min_neighbors": min_neighbors, "min_size_px": min_size_px,

@@ -1,0 +1,31 @@
+"""How the CLI reports user errors (one line on stderr, exit 2, never a traceback) and logs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+
+import typer
+
+from fakeblock.common.errors import SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, UserError
+
+
+@contextlib.contextmanager
+def report_user_errors():
+    """Turn user errors into ``error: <message>`` on stderr and exit code 2."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(SIGNAL_EXIT_BASE + signal.SIGINT) from None
+    except UserError as error:  # DataError, TrainError, ModelError and the rest derive from it
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(USER_ERROR_EXIT_CODE) from None
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log to stderr; INFO by default, DEBUG with --verbose."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
