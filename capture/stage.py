@@ -26,6 +26,7 @@ from fakeblock.common import wire
 from fakeblock.common.config import CaptureConfig
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import UserError
+from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
 
 LOGGER = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ END_DRAIN_S = 10.0
 FIRST_READER_WAIT_S = 5.0
 
 
-def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0) -> int:
+def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
+                security: SecurityConfig | None = None) -> int:
     """Stream ``config.source`` into the pipeline until it ends or a stop arrives; returns 0."""
     # A --live file makes no sense unpaced (nearly every frame would be dropped), so pace it.
     source = open_source(config.source, realtime=config.realtime or bool(config.live))
@@ -57,7 +59,7 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0) ->
     stream = _stream_name(config, source)
     LOGGER.info("capture: %s as stream %r, %s, %s fps", config.source, stream,
                 "live" if live else "lossless", source.fps or "unknown")
-    runtime = StageRuntime("capture", worker, endpoints)
+    runtime = StageRuntime("capture", worker, endpoints, security)
     if source.frame_count is not None:
         runtime.counters["frames_total"] = source.frame_count  # for progress and the "interrupted" line
     linger_ms = None if live else LOSSLESS_LINGER_MS

@@ -10,15 +10,16 @@ from __future__ import annotations
 import zmq
 
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import StageRuntime
 
 QUEUE_HWM = 64
 FORWARD_BURST = 256
 
 
-def run_queue(endpoints: Endpoints, worker: int = 0) -> int:
+def run_queue(_config: None, endpoints: Endpoints, worker: int = 0, security: SecurityConfig | None = None) -> int:
     """Forward faces from ``faces_in`` to ``faces_out`` until told to stop."""
-    runtime = StageRuntime("queue", worker, endpoints)
+    runtime = StageRuntime("queue", worker, endpoints, security)
     incoming = runtime.socket(zmq.PULL, QUEUE_HWM, bind_to=endpoints.faces_in)
     outgoing = runtime.socket(zmq.PUSH, QUEUE_HWM, bind_to=endpoints.faces_out)
     try:

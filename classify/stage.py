@@ -12,6 +12,7 @@ from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common import wire
 from fakeblock.common.config import ClassifyConfig
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
 
 LOGGER = logging.getLogger(__name__)
@@ -20,10 +21,11 @@ FACES_HWM = 256
 RESULTS_HWM = 1024
 
 
-def run_classify(config: ClassifyConfig, endpoints: Endpoints, worker: int = 0) -> int:
+def run_classify(config: ClassifyConfig, endpoints: Endpoints, worker: int = 0,
+                 security: SecurityConfig | None = None) -> int:
     """Receive faces, run the model once per batch, send one Result per frame."""
     model = EmotionModel(config.model, threads=config.threads)
-    runtime = StageRuntime("classify", worker, endpoints)
+    runtime = StageRuntime("classify", worker, endpoints, security)
     faces = runtime.socket(zmq.PULL, FACES_HWM, connect_to=endpoints.faces_out)
     results = runtime.socket(zmq.PUSH, RESULTS_HWM, connect_to=endpoints.results)
     pending: list[Pending] = []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.endpoints import DEFAULT_HOST, Endpoints
+from fakeblock.common.options import derived, option
 from fakeblock.common.security import SecurityConfig
+from fakeblock.common.stages import STAGE_NAMES
 
 DISPLAY_OUTPUTS = ("window", "web", "none")
-STAGE_NAMES = ("capture", "detect", "queue", "classify", "display")
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,15 @@ class CaptureConfig:
     files are lossless (every frame, then exit) unless ``realtime`` paces them like a camera.
     """
 
-    source: str = "0"
-    stream: str | None = None
-    realtime: bool = False
-    live: bool | None = None
-    send_frames_to_display: bool = True
-    max_frames: int | None = None
+    source: str = option("0", "Camera index, video, image, folder of images, stream URL or 'demo'. "
+                         "Default: camera 0, else the demo.", flags=("--source", "-s"), command_line_default=None)
+    stream: str | None = option(None, "Stream name in results (default: camera0, the file's stem, ...).")
+    realtime: bool = option(False, "Pace a file at its own fps, like a camera (live mode).")
+    live: bool | None = option(None, "Drop stale frames to keep latency low (default: cameras and streams yes, "
+                               "files no).", command_line=False)
+    send_frames_to_display: bool = derived(True, "Whether the display needs the pixels (a window, the web "
+                                           "view or a recording).")
+    max_frames: int | None = option(None, "Stop after this many frames.", minimum=1)
 
 
 @dataclass(frozen=True)
@@ -43,15 +48,23 @@ class DetectConfig:
     worker_count``), which keeps its tracks.
     """
 
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_size_px: int = 48
-    detect_scale: float = 1.0
-    tracking: bool = True
-    scan_cycle_frames: int = 30
-    opencv_threads: int = 0
-    worker_count: int = 0
-    first_worker: int = 0
+    scale_factor: float = option(1.1, "Haar cascade scale step.", minimum=1.01)
+    min_neighbors: int = option(5, "Haar cascade neighbours needed to keep a face.", minimum=0)
+    min_size_px: int = option(48, "Smallest face, in source pixels.", minimum=8, flags=("--min-size",))
+    detect_scale: float = option(1.0, "Detect on a copy scaled by this (speed).", minimum=0.1, maximum=1.0)
+    tracking: bool = option(True, "on: follow faces between frames (track ids, steady emotions, faster); "
+                            "off: scan every whole frame.", words=True)
+    scan_cycle_frames: int = option(30, "With tracking, every place of the frame is scanned once per this many "
+                                    "frames (a still new face waits at most that).", minimum=1, maximum=600)
+    opencv_threads: int = option(0, "OpenCV threads per detect worker (0: the cores shared among them).",
+                                 minimum=0, command_line=False)
+    worker_count: int = derived(0, "Detect workers of the whole site (0: this host's).")
+    first_worker: int = derived(0, "Site-wide number of this host's first detect worker.")
+
+    def for_workers(self, workers_here: int) -> DetectConfig:
+        """These settings for one of ``workers_here`` detect workers on this host (threads and worker count)."""
+        return replace(self, opencv_threads=detect_threads(self, workers_here),
+                       worker_count=self.worker_count or workers_here)
 
 
 def detect_threads(config: DetectConfig, workers_here: int) -> int:
@@ -65,10 +78,11 @@ def detect_threads(config: DetectConfig, workers_here: int) -> int:
 class ClassifyConfig:
     """Model and batching: a batch goes at ``max_batch_size`` faces or after ``batch_timeout_ms``."""
 
-    model: str | None = None
-    max_batch_size: int = 32
-    batch_timeout_ms: float = 10.0
-    threads: int | None = None
+    model: str | None = option(None, "A .tflite or .keras model (default: the shipped model).", metavar="PATH")
+    max_batch_size: int = option(32, "Faces per model call at most.", minimum=1, maximum=256)
+    batch_timeout_ms: float = option(10.0, "Longest wait for a batch to fill.", minimum=0)
+    threads: int | None = option(None, "Threads of the model runtime (default: its own choice).", minimum=1,
+                                 command_line=False)
 
 
 @dataclass(frozen=True)
@@ -79,14 +93,16 @@ class DisplayConfig:
     once that many streams have ended and been written.
     """
 
-    outputs: tuple[str, ...] = ("none",)
-    record: str | None = None
-    results: str | None = None
-    web_host: str = "127.0.0.1"
-    web_port: int = 8080
-    live: bool = False
-    window_title: str = "fakeblock"
-    expected_streams: int = 1
+    outputs: tuple[str, ...] = option(("none",), "Comma list of window, web, none.", choices=DISPLAY_OUTPUTS,
+                                      flags=("--display", "-d"), command_line_default="window", comma_list=True)
+    record: str | None = option(None, "Write the annotated video to this .mp4 file.", metavar="PATH")
+    results: str | None = option(None, "Write one JSON line per frame to this file.", metavar="PATH")
+    web_host: str = option(DEFAULT_HOST, "Address of the web view (loopback unless keys are configured).",
+                           command_line=False)
+    web_port: int = option(8080, "Port of the web view (loopback only).", minimum=1, maximum=MAX_PORT)
+    live: bool = derived(False, "Whether the streams are live (show the newest frame, never wait).")
+    window_title: str = option("fakeblock", "Title of the window output.", command_line=False)
+    expected_streams: int = derived(1, "How many capture stages feed the display.")
 
 
 @dataclass(frozen=True)
@@ -115,8 +131,8 @@ class PipelineConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
-    detect_workers: int = 1
-    classify_workers: int = 1
+    detect_workers: int = option(1, "Detect processes.", minimum=1)
+    classify_workers: int = option(1, "Classify processes.", minimum=1)
     stats: str | None = None
     show_status: bool = True
     security: SecurityConfig = field(default_factory=SecurityConfig)

@@ -20,7 +20,9 @@ Several capture stages (several cameras, each its own stream) each bind their ow
 ``display_frames`` endpoint, so every stream's frames and its ``EndOfStream`` still travel
 in order on one connection.
 
-No stage hard-codes an address: they all receive an :class:`Endpoints`.
+Which stage binds which link is in the stage registry (:mod:`fakeblock.common.stages`);
+a stage beyond these five brings its own links (``extra_links``).  No stage hard-codes
+an address: they all receive an :class:`Endpoints`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ from pathlib import Path
 from typing import Mapping
 
 LINKS = ("frames", "faces_in", "faces_out", "results", "display_frames", "control", "status")
-# The data links each stage binds (control and status are bound by the supervisor).
-BOUND_LINKS = {"capture": ("frames",), "queue": ("faces_in", "faces_out"), "display": ("results", "display_frames")}
 STATUS_SERVICE_NAME = "status-service"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 5550
@@ -51,20 +51,33 @@ class Endpoints:
     control: str
     status: str
     extra_frames: tuple[str, ...] = ()
+    extra_links: tuple[tuple[str, str], ...] = ()
+
+    def link(self, name: str) -> str:
+        """The address of link ``name``: one of :data:`LINKS` or an extra link."""
+        if name in LINKS:
+            return getattr(self, name)
+        for link, address in self.extra_links:
+            if link == name:
+                return address
+        raise KeyError(f"no link {name!r} in these endpoints")
 
     def all_frames(self) -> tuple[str, ...]:
         """Every capture's ``frames`` endpoint: detect workers connect to each."""
         return (self.frames, *self.extra_frames)
 
-    def as_dict(self) -> dict[str, str]:
-        """Plain dict, for logs and the stats file."""
-        return asdict(self)
+    def as_dict(self) -> dict:
+        """Plain dict, for logs and the stats file (extra links by their names)."""
+        plain = asdict(self)
+        del plain["extra_links"]
+        return {**plain, **dict(self.extra_links)}
 
 
-def ipc_endpoints(run_directory: str | Path) -> Endpoints:
+def ipc_endpoints(run_directory: str | Path, extra_links: tuple[str, ...] = ()) -> Endpoints:
     """Unix-socket endpoints in ``run_directory``: private to this machine, no ports to clash."""
     run_directory = Path(run_directory)
-    return Endpoints(**{link: f"ipc://{run_directory / link}" for link in LINKS})
+    return Endpoints(**{link: f"ipc://{run_directory / link}" for link in LINKS},
+                     extra_links=tuple((link, f"ipc://{run_directory / link}") for link in extra_links))
 
 
 def tcp_endpoints(host: str = DEFAULT_HOST, base_port: int = DEFAULT_BASE_PORT) -> Endpoints:
@@ -78,10 +91,33 @@ def make_run_directory() -> Path:
     return Path(tempfile.mkdtemp(prefix="fakeblock-", dir=base))
 
 
-def endpoints_for_stage(endpoints: Endpoints, binds: Mapping[str, str], stage: str) -> Endpoints:
-    """``endpoints`` with the links ``stage`` binds replaced by their bind addresses from ``binds``."""
-    own = {link: binds[link] for link in BOUND_LINKS.get(stage, ()) if link in binds}
-    return replace(endpoints, **own)
+def with_ipc_links(endpoints: Endpoints, links: tuple[str, ...]) -> Endpoints:
+    """``endpoints`` plus an ``ipc://`` address in its run directory for each new link in ``links``."""
+    run_directory = run_directory_of(endpoints)
+    known = set(LINKS) | {link for link, _ in endpoints.extra_links}
+    new = tuple(dict.fromkeys(link for link in links if link not in known))
+    if not new:
+        return endpoints
+    if run_directory is None:
+        raise ValueError(f"links {', '.join(new)} need an ipc:// run directory to live in")
+    return replace(endpoints, extra_links=endpoints.extra_links + tuple((link, f"ipc://{run_directory / link}")
+                                                                      for link in new))
+
+
+def endpoints_for_stage(endpoints: Endpoints, binds: Mapping[str, str], bound_links: tuple[str, ...] = (),
+                        rewire: Mapping[str, str] | None = None) -> Endpoints:
+    """The endpoints one stage uses.
+
+    The links it binds (``bound_links``) get their bind addresses from ``binds`` where
+    that names one, and each ``rewire`` entry points one of its fields at another link's
+    address (see :class:`fakeblock.common.stages.StageSpec`).
+    """
+    own = {link: binds[link] for link in bound_links if link in binds and link in LINKS}
+    extra = tuple((link, binds.get(link, address) if link in bound_links else address)
+                  for link, address in endpoints.extra_links)
+    resolved = replace(endpoints, **own, extra_links=extra)
+    moved = {field_name: resolved.link(link) for field_name, link in (rewire or {}).items()}
+    return replace(resolved, **moved)
 
 
 def run_directory_of(endpoints: Endpoints) -> Path | None:

@@ -17,7 +17,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.security import Security, check_bind_allowed, process_security
+from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, make_socket
 
 LOGGER = logging.getLogger(__name__)
@@ -31,12 +31,12 @@ MALFORMED_LOG_EVERY = 100
 class StageRuntime:
     """Sockets, stop flag, counters and heartbeats of one stage worker process."""
 
-    def __init__(self, stage: str, worker: int, endpoints: Endpoints, handle_signals: bool = True):
+    def __init__(self, stage: str, worker: int, endpoints: Endpoints, security: SecurityConfig | None = None,
+                 handle_signals: bool = True):
         self.stage, self.worker, self.endpoints = stage, worker, endpoints
         self.context = zmq.Context()
-        # The process's security settings were recorded by child_main before the stage
-        # started; never set, they are the secure default (no keys, local binds only).
-        self.security = Security(process_security())
+        # None is the secure default: no keys, local binds only.
+        self.security = Security(security)
         self.counters: dict[str, float] = {"malformed": 0}
         self.stop_requested = False
         self.finish_requested = False

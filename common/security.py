@@ -214,21 +214,3 @@ def check_bind_allowed(endpoint: str, security_config: SecurityConfig) -> None:
         return
     raise UserError(f"refusing to listen on {endpoint} without CurveZMQ keys; run `fakeblock keys generate DIR` "
                     f"and pass --keys DIR, or --insecure")
-
-
-# ---------------------------------------------------------------------------------------
-# Process-wide setting (set once in a stage process, before its runtime starts)
-# ---------------------------------------------------------------------------------------
-
-_process_security_config = SecurityConfig()
-
-
-def set_process_security(config: SecurityConfig) -> None:
-    """Record this process's security settings (``child_main`` calls it before the stage runs)."""
-    global _process_security_config
-    _process_security_config = config
-
-
-def process_security() -> SecurityConfig:
-    """This process's security settings; the secure default (no keys, loopback only) if never set."""
-    return _process_security_config

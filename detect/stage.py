@@ -17,6 +17,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import DetectConfig, detect_threads
 from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.detect.core import StreamTrackers, cascade_finder, detect, load_cascade
 
@@ -39,7 +40,8 @@ def frame_sources(config: DetectConfig, endpoints: Endpoints, worker: int) -> tu
                  if number % max(1, config.worker_count) == site_worker)
 
 
-def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> int:
+def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
+               security: SecurityConfig | None = None) -> int:
     """Receive frames, find faces, send every frame's faces (even none) to the classify queue."""
     cv2.setNumThreads(detect_threads(config, workers_here=1))
     cascade = load_cascade()
@@ -48,7 +50,7 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0) -> i
     if not sources:
         LOGGER.info("detect/%d: no stream to track (%d streams, %d workers); idle", worker,
                     len(endpoints.all_frames()), config.worker_count)
-    runtime = StageRuntime("detect", worker, endpoints)
+    runtime = StageRuntime("detect", worker, endpoints, security)
     frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=sources)
     faces = runtime.socket(zmq.PUSH, FACES_HWM, connect_to=endpoints.faces_in)
     try:

@@ -27,6 +27,7 @@ from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import USER_QUIT_EXIT_CODE
+from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
 from fakeblock.display.outputs import Outputs
@@ -49,9 +50,10 @@ DRAIN_QUIET_S = 0.5
 COUNTER_INTERVAL_S = 0.5
 
 
-def run_display(config: DisplayConfig, endpoints: Endpoints, worker: int = 0) -> int:
+def run_display(config: DisplayConfig, endpoints: Endpoints, worker: int = 0,
+                security: SecurityConfig | None = None) -> int:
     """Run the display until every ended stream is written, a stop order, or the user quits."""
-    runtime = StageRuntime("display", worker, endpoints)
+    runtime = StageRuntime("display", worker, endpoints, security)
     outputs = None
     try:
         outputs = Outputs(config)

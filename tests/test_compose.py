@@ -18,8 +18,9 @@ import pytest
 import typer.main
 
 from fakeblock.common.control.cli import app
-from fakeblock.common.control.site import environment_variables, load_site, plan_host
-from fakeblock.common.control.site_schema import CONFIG_VARIABLE, STAGE_NAMES
+from fakeblock.common.control.site import load_site
+from fakeblock.common.control.site_plan import plan_host
+from fakeblock.common.control.site_schema import CONFIG_VARIABLE, STAGE_NAMES, environment_variables
 from fakeblock.common.security import check_bind_allowed
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install -e .[test]")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakeblock.common.control import site as deploy
+from fakeblock.common.control import site_plan
 from fakeblock.common.control import site_schema as deploy_schema
 from fakeblock.common.config import CaptureConfig, DetectConfig
 from fakeblock.common.endpoints import tcp_endpoints
@@ -70,7 +71,7 @@ def test_the_worked_example_parses():
     assert site.security == SecurityConfig(keys_directory="/etc/fakeblock/keys", insecure=False)
     assert site.hosts() == ("10.0.0.5", "10.0.0.6", "10.0.0.8", "10.0.0.7")
     assert site.stages["detect"].hosts == ("10.0.0.6", "10.0.0.8")
-    spare = deploy.plan_host(site, RUN_DIRECTORY, only="detect", host="10.0.0.8", environ={})
+    spare = site_plan.plan_host(site, RUN_DIRECTORY, only="detect", host="10.0.0.8", environ={})
     assert spare.stages == ("detect",) and spare.workers == {"detect": 2} and spare.binds == {}
     # Tracking gives each stream to one detect worker of the site: this host's are numbered 2 and 3 of 4.
     detect = spare.pipeline_config().detect
@@ -79,7 +80,7 @@ def test_the_worked_example_parses():
 
 def test_a_full_file_gives_each_host_its_endpoints_workers_and_configs():
     site = parse(FULL_SITE)
-    plan = deploy.plan_host(site, RUN_DIRECTORY, only="detect,classify,queue", environ={})
+    plan = site_plan.plan_host(site, RUN_DIRECTORY, only="detect,classify,queue", environ={})
     assert plan.host == "10.0.0.6" and plan.stages == ("detect", "queue", "classify")
     assert plan.endpoints.as_dict() == {
         "frames": "tcp://10.0.0.5:5550", "faces_in": "tcp://10.0.0.6:5551", "faces_out": "tcp://10.0.0.6:5552",
@@ -98,11 +99,11 @@ def test_a_full_file_gives_each_host_its_endpoints_workers_and_configs():
 
 
 def test_a_stage_listens_on_bind_while_others_connect_to_host():
-    plan = deploy.plan_host(parse(FULL_SITE), RUN_DIRECTORY, only="capture", environ={})
+    plan = site_plan.plan_host(parse(FULL_SITE), RUN_DIRECTORY, only="capture", environ={})
     assert plan.endpoints_for("capture").frames == "tcp://0.0.0.0:5550"
     assert plan.endpoints_for("capture").display_frames == "tcp://10.0.0.7:5554"
     assert plan.endpoints_for("detect").frames == "tcp://10.0.0.5:5550"
-    assert deploy.endpoints_for_stage(plan.endpoints, plan.binds, "display") == plan.endpoints
+    assert plan.endpoints_for("display") == plan.endpoints
 
 
 def test_command_line_keys_and_insecure_win_over_the_file():
@@ -119,7 +120,7 @@ def test_status_endpoints_name_every_hosts_supervisor():
 
 def test_an_empty_file_is_one_loopback_host_with_the_usual_ports():
     site = parse("")
-    plan = deploy.plan_host(site, RUN_DIRECTORY, environ={})
+    plan = site_plan.plan_host(site, RUN_DIRECTORY, environ={})
     assert plan.host == "127.0.0.1" and plan.stages == deploy_schema.STAGE_NAMES
     usual = tcp_endpoints().as_dict()
     assert {link: plan.endpoints.as_dict()[link] for link in deploy_schema.BOUND_LINKS["queue"]} == \
@@ -130,11 +131,11 @@ def test_an_empty_file_is_one_loopback_host_with_the_usual_ports():
 
 
 def test_binding_beyond_loopback_without_keys_is_refused_at_plan_check():
-    plan = deploy.plan_host(parse(FULL_SITE.replace('keys = "/etc/fakeblock/keys"', "")), RUN_DIRECTORY,
+    plan = site_plan.plan_host(parse(FULL_SITE.replace('keys = "/etc/fakeblock/keys"', "")), RUN_DIRECTORY,
                             only="capture", environ={})
     with pytest.raises(UserError, match=r"refusing to listen on tcp://0\.0\.0\.0:5550 without CurveZMQ keys"):
         plan.check_binds()
-    insecure = deploy.plan_host(parse(FULL_SITE.replace('keys = "/etc/fakeblock/keys"', "insecure = true")
+    insecure = site_plan.plan_host(parse(FULL_SITE.replace('keys = "/etc/fakeblock/keys"', "insecure = true")
                                       .replace("insecure = false", "")), RUN_DIRECTORY, only="capture", environ={})
     insecure.check_binds()
 
@@ -156,9 +157,9 @@ def test_environment_variables_override_the_file(tmp_path):
 
 def test_only_and_host_come_from_the_environment_too():
     site = deploy.load_site(EXAMPLE_FILE, environ={})
-    plan = deploy.plan_host(site, RUN_DIRECTORY, environ={"FAKEBLOCK_ONLY": "detect", "FAKEBLOCK_HOST": "10.0.0.8"})
+    plan = site_plan.plan_host(site, RUN_DIRECTORY, environ={"FAKEBLOCK_ONLY": "detect", "FAKEBLOCK_HOST": "10.0.0.8"})
     assert (plan.host, plan.stages) == ("10.0.0.8", ("detect",))
-    assert deploy.plan_host(site, RUN_DIRECTORY, host="10.0.0.6", environ={}).stages == ("detect", "queue",
+    assert site_plan.plan_host(site, RUN_DIRECTORY, host="10.0.0.6", environ={}).stages == ("detect", "queue",
                                                                                        "classify")
 
 
@@ -175,7 +176,7 @@ def test_bad_environment_values_name_the_variable(name, value, message):
 
 
 def test_every_listed_variable_is_read_and_typos_are_warned_about(caplog):
-    names = deploy.environment_variables()
+    names = deploy_schema.environment_variables()
     assert {"FAKEBLOCK_CAPTURE_SOURCE", "FAKEBLOCK_DETECT_WORKERS", "FAKEBLOCK_KEYS", "FAKEBLOCK_CONFIG",
             "FAKEBLOCK_ONLY", "FAKEBLOCK_HOST", "FAKEBLOCK_SUPERVISOR_PORT"} <= set(names)
     assert len(names) == len(set(names)) and not set(names) & set(deploy_schema.INTERNAL_VARIABLES)
@@ -246,18 +247,18 @@ def test_a_missing_file_or_no_file_at_all_is_a_user_error(tmp_path):
 ])
 def test_a_host_plan_that_cannot_work_is_refused(only, host, message):
     with pytest.raises(UserError, match=message):
-        deploy.plan_host(parse(FULL_SITE), RUN_DIRECTORY, only=only, host=host, environ={})
+        site_plan.plan_host(parse(FULL_SITE), RUN_DIRECTORY, only=only, host=host, environ={})
 
 
 def test_a_worker_stage_on_several_hosts_runs_where_this_machine_is():
     site = parse('[stages.detect]\nhost = ["192.0.2.1", "127.0.0.1"]\n[stages.capture]\nhost = "127.0.0.1"')
-    assert deploy.plan_host(site, RUN_DIRECTORY, only="detect", environ={}).host == "127.0.0.1"
-    assert deploy.is_this_machine("localhost") and not deploy.is_this_machine("192.0.2.1")
+    assert site_plan.plan_host(site, RUN_DIRECTORY, only="detect", environ={}).host == "127.0.0.1"
+    assert site_plan.is_this_machine("localhost") and not site_plan.is_this_machine("192.0.2.1")
 
 
 def test_ipv6_hosts_get_brackets_in_endpoints():
     site = parse('[stages.capture]\nhost = "::1"\n[stages.display]\nhost = "[::1]"\nbind = "::"')
-    plan = deploy.plan_host(site, RUN_DIRECTORY, only="capture,display", environ={})
+    plan = site_plan.plan_host(site, RUN_DIRECTORY, only="capture,display", environ={})
     assert plan.endpoints.frames == "tcp://[::1]:5550" and plan.binds["results"] == "tcp://[::]:5553"
 
 
@@ -292,21 +293,21 @@ def test_several_cameras_each_listen_and_detect_connects_to_all_of_them():
     site = parse(TWO_CAMERAS)
     assert [placement.options["stream"] for placement in site.captures] == ["door", "hall"]
     assert site.hosts() == ("10.0.0.5", "10.0.0.9", "10.0.0.6", "10.0.0.7")
-    workers = deploy.plan_host(site, RUN_DIRECTORY, host="10.0.0.6", environ={})
+    workers = site_plan.plan_host(site, RUN_DIRECTORY, host="10.0.0.6", environ={})
     assert workers.endpoints.all_frames() == ("tcp://10.0.0.5:5550", "tcp://10.0.0.9:5560")
     assert workers.pipeline_config().captures == () and workers.pipeline_config().capture_slots() == ()
-    hall = deploy.plan_host(site, RUN_DIRECTORY, only="capture", host="10.0.0.9", environ={})
+    hall = site_plan.plan_host(site, RUN_DIRECTORY, only="capture", host="10.0.0.9", environ={})
     config = hall.pipeline_config()
     assert [(slot.index, slot.config.stream, slot.frames_bind) for slot in config.capture_slots()] == \
         [(1, "hall", "tcp://10.0.0.9:5560")]
     assert config.display.expected_streams == 2
-    display = deploy.plan_host(site, RUN_DIRECTORY, only="display", environ={}).pipeline_config()
+    display = site_plan.plan_host(site, RUN_DIRECTORY, only="display", environ={}).pipeline_config()
     assert display.display.expected_streams == 2 and display.capture_slots() == ()
 
 
 def test_two_cameras_on_one_host_both_run_there():
     text = TWO_CAMERAS.replace('host = "10.0.0.9"', 'host = "10.0.0.5"')
-    plan = deploy.plan_host(parse(text), RUN_DIRECTORY, only="capture", environ={})
+    plan = site_plan.plan_host(parse(text), RUN_DIRECTORY, only="capture", environ={})
     assert plan.host == "10.0.0.5" and plan.captures == (0, 1)
     assert [slot.frames_bind for slot in plan.pipeline_config().capture_slots()] == ["tcp://10.0.0.5:5550",
                                                                                     "tcp://10.0.0.5:5560"]
@@ -320,7 +321,7 @@ def test_a_capture_variable_cannot_choose_among_several_cameras():
 
 
 def test_one_camera_keeps_a_plain_pipeline_config():
-    config = deploy.plan_host(parse(""), RUN_DIRECTORY, environ={}).pipeline_config()
+    config = site_plan.plan_host(parse(""), RUN_DIRECTORY, environ={}).pipeline_config()
     assert config.captures == () and config.display.expected_streams == 1
     assert [(slot.index, slot.frames_bind) for slot in config.capture_slots()] == [(0, "tcp://127.0.0.1:5550")]
     assert config.status_service == "tcp://127.0.0.1:5557" and config.host == "127.0.0.1"

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from fakeblock.common.control import preflight as up
 from fakeblock.common.control.cli import app
-from fakeblock.common.config import STAGE_NAMES, CaptureSlot
+from fakeblock.common.config import CaptureSlot
+from fakeblock.common.stages import STAGE_NAMES
 from fakeblock.common.endpoints import run_directory_of
 from fakeblock.common.errors import UserError
 from fakeblock.common.control.run_config import Deployment, build_config

@@ -283,14 +283,17 @@ def test_check_libzmq_refuses_old_or_curveless_builds():
         check_libzmq((4, 3, 5), False)
 
 
-def test_process_security_defaults_to_loopback_only():
-    assert security.process_security() == SecurityConfig()
-    configured = SecurityConfig(keys_directory="/keys", client_key_name="laptop")
+def test_a_stage_runtime_without_security_given_is_loopback_only(tmp_path):
+    from fakeblock.common.endpoints import ipc_endpoints
+    from fakeblock.common.runtime import StageRuntime
+
+    runtime = StageRuntime("queue", 0, ipc_endpoints(tmp_path), handle_signals=False)
     try:
-        security.set_process_security(configured)
-        assert security.process_security() is configured
+        assert runtime.security.config == SecurityConfig() and not runtime.security.enabled
+        with pytest.raises(UserError, match="refusing to listen on tcp://0.0.0.0"):
+            runtime.socket(zmq.PULL, 1, bind_to="tcp://0.0.0.0:0")
     finally:
-        security.set_process_security(SecurityConfig())
+        runtime.close()
 
 
 @pytest.mark.timeout(60)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +11,7 @@ import typer
 
 from fakeblock.common.control.cli_deploy import keys_app, status_command
 from fakeblock.common.control.cli_errors import report_user_errors, setup_logging
+from fakeblock.common.control.up_options import config_values, with_table_options
 
 app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -26,13 +26,6 @@ def check_ferplus(ferplus: str | None) -> None:
     """``--ferplus`` takes majority or probability (shared by train and eval)."""
     if ferplus not in (None, "majority", "probability"):
         raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
-
-
-class OnOff(str, Enum):
-    """A switch typed as a word: ``--tracking off``."""
-
-    on = "on"
-    off = "off"
 
 
 @app.command()
@@ -141,32 +134,8 @@ def evaluate(
         console.print(renderable)
 
 
-@app.command()
 def up(
     ctx: typer.Context,
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera index, video, image, folder of images, "
-                                         "stream URL or 'demo'. Default: camera 0, else the demo."),
-    stream: Optional[str] = typer.Option(None, help="Stream name in results (default: camera0, the file's stem, ...)."),
-    realtime: bool = typer.Option(False, "--realtime", help="Pace a file at its own fps, like a camera (live mode)."),
-    display: str = typer.Option("window", "--display", "-d", help="Comma list of window, web, none."),
-    record: Optional[Path] = typer.Option(None, help="Write the annotated video to this .mp4 file."),
-    results: Optional[Path] = typer.Option(None, help="Write one JSON line per frame to this file."),
-    web_port: int = typer.Option(8080, min=1, max=65535, help="Port of the web view (loopback only)."),
-    detect_workers: int = typer.Option(1, min=1, max=16, help="Detect processes."),
-    classify_workers: int = typer.Option(1, min=1, max=8, help="Classify processes."),
-    model: Optional[Path] = typer.Option(None, help="A .tflite or .keras model (default: the shipped model)."),
-    max_batch_size: int = typer.Option(32, min=1, max=256, help="Faces per model call at most."),
-    batch_timeout_ms: float = typer.Option(10.0, min=0.0, help="Longest wait for a batch to fill."),
-    scale_factor: float = typer.Option(1.1, min=1.01, help="Haar cascade scale step."),
-    min_neighbors: int = typer.Option(5, min=0, help="Haar cascade neighbours needed to keep a face."),
-    min_size_px: int = typer.Option(48, "--min-size", min=8, help="Smallest face, in source pixels."),
-    detect_scale: float = typer.Option(1.0, min=0.1, max=1.0, help="Detect on a copy scaled by this (speed)."),
-    tracking: OnOff = typer.Option(OnOff.on, case_sensitive=False,
-                                   help="on: follow faces between frames (track ids, steady emotions, faster); "
-                                   "off: scan every whole frame."),
-    scan_cycle_frames: int = typer.Option(30, min=1, max=600, help="With tracking, every place of the frame is "
-                                          "scanned once per this many frames (a still new face waits at most that)."),
-    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Deployment file (TOML) naming where every "
                                           "stage runs and listens; env FAKEBLOCK_CONFIG."),
     only: Optional[str] = typer.Option(None, help="Run only these stages here, e.g. detect,queue,classify "
@@ -179,36 +148,34 @@ def up(
     stats: Optional[Path] = typer.Option(None, help="Write a JSON summary (frames, drops, latency) at exit."),
     status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    **options,
 ) -> None:
     """Start capture, detect, classify and display (or this host's share of a deployment) as supervised processes."""
+    # The stage options (**options) come from the option table on the config dataclasses:
+    # see fakeblock.common.control.up_options.
     setup_logging(verbose)
-    from fakeblock.common.control.run_config import Deployment, build_config
     from fakeblock.common.control.preflight import run
+    from fakeblock.common.control.run_config import Deployment, build_config
 
-    options = {"source": source, "stream": stream, "realtime": realtime, "max_frames": max_frames,
-               "scale_factor": scale_factor, "min_neighbors": min_neighbors, "min_size_px": min_size_px,
-               "detect_scale": detect_scale, "tracking": tracking is OnOff.on, "scan_cycle_frames": scan_cycle_frames,
-               "model": str(model) if model else None, "max_batch_size": max_batch_size,
-               "batch_timeout_ms": batch_timeout_ms,
-               "outputs": tuple(name.strip() for name in display.split(",") if name.strip()),
-               "record": str(record) if record else None, "results": str(results) if results else None,
-               "web_port": web_port, "detect_workers": detect_workers, "classify_workers": classify_workers}
     deployment = Deployment(str(config) if config else None, only, host, str(keys) if keys else None, insecure)
     with report_user_errors():
         if deployment.uses_site(os.environ):
             # Over a deployment file only the options typed on this command line count.
             options = {name: value for name, value in options.items() if _typed(ctx, name)}
-        pipeline_config = build_config(deployment, options, stats=str(stats) if stats else None, show_status=status)
+        pipeline_config = build_config(deployment, config_values(options), stats=str(stats) if stats else None,
+                                       show_status=status)
         code = run(pipeline_config, say=lambda line: typer.echo(line, err=True),
                    log_level=logging.DEBUG if verbose else logging.INFO)
     raise typer.Exit(code)
 
 
+app.command()(with_table_options(up))
+
+
 def _typed(ctx: typer.Context, option: str) -> bool:
-    """True when ``option`` (a launch option name) was given on the command line."""
-    parameter = {"outputs": "display"}.get(option, option)
+    """True when ``option`` (a parameter name) was given on the command line."""
     # By name: typer bundles its own click in newer releases, so the enum's class varies.
-    source = ctx.get_parameter_source(parameter)
+    source = ctx.get_parameter_source(option)
     return source is not None and source.name == "COMMANDLINE"
 
 

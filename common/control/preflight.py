@@ -10,16 +10,16 @@ import logging
 import os
 import shutil
 import socket
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
-from fakeblock.common.endpoints import BOUND_LINKS, endpoints_for_stage, local_status_service, run_directory_of
+from fakeblock.common.endpoints import endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
-from fakeblock.display.screen import screen_available
 from fakeblock.common.security import Security, check_bind_allowed, check_libzmq, is_local_endpoint
+from fakeblock.common.stages import STAGES, StageSpec
+from fakeblock.display.screen import screen_available
 
 LOGGER = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -131,12 +131,14 @@ def listening_addresses(config: PipelineConfig) -> list[str]:
     """Every address this host's supervisor and stages will bind."""
     addresses = [config.endpoints.control, config.endpoints.status, local_status_service(config.endpoints),
                  config.status_service]
-    for stage in config.stages:
-        if stage == "capture":  # each capture has its own frames address
+    for spec in STAGES:
+        if spec.name not in config.stages:
+            continue
+        if spec.per_capture:  # each capture has its own frames address
             addresses += [slot.frames_bind for slot in config.capture_slots()]
             continue
-        stage_endpoints = endpoints_for_stage(config.endpoints, config.binds, stage).as_dict()
-        addresses += [stage_endpoints[link] for link in BOUND_LINKS.get(stage, ())]
+        stage_endpoints = endpoints_for_stage(config.endpoints, config.binds, spec.binds, spec.rewire)
+        addresses += [stage_endpoints.link(link) for link in spec.binds]
     return [address for address in dict.fromkeys(addresses) if address]
 
 
@@ -180,15 +182,15 @@ def prepare(config: PipelineConfig, say) -> PipelineConfig:
     return with_capture_settings(config, send_frames_to_display=needs_pixels)
 
 
-def run(config: PipelineConfig, say, log_level: int = logging.INFO) -> int:
-    """Prepare, supervise, and clean up the socket directory; return the exit code."""
+def run(config: PipelineConfig, say, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES) -> int:
+    """Prepare, supervise ``stages`` (the registry's), and clean up the socket directory; return the exit code."""
     from fakeblock.common.control.supervisor import Supervisor
 
     try:
         config = prepare(config, say)
         if "display" in config.stages and "web" in config.display.outputs:
             say(f"web view: http://{config.display.web_host}:{config.display.web_port}/")
-        return Supervisor(config, log_level).run()
+        return Supervisor(config, log_level, stages).run()
     finally:
         remove_run_directory(config)
 

@@ -22,28 +22,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from fakeblock.common.config import PipelineConfig
-from fakeblock.common.control.site import load_site, parse_site, plan_host
+from fakeblock.common.control.site import load_site, parse_site
+from fakeblock.common.control.site_plan import plan_host
 from fakeblock.common.control.site_schema import CONFIG_VARIABLE, HOST_VARIABLE, ONLY_VARIABLE
 from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
 from fakeblock.common.errors import UserError
+from fakeblock.common.control.up_options import STAGE_OPTIONS
 from fakeblock.common.security import SecurityConfig
 
 DEFAULT_SITE_NAME = "the default loopback site"
-# `fakeblock up` option -> (the config it sets, its field); "pipeline" is PipelineConfig itself.
-STAGE_OPTIONS = {
-    "source": ("capture", "source"), "stream": ("capture", "stream"), "realtime": ("capture", "realtime"),
-    "max_frames": ("capture", "max_frames"),
-    "scale_factor": ("detect", "scale_factor"), "min_neighbors": ("detect", "min_neighbors"),
-    "min_size_px": ("detect", "min_size_px"), "detect_scale": ("detect", "detect_scale"),
-    "tracking": ("detect", "tracking"), "scan_cycle_frames": ("detect", "scan_cycle_frames"),
-    "model": ("classify", "model"), "max_batch_size": ("classify", "max_batch_size"),
-    "batch_timeout_ms": ("classify", "batch_timeout_ms"),
-    "outputs": ("display", "outputs"), "record": ("display", "record"), "results": ("display", "results"),
-    "web_port": ("display", "web_port"),
-    "detect_workers": ("pipeline", "detect_workers"), "classify_workers": ("pipeline", "classify_workers"),
-}
-
-
 @dataclass(frozen=True)
 class Deployment:
     """Where this ``fakeblock up`` fits in a site: ``--config``, ``--only``, ``--host``, ``--keys``, ``--insecure``."""

@@ -59,17 +59,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from fakeblock.common.control.site_schema import (BOUND_LINKS, CONFIG_VARIABLE, DEFAULT_HOST, DEFAULT_SUPERVISOR_PORT,
+from fakeblock.common.control.site_schema import (BOUND_LINKS, CONFIG_VARIABLE, DEFAULT_SUPERVISOR_PORT,
                                             STAGE_CONFIGS, STAGE_NAMES, check_hosts, check_table,
-                                            environment_name, environment_overrides, environment_variables, sections,
+                                            environment_name, environment_overrides, sections,
                                             split_document, tcp, warn_unknown_variables)
-from fakeblock.common.endpoints import DEFAULT_BASE_PORT, LINKS, Endpoints
+from fakeblock.common.endpoints import DEFAULT_BASE_PORT, DEFAULT_HOST, LINKS, Endpoints
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig
 from fakeblock.common.keys import DEFAULT_CLIENT_KEY_NAME
 
-__all__ = ["HostPlan", "Site", "StagePlacement", "endpoints_for_stage", "environment_variables", "is_this_machine",
-           "load_site", "parse_site", "plan_host"]
 LOGGER = logging.getLogger(__name__)
 # An environment variable replaces the file's value, so setting one of these drops the other.
 EXCLUSIVE_KEYS = {"port": "ports", "ports": "port"}
@@ -290,8 +288,3 @@ def _check_port_clashes(site: Site) -> None:
                         raise UserError(f"{site.source}: port {port} on {host} is used by both {owners[port]} "
                                         f"and {name} ({link})")
                     owners[port] = f"{name} ({link})"
-
-
-# Re-exported: callers read a file and plan a host through this one module.
-from fakeblock.common.control.site_plan import HostPlan, is_this_machine, plan_host  # noqa: E402
-from fakeblock.common.endpoints import endpoints_for_stage  # noqa: E402

@@ -12,16 +12,16 @@ import os
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from fakeblock.common.config import CaptureSlot, PipelineConfig
+from fakeblock.common.control.site import Site
 from fakeblock.common.control.site_schema import HOST_VARIABLE, ONLY_VARIABLE, STAGE_CONFIGS, STAGE_NAMES, tcp
 from fakeblock.common.endpoints import Endpoints, endpoints_for_stage
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig, check_bind_allowed
+from fakeblock.common.stages import stage_spec
 
-if TYPE_CHECKING:
-    from fakeblock.common.control.site import Site
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ class HostPlan:
 
     def endpoints_for(self, stage: str) -> Endpoints:
         """The endpoints to give ``stage``: its own links at their bind address, the rest to connect."""
-        return endpoints_for_stage(self.endpoints, self.binds, stage)
+        spec = stage_spec(stage)
+        return endpoints_for_stage(self.endpoints, self.binds, spec.binds, spec.rewire)
 
     def capture_slots(self) -> tuple[CaptureSlot, ...]:
         """The capture stages run here, each with its settings and frames bind address."""

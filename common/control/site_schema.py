@@ -13,23 +13,21 @@ import ipaddress
 import logging
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from fakeblock.common.config import (DISPLAY_OUTPUTS, STAGE_NAMES, CaptureConfig, ClassifyConfig, DetectConfig,
-                                     DisplayConfig)
-from fakeblock.common.endpoints import BOUND_LINKS
+from fakeblock.common.config import MAX_PORT, PipelineConfig
+from fakeblock.common.options import table_of
+from fakeblock.common.stages import STAGE_NAMES, STAGES, bound_links
 from fakeblock.common.errors import UserError
 
 LOGGER = logging.getLogger(__name__)
-WORKER_LIMITS = {"detect": 16, "classify": 8}
-STAGE_CONFIGS = {"capture": CaptureConfig, "detect": DetectConfig, "classify": ClassifyConfig, "display": DisplayConfig}
-# `fakeblock up` works these out itself (from the outputs and the source), so the file cannot set them.
-DERIVED_OPTIONS = {"capture": {"send_frames_to_display"}, "detect": {"worker_count", "first_worker"},
-                   "display": {"live", "expected_streams"}}
-DEFAULT_HOST = "127.0.0.1"
+# From the stage registry: what each stage binds, how many workers it may have, its settings.
+BOUND_LINKS = bound_links()
+WORKER_LIMITS = {spec.name: spec.worker_limit for spec in STAGES if spec.workers_field}
+STAGE_CONFIGS = {spec.name: typing.get_type_hints(PipelineConfig)[spec.config_field]
+                 for spec in STAGES if spec.config_field}
 DEFAULT_SUPERVISOR_PORT = 5557
-MAX_PORT = 65535
 WILDCARD_HOSTS = ("*", "0.0.0.0", "::")
 ENVIRONMENT_PREFIX = "FAKEBLOCK_"
 CONFIG_VARIABLE, ONLY_VARIABLE, HOST_VARIABLE = "FAKEBLOCK_CONFIG", "FAKEBLOCK_ONLY", "FAKEBLOCK_HOST"
@@ -53,16 +51,6 @@ class Field:
 
 
 PORT = Field(int, minimum=1, maximum=MAX_PORT)
-# Ranges match the `fakeblock up` options, so the file and the command line agree.
-OPTION_LIMITS = {
-    ("capture", "max_frames"): dict(minimum=1),
-    ("detect", "scale_factor"): dict(minimum=1.01), ("detect", "min_neighbors"): dict(minimum=0),
-    ("detect", "min_size_px"): dict(minimum=8), ("detect", "detect_scale"): dict(minimum=0.1, maximum=1.0),
-    ("detect", "opencv_threads"): dict(minimum=0), ("detect", "scan_cycle_frames"): dict(minimum=1, maximum=600),
-    ("classify", "max_batch_size"): dict(minimum=1, maximum=256), ("classify", "batch_timeout_ms"): dict(minimum=0),
-    ("classify", "threads"): dict(minimum=1),
-    ("display", "web_port"): dict(minimum=1, maximum=MAX_PORT), ("display", "outputs"): dict(choices=DISPLAY_OUTPUTS),
-}
 SITE_FIELDS = {"keys": Field(str, optional=True), "insecure": Field(bool), "client_key": Field(str)}
 SUPERVISOR_FIELDS = {"port": PORT, "bind": Field(str, optional=True)}
 
@@ -84,16 +72,17 @@ def _field_from_annotation(annotation) -> Field | None:
 
 
 def _option_fields(stage: str) -> dict[str, Field]:
+    """The keys a stage's settings give (its config's option table, less what ``fakeblock up`` derives)."""
     config_class = STAGE_CONFIGS.get(stage)
     if config_class is None:
         return {}
     hints = typing.get_type_hints(config_class)
     options = {}
-    for dataclass_field in fields(config_class):
+    for dataclass_field, described in table_of(config_class):
         field = _field_from_annotation(hints[dataclass_field.name])
-        if field is not None and dataclass_field.name not in DERIVED_OPTIONS.get(stage, ()):
-            options[dataclass_field.name] = Field(field.kind, field.optional,
-                                                  **OPTION_LIMITS.get((stage, dataclass_field.name), {}))
+        if field is not None and not described.derived:
+            options[dataclass_field.name] = Field(field.kind, field.optional, minimum=described.minimum,
+                                                  maximum=described.maximum, choices=described.choices)
     return options
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from fakeblock.common import wire
-from fakeblock.common.config import STAGE_NAMES
+from fakeblock.common.stages import STAGE_NAMES
 from fakeblock.common.control.status_client import Answer
 
 COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")

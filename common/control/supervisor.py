@@ -19,18 +19,19 @@ import logging
 import os
 import signal
 import time
-from dataclasses import replace
 from socket import gethostname
 
 import zmq
+from multiprocessing import resource_tracker
 
 from fakeblock.common import wire
 from fakeblock.common.control import discovery
-from fakeblock.common.config import PipelineConfig, detect_threads
+from fakeblock.common.config import PipelineConfig
 from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
-from fakeblock.common.endpoints import endpoints_for_stage, local_status_service
-from fakeblock.common.control.workers import Worker
+from fakeblock.common.endpoints import local_status_service
+from fakeblock.common.control.workers import Worker, plan_workers
 from fakeblock.common.security import Security
+from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
@@ -40,16 +41,15 @@ DRAIN_TIMEOUT_S = 15.0
 JOIN_TIMEOUT_S = 5.0
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 STOP_REPEAT_S = 0.5
-DRAINING_STAGES = ("capture", "display")
 SOURCE_START_WAIT_S = 30.0
 
 
 class Supervisor:
     """Owns the stage processes of one pipeline on this host."""
 
-    def __init__(self, config: PipelineConfig, log_level: int = logging.INFO):
+    def __init__(self, config: PipelineConfig, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES):
         self.config, self.log_level = config, log_level
-        self.workers = self._plan(config)
+        self.workers = plan_workers(config, stages)
         self.board = StatusBoard(config, [worker.name for worker in self.workers])
         self.security = Security(config.security)
         self.signals_received = 0
@@ -59,30 +59,11 @@ class Supervisor:
         self.exit_code = 0
         self._last_stop_sent_s = 0.0
 
-    @staticmethod
-    def _plan(config: PipelineConfig) -> list[Worker]:
-        """The workers of the stages run here, downstream first, each with its own endpoints."""
-        def endpoints(stage: str):
-            return endpoints_for_stage(config.endpoints, config.binds, stage)
-
-        workers = []
-        if "display" in config.stages:
-            workers.append(Worker("display", 0, config.display, endpoints("display")))
-        if "queue" in config.stages:
-            workers.append(Worker("queue", 0, None, endpoints("queue")))
-        if "classify" in config.stages:
-            workers += [Worker("classify", index, config.classify, endpoints("classify"))
-                        for index in range(config.classify_workers)]
-        if "detect" in config.stages:
-            detect = replace(config.detect, opencv_threads=detect_threads(config.detect, config.detect_workers),
-                             worker_count=config.detect.worker_count or config.detect_workers)
-            workers += [Worker("detect", index, detect, endpoints("detect")) for index in range(config.detect_workers)]
-        workers += [Worker("capture", slot.index, slot.config, replace(config.endpoints, frames=slot.frames_bind))
-                    for slot in config.capture_slots()]
-        return workers
-
     def run(self) -> int:
         """Run until the source is done, a fatal error, or a signal; return the exit code."""
+        # The resource tracker is spawned with the first worker; started now, it carries no
+        # stage's name in its environment (so `ps e` and orphan checks see only stages).
+        resource_tracker.ensure_running()
         context = zmq.Context()
         sockets, service, note = [], None, None
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -92,7 +73,7 @@ class Supervisor:
                                     self.config.status_service)
             note = self._register()
             for worker in self.workers:
-                if worker.stage != "capture":  # sources start once the rest is ready (see _start_sources)
+                if worker.role != SOURCE:  # sources start once the rest is ready (see _start_sources)
                     worker.start(self.log_level, self.config.security)
             with self.board.live(self.config.show_status):
                 self._loop(control, status, service)
@@ -231,7 +212,7 @@ class Supervisor:
             LOGGER.warning("drain took over %.0f s; stopping", DRAIN_TIMEOUT_S)
             self._enter("stopping", now_s)
         elif self.phase == "draining" and not any(worker.alive() for worker in self.workers
-                                                  if worker.stage in DRAINING_STAGES):
+                                                  if worker.role in (SOURCE, SINK)):
             # Only sources and the sink take part in a drain; a host of workers just stops.
             self._enter("stopping", now_s)
         if now_s - self._last_stop_sent_s < STOP_REPEAT_S:
@@ -246,10 +227,10 @@ class Supervisor:
         Stages report only after loading their model or cascade and connecting, so a
         live source's first frames are not dropped while the pipeline is still starting.
         """
-        pending = [worker for worker in self.workers if worker.stage == "capture" and worker.process is None]
+        pending = [worker for worker in self.workers if worker.role == SOURCE and worker.process is None]
         if not pending or self.phase != "running":
             return
-        others = [worker.name for worker in self.workers if worker.stage != "capture"]
+        others = [worker.name for worker in self.workers if worker.role != SOURCE]
         if all(name in self.board.latest for name in others) or now_s - self.board.started_s > SOURCE_START_WAIT_S:
             for worker in pending:
                 worker.start(self.log_level, self.config.security)
@@ -276,12 +257,12 @@ class Supervisor:
             return
         if code == 0 or self.phase == "stopping":
             worker.finished = True
-            if worker.stage == "display" and self.phase != "stopping":
+            if worker.role == SINK and self.phase != "stopping":
                 self._enter("stopping", now_s)  # every result is written: the pipeline is done
-            elif worker.stage == "capture" and self.phase == "running":
+            elif worker.role == SOURCE and self.phase == "running":
                 LOGGER.info("source finished; waiting for the last results")
             return
-        if code == USER_ERROR_EXIT_CODE or worker.stage == "capture" or self.phase != "running":
+        if code == USER_ERROR_EXIT_CODE or worker.role == SOURCE or self.phase != "running":
             LOGGER.error("%s exited with code %s; stopping the pipeline", worker.name, code)
             worker.finished = True
             self.exit_code = USER_ERROR_EXIT_CODE if code == USER_ERROR_EXIT_CODE else CRASH_EXIT_CODE

@@ -2,57 +2,48 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fakeblock.common.endpoints import Endpoints
+from fakeblock.common.config import PipelineConfig
+from fakeblock.common.endpoints import Endpoints, endpoints_for_stage, with_ipc_links
 from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError
 from fakeblock.common.security import SecurityConfig
+from fakeblock.common.stages import STAGES, StageSpec, stage_spec
 
 LOGGER = logging.getLogger(__name__)
 
 
-def run_stage(stage: str, config: Any, endpoints: Endpoints, worker: int) -> int:
-    """Run one stage's loop in this process; imports only what that stage needs."""
-    if stage == "capture":
-        from fakeblock.capture.stage import run_capture
-        return run_capture(config, endpoints, worker)
-    if stage == "detect":
-        from fakeblock.detect.stage import run_detect
-        return run_detect(config, endpoints, worker)
-    if stage == "queue":
-        from fakeblock.classify.queue import run_queue
-        return run_queue(endpoints, worker)
-    if stage == "classify":
-        from fakeblock.classify.stage import run_classify
-        return run_classify(config, endpoints, worker)
-    if stage == "display":
-        from fakeblock.display.stage import run_display
-        return run_display(config, endpoints, worker)
-    raise ValueError(f"unknown stage {stage!r}")
+def run_stage(entry: str, config: Any, endpoints: Endpoints, worker: int, security: SecurityConfig) -> int:
+    """Run one stage's loop in this process: import its ``module:function`` entry point and call it.
+
+    Only the stage's own module is imported, so a process pays for TensorFlow only when
+    its stage needs it.
+    """
+    module_name, _, function_name = entry.partition(":")
+    run = getattr(importlib.import_module(module_name), function_name)
+    return run(config, endpoints, worker, security)
 
 
 def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_level: int,
-               security_config: SecurityConfig | None = None) -> None:
+               security_config: SecurityConfig | None = None, entry: str | None = None) -> None:
     """Entry point of a supervised child: ignore Ctrl-C (the supervisor orders the stop).
 
-    ``security_config`` (keys, insecure) becomes this process's setting before the stage
-    makes any socket; None keeps the secure default.
+    ``entry`` is the stage's entry point (default: the registry's for ``stage``);
+    ``security_config`` (keys, insecure) is handed to it, None meaning the secure default.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {stage}/{worker}: %(message)s", datefmt="%H:%M:%S")
-    from fakeblock.common.security import set_process_security
-
-    set_process_security(security_config or SecurityConfig())
-
+    entry = entry or stage_spec(stage).entry
     try:
-        code = run_stage(stage, config, endpoints, worker)
+        code = run_stage(entry, config, endpoints, worker, security_config or SecurityConfig())
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         code = USER_ERROR_EXIT_CODE
@@ -70,6 +61,8 @@ class Worker:
     worker: int
     config: Any
     endpoints: Endpoints | None = None
+    entry: str | None = None
+    role: str | None = None  # its drain role in the registry: source, sink or None
     process: Any = None
     restarts: int = 0
     next_start_s: float = 0.0
@@ -91,10 +84,39 @@ class Worker:
         os.environ["FAKEBLOCK_STAGE"] = self.name
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
                                        args=(self.stage, self.config, self.endpoints, self.worker, log_level,
-                                             security_config))
+                                             security_config, self.entry))
         self.process.start()
         self.exit_code = None
 
     def alive(self) -> bool:
         """True while the process runs."""
         return self.process is not None and self.process.is_alive()
+
+
+def plan_workers(config: PipelineConfig, stages: tuple[StageSpec, ...] = STAGES) -> list[Worker]:
+    """The workers of the stages run here, each with its own endpoints.
+
+    Stages that bind links come first, downstream first, then the others upstream from
+    the sink: every address is listened on before its peers connect, and sources (which
+    the supervisor starts last anyway) find their readers.
+    """
+    endpoints = with_ipc_links(config.endpoints, tuple(link for spec in stages for link in spec.links))
+    ordered = [spec for spec in reversed(stages) if spec.binds] + [spec for spec in reversed(stages) if not spec.binds]
+    workers: list[Worker] = []
+    for spec in ordered:
+        if spec.name in config.stages:
+            workers += _workers_of(spec, config, endpoints)
+    return workers
+
+
+def _workers_of(spec: StageSpec, config: PipelineConfig, endpoints: Endpoints) -> list[Worker]:
+    """One stage's workers: one per capture for a per-capture stage, else its worker count."""
+    if spec.per_capture:
+        return [Worker(spec.name, slot.index, slot.config, replace(endpoints, frames=slot.frames_bind), spec.entry,
+                       spec.drain) for slot in config.capture_slots()]
+    count = getattr(config, spec.workers_field) if spec.workers_field else 1
+    stage_config = getattr(config, spec.config_field) if spec.config_field else None
+    if hasattr(stage_config, "for_workers"):  # settings that depend on how many workers share the host
+        stage_config = stage_config.for_workers(count)
+    own = endpoints_for_stage(endpoints, config.binds, spec.binds, spec.rewire)
+    return [Worker(spec.name, index, stage_config, own, spec.entry, spec.drain) for index in range(count)]
