@@ -22,8 +22,15 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import (DEFAULT_CLIENT_KEY_NAME, PUBLIC_SUFFIX, SERVER_KEY_NAME, authorized_clients_path,
-                                   check_private, load_key_pair, load_public_key)
+from fakeblock.common.keys import (
+    DEFAULT_CLIENT_KEY_NAME,
+    PUBLIC_SUFFIX,
+    SERVER_KEY_NAME,
+    authorized_clients_path,
+    check_private,
+    load_key_pair,
+    load_public_key,
+)
 
 LOGGER = logging.getLogger(__name__)
 MINIMUM_LIBZMQ_VERSION = (4, 3, 2)

@@ -19,8 +19,14 @@ import msgpack
 import numpy as np
 
 from fakeblock.common import wire_fields as fields
-from fakeblock.common.wire_fields import (ALLOWED_DTYPES, EMOTION_COUNT, FACE_SIZE_PX, MAX_DIMENSION_PX,
-                                          MAX_FACES_PER_FRAME, MAX_HEADER_BYTES)
+from fakeblock.common.wire_fields import (
+    ALLOWED_DTYPES,
+    EMOTION_COUNT,
+    FACE_SIZE_PX,
+    MAX_DIMENSION_PX,
+    MAX_FACES_PER_FRAME,
+    MAX_HEADER_BYTES,
+)
 
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
            "MAX_HEADER_BYTES", "Control", "EndOfStream", "Faces", "Frame", "FrameInfo", "Result", "Status",

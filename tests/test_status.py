@@ -12,11 +12,11 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.control import discovery
-from fakeblock.common.security import Security, SecurityConfig
-from fakeblock.common.keys import generate_keys
 from fakeblock.common.control.status_client import Target, ask
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_table import stage_summary, status_document, status_table
+from fakeblock.common.keys import generate_keys
+from fakeblock.common.security import Security, SecurityConfig
 
 WORKERS = (
     wire.WorkerReport("detect", 0, 101, True, "running", 0, 12.0, 11.5, {"frames_in": 50, "frames_out": 48,

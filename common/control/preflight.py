@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import socket
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
 from fakeblock.common.endpoints import BOUND_LINKS, endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
-from fakeblock.display.screen import screen_available
 from fakeblock.common.security import Security, check_bind_allowed, check_libzmq, is_local_endpoint
+from fakeblock.display.screen import screen_available
 
 LOGGER = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
