@@ -24,8 +24,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fakeblock.common.control.cli import app
-from tests.helpers import orphans_of
-from tests.test_deploy_pipeline import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, site, stop  # noqa: F401
+from tests.helpers import FRONT_HOST, WORKER_HOST, Site, orphans_of
+from tests.test_deploy_pipeline import free_port, log_of, stop
 
 LOGGER = logging.getLogger(__name__)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
