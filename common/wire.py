@@ -182,7 +182,8 @@ def encode(message: Message) -> list:
     if isinstance(message, Faces):
         crops = np.ascontiguousarray(message.crops)
         header = {"kind": "faces", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
-                  "tracks": [int(track) for track in message.tracks], "dtype": str(crops.dtype), "shape": list(crops.shape)}
+                  "tracks": [int(track) for track in message.tracks], "dtype": str(crops.dtype),
+                  "shape": list(crops.shape)}
         return [_pack(header), _raw(crops)]
     return [_pack(_header_only(message))]
 

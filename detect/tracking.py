@@ -145,7 +145,7 @@ class FaceTracker:
         for track in self.tracks:
             track.look_here = signature(gray, track.box)
             track.frames += 1
-        explained = [job.region for job, track in zip(windows, self.tracks) if track.still_here]
+        explained = [job.region for job, track in zip(windows, self.tracks, strict=True) if track.still_here]
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)

@@ -58,8 +58,8 @@ def faces_of(result: wire.Result | None) -> list[Face]:
     if result is None:
         return []
     if result.tracks:
-        return list(zip(result.boxes, result.scores, result.tracks))
-    return list(zip(result.boxes, result.scores))
+        return list(zip(result.boxes, result.scores, result.tracks, strict=True))
+    return list(zip(result.boxes, result.scores, strict=True))
 
 
 def draw_overlay(frame: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
@@ -145,7 +145,7 @@ def _draw_bars(image: np.ndarray, box: Box, scores: Sequence[float], layout: _La
     _shade(image, x, y, panel_width, panel_height)
     best = int(np.argmax(scores))
     bar_x = x + 2 * GAP_PX + layout.name_width_px
-    for row, (name, score) in enumerate(zip(EMOTIONS, scores)):
+    for row, (name, score) in enumerate(zip(EMOTIONS, scores, strict=True)):
         top = y + GAP_PX // 2 + row * layout.line_px
         baseline_y = top + layout.text_px
         cv2.putText(image, name, (x + GAP_PX, baseline_y), FONT, layout.font_scale, NAME_TEXT_BGR,

@@ -18,6 +18,7 @@ import os
 import signal
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ class ArrivalSampler:
         times = [arrival_s for arrival_s, _count in self.arrivals if arrival_s <= end_s]
         before = [arrival_s for arrival_s in times if arrival_s <= start_s]
         window = ([before[-1]] if before else []) + [arrival_s for arrival_s in times if arrival_s > start_s]
-        return max((later - earlier for earlier, later in zip(window, window[1:])), default=end_s - start_s)
+        return max((later - earlier for earlier, later in pairwise(window)), default=end_s - start_s)
 
 
 def live_site_text(results: Path) -> str:

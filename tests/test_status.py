@@ -70,10 +70,13 @@ def test_the_registry_lives_in_the_runtime_directory_when_there_is_one(tmp_path)
 
 # ---- service and client ----------------------------------------------------------------------
 
+NO_KEYS = SecurityConfig()  # frozen: one shared default is safe
+
+
 class ServiceThread:
     """A status service answering in a thread, as the supervisor's loop does."""
 
-    def __init__(self, local: str | None, network: str | None = None, security_config=SecurityConfig()):
+    def __init__(self, local: str | None, network: str | None = None, security_config: SecurityConfig = NO_KEYS):
         self.context = zmq.Context()
         self.security = Security(security_config)
         self.security.start(self.context)

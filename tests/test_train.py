@@ -229,7 +229,7 @@ def test_the_wide_teacher_network_is_wider_and_costlier_than_the_default():
 
     default, wide = (describe_layers(make_model(name)) for name in ("default", "wide"))
     assert len(wide["convolution_widths"]) == len(default["convolution_widths"])
-    assert all(w > d for w, d in zip(wide["convolution_widths"], default["convolution_widths"]))
+    assert all(w > d for w, d in zip(wide["convolution_widths"], default["convolution_widths"], strict=True))
     assert 1.5 < wide["multiply_adds_per_face"] / default["multiply_adds_per_face"] < 4
 
 
