@@ -186,9 +186,9 @@ class FaceTracker:
         coasting: list[TrackedFace] = []
         kept: list[Track] = []
         for track in self.tracks:
-            index = matched_tracks.get(track.track_id)
-            if index is not None:
-                track.box, track.signature, track.look = boxes[index], looks[index], looks[index]
+            matched = matched_tracks.get(track.track_id)
+            if matched is not None:
+                track.box, track.signature, track.look = boxes[matched], looks[matched], looks[matched]
                 track.hits, track.missed = track.hits + 1, 0
                 detected.append(TrackedFace(track.box, track.track_id))
             else:
