@@ -73,7 +73,8 @@ def draw_overlay(frame: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
     image = _bgr_copy(frame)
     layout = _layout(image.shape[0])
     for face in faces:
-        box, scores = tuple(int(value) for value in face[0]), face[1]
+        x, y, width, height = (int(value) for value in face[0])
+        box, scores = (x, y, width, height), face[1]
         track = face[2] if len(face) > 2 else None
         cv2.rectangle(image, box[:2], (box[0] + box[2], box[1] + box[3]), BOX_COLOUR_BGR, layout.box_thickness)
         label_right_px = _draw_label(image, box, scores, layout, track)
