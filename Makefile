@@ -4,13 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 ARGS ?=
 BIN := $(VENV)/bin
+# The type checker covers the pipeline packages, not training (see [tool.mypy] in pyproject.toml).
+MYPY_PACKAGES := -p fakeblock.capture -p fakeblock.detect -p fakeblock.classify -p fakeblock.display -p fakeblock.common
 
-.PHONY: up test benchmark clean
+.PHONY: up lint test benchmark clean
 
 up: $(VENV)/.installed
 	$(BIN)/fakeblock up $(ARGS)
 
-test: $(VENV)/.installed-test
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(MYPY_PACKAGES)
+
+test: lint
 	$(BIN)/python -m pytest $(ARGS)
 
 benchmark: $(VENV)/.installed
@@ -27,4 +33,4 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -59,10 +59,10 @@ def main() -> None:
         models = [EmotionModel(path, threads=threads) for path in arguments.model or [None]]
         rates = [[] for _ in models]
         for _ in range(arguments.rounds):
-            for model, model_rates in zip(models, rates):
+            for model, model_rates in zip(models, rates, strict=True):
                 model_rates.append(measure(model, faces, arguments.batch_size, arguments.seconds))
         medians = [float(np.median(model_rates)) for model_rates in rates]
-        for model, rate in zip(models, medians):
+        for model, rate in zip(models, medians, strict=True):
             ratio = f" ({rate / medians[0]:.2f}x the first)" if len(models) > 1 else ""
             print(f"{model.path}: batch {arguments.batch_size}, {threads} thread(s): {rate:,.0f} faces/s{ratio}")
 

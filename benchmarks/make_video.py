@@ -94,7 +94,7 @@ def make_video(data: Path, out: Path, frames: int, seed: int, segment_frames: in
         writer.write(image)
         truth.append([{"box": box, "emotion": EMOTIONS[int(labels[placement["face"]])],
                        "face": segment * len(SLOTS_X_PX) + slot}
-                      for slot, (box, placement) in enumerate(zip(boxes, segments[segment]))])
+                      for slot, (box, placement) in enumerate(zip(boxes, segments[segment], strict=True))])
     writer.release()
     truth_path(out).write_text(json.dumps({"frames": truth}))
     LOGGER.info("wrote %d frames to %s", frames, out)

@@ -86,7 +86,8 @@ def describe(name: str, measured: dict) -> str:
     """One line: frames/s and CPU ms per frame."""
     fps = measured["frames"] / measured["wall_s"]
     cpu_ms = 1000 * measured["cpu_s"] / measured["frames"]
-    return f"{name:<28} {measured['frames']:>5} frames {measured['wall_s']:7.2f} s {fps:7.1f} fps {cpu_ms:7.1f} CPU ms/frame"
+    return (f"{name:<28} {measured['frames']:>5} frames {measured['wall_s']:7.2f} s {fps:7.1f} fps "
+            f"{cpu_ms:7.1f} CPU ms/frame")
 
 
 def main() -> None:

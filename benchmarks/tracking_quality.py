@@ -34,7 +34,7 @@ def reference_lines(tracked: list[list[dict]], reference: list[list[dict]]) -> l
     a face, not a one-frame flicker of the cascade.
     """
     found = total = stable_found = stable_total = extra = 0
-    for index, (ours, theirs) in enumerate(zip(tracked, reference)):
+    for index, (ours, theirs) in enumerate(zip(tracked, reference, strict=False)):
         for face in theirs:
             hit = match(face["box"], ours) is not None
             found, total = found + hit, total + 1
@@ -51,7 +51,7 @@ def reference_lines(tracked: list[list[dict]], reference: list[list[dict]]) -> l
 def truth_lines(name: str, faces: list[list[dict]], truth: list[list[dict]], key: str = "emotion") -> str:
     """Recall, false positives per frame and emotion accuracy on found faces against the ground truth."""
     hits = total = false_positives = correct = 0
-    for ours, expected in zip(faces, truth):
+    for ours, expected in zip(faces, truth, strict=False):
         for true_face in expected:
             found = match(true_face["box"], ours)
             total += 1
@@ -74,7 +74,7 @@ def top_emotion(face: dict, key: str) -> str:
 def ids_per_face(faces: list[list[dict]], truth: list[list[dict]]) -> dict[int, int]:
     """How many faces got 1, 2, ... track ids while on screen: ``{ids: faces}``."""
     ids = defaultdict(set)
-    for ours, expected in zip(faces, truth):
+    for ours, expected in zip(faces, truth, strict=False):
         for true_face in expected:
             found = match(true_face["box"], ours)
             if found is not None and "track" in found:

@@ -129,9 +129,12 @@ class VideoSource(Source):
         # Containers state their length (an estimate for some codecs); devices do not.
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if started_s is None else 0
         super().__init__(name, fps, live, frame_count if frame_count > 0 else None)
-        self.capture, self.first, self.started_s = capture, first, started_s
+        self.capture, self.started_s = capture, started_s
+        self.first: Reading | None = first
 
     def _read(self) -> Iterator[Reading]:
+        assert self.first is not None, "a video source is read once"
+        pixels: np.ndarray | None
         pixels, position_s = self.first
         self.first = None  # a source is read once; do not keep the frame alive
         frame_index = 0

@@ -65,6 +65,6 @@ def render_demo_frame(frame_index: int) -> np.ndarray:
     zoom, face_x, face_y = demo_view(frame_index)
     photo_x, photo_y = PHOTO_FACE_CENTER_PX
     # Scale about the photo's origin, then shift so the photo's face lands on (face_x, face_y).
-    transform = np.float32([[zoom, 0.0, face_x - zoom * photo_x], [0.0, zoom, face_y - zoom * photo_y]])
+    transform = np.array([[zoom, 0.0, face_x - zoom * photo_x], [0.0, zoom, face_y - zoom * photo_y]], np.float32)
     return cv2.warpAffine(demo_photo(), transform, (DEMO_WIDTH_PX, DEMO_HEIGHT_PX), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=CANVAS_GREY)

@@ -37,7 +37,8 @@ def batch_due_in_s(pending: list[Pending], now_s: float, max_batch_size: int, ba
 
 def take_batch(pending: list[Pending], max_batch_size: int) -> tuple[list[Pending], list[Pending]]:
     """Split off the oldest whole messages holding at most ``max_batch_size`` faces (at least one message)."""
-    taken, total = [], 0
+    taken: list[Pending] = []
+    total = 0
     for item in pending:
         size = len(item.faces.boxes)
         if taken and total + size > max_batch_size:

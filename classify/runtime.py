@@ -116,7 +116,7 @@ class EmotionModel:
         if len(output_detail) != 1 or int(output_detail[0]["shape"][-1]) != len(EMOTIONS):
             raise ModelError(f"{self.path}: model output must have {len(EMOTIONS)} scores")
         input_index, output_index = input_detail[0]["index"], output_detail[0]["index"]
-        state = {"batch": None}
+        state: dict[str, int | None] = {"batch": None}  # the batch size the tensors are allocated for
 
         def predict(inputs: np.ndarray) -> np.ndarray:
             if state["batch"] != len(inputs):

@@ -67,7 +67,7 @@ class InferenceSmoothing(keras.layers.Layer):
         line = gaussian_line(self.sigma_px)
         self._vertical = line.reshape(-1, 1, 1, 1)
         self._horizontal = line.reshape(1, -1, 1, 1)
-        self._edge_gain = None
+        self._edge_gain: np.ndarray | None = None  # set by build(), once the face size is known
 
     def build(self, input_shape):
         """Precompute the edge correction for the face size, which is fixed (48x48)."""

@@ -28,6 +28,7 @@ import re
 import stat
 import time
 from pathlib import Path
+from typing import Literal, overload
 
 import zmq
 import zmq.auth
@@ -157,8 +158,17 @@ def check_private(directory: str | Path) -> None:
                             f"run `chmod go-w {path}`")
 
 
+@overload
+def _read_key_file(path: Path, need_secret: Literal[True]) -> tuple[bytes, bytes]: ...
+
+
+@overload
+def _read_key_file(path: Path, need_secret: Literal[False]) -> tuple[bytes, bytes | None]: ...
+
+
 def _read_key_file(path: Path, need_secret: bool) -> tuple[bytes, bytes | None]:
-    """(public, secret) from a key file, or one clear ``UserError``."""
+    """(public, secret) from a key file, or one clear ``UserError``; with ``need_secret`` the
+    secret is never None (the overloads tell the type checker so)."""
     hint = "create keys with `fakeblock keys generate DIR`"
     try:
         public_key, secret_key = zmq.auth.load_certificate(path)

@@ -22,8 +22,15 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import (DEFAULT_CLIENT_KEY_NAME, PUBLIC_SUFFIX, SERVER_KEY_NAME, authorized_clients_path,
-                                   check_private, load_key_pair, load_public_key)
+from fakeblock.common.keys import (
+    DEFAULT_CLIENT_KEY_NAME,
+    PUBLIC_SUFFIX,
+    SERVER_KEY_NAME,
+    authorized_clients_path,
+    check_private,
+    load_key_pair,
+    load_public_key,
+)
 
 LOGGER = logging.getLogger(__name__)
 MINIMUM_LIBZMQ_VERSION = (4, 3, 2)
@@ -101,6 +108,8 @@ class Security:
     @property
     def enabled(self) -> bool:
         """True when keys are configured (every socket then uses CURVE)."""
+        # The methods below test config.keys_directory itself rather than this property, so
+        # that the type checker knows the folder is set past that test.
         return self.config.keys_directory is not None
 
     def start(self, context: zmq.Context) -> None:
@@ -109,11 +118,12 @@ class Security:
         A host that only connects may have no allow-list; then nothing starts and
         :meth:`server` refuses to make a server socket.
         """
-        if not self.enabled or self._context is not None:
+        keys_directory = self.config.keys_directory
+        if keys_directory is None or self._context is not None:  # not enabled, or started already
             return
         self._context = context
-        check_private(self.config.keys_directory)
-        folder = authorized_clients_path(self.config.keys_directory)
+        check_private(keys_directory)
+        folder = authorized_clients_path(keys_directory)
         if not folder.is_dir():
             LOGGER.debug("no allow-list at %s: this process can connect but not listen", folder)
             return
@@ -126,17 +136,18 @@ class Security:
 
     def server(self, socket: zmq.Socket) -> None:
         """Make ``socket`` a CURVE server with the site's server keys (call before bind)."""
-        if not self.enabled:
+        keys_directory = self.config.keys_directory
+        if keys_directory is None:  # not enabled
             return
         # Without a running ZAP handler libzmq would let in any client that knows the
         # server's public key, so a server socket on an unguarded context is a bug.
         if self._context is None or socket.context is not self._context:
             raise RuntimeError("Security.start(context) must run on this socket's context before server()")
         if self._authenticator is None:
-            raise UserError(f"no client allow-list at {authorized_clients_path(self.config.keys_directory)}; "
+            raise UserError(f"no client allow-list at {authorized_clients_path(keys_directory)}; "
                             f"a stage that listens needs it (see `fakeblock keys generate DIR`)")
         if self._server_keys is None:
-            self._server_keys = load_key_pair(self.config.keys_directory, SERVER_KEY_NAME)
+            self._server_keys = load_key_pair(keys_directory, SERVER_KEY_NAME)
         public_key, secret_key = self._server_keys
         socket.curve_secretkey = secret_key
         socket.curve_publickey = public_key
@@ -144,11 +155,12 @@ class Security:
 
     def client(self, socket: zmq.Socket) -> None:
         """Give ``socket`` this host's client keys and the server's public key (call before connect)."""
-        if not self.enabled:
+        keys_directory = self.config.keys_directory
+        if keys_directory is None:  # not enabled
             return
         if self._client_keys is None:
-            public_key, secret_key = load_key_pair(self.config.keys_directory, self.config.client_key_name)
-            self._client_keys = (public_key, secret_key, load_public_key(self.config.keys_directory, SERVER_KEY_NAME))
+            public_key, secret_key = load_key_pair(keys_directory, self.config.client_key_name)
+            self._client_keys = (public_key, secret_key, load_public_key(keys_directory, SERVER_KEY_NAME))
         public_key, secret_key, server_key = self._client_keys
         socket.curve_serverkey = server_key
         socket.curve_publickey = public_key
@@ -156,16 +168,17 @@ class Security:
 
     def check_keys(self, server: bool, client: bool) -> None:
         """Load the key files a process will need now, so a missing one fails before any start."""
-        if not self.enabled:
+        keys_directory = self.config.keys_directory
+        if keys_directory is None:  # not enabled
             return
-        check_private(self.config.keys_directory)
+        check_private(keys_directory)
         if server:
-            load_key_pair(self.config.keys_directory, SERVER_KEY_NAME)
-            if not authorized_clients_path(self.config.keys_directory).is_dir():
-                raise UserError(f"no client allow-list at {authorized_clients_path(self.config.keys_directory)}")
+            load_key_pair(keys_directory, SERVER_KEY_NAME)
+            if not authorized_clients_path(keys_directory).is_dir():
+                raise UserError(f"no client allow-list at {authorized_clients_path(keys_directory)}")
         if client:
-            load_key_pair(self.config.keys_directory, self.config.client_key_name)
-            load_public_key(self.config.keys_directory, SERVER_KEY_NAME)
+            load_key_pair(keys_directory, self.config.client_key_name)
+            load_public_key(keys_directory, SERVER_KEY_NAME)
 
     def stop(self) -> None:
         """Stop the authenticator (before the context terminates: its thread owns a socket)."""

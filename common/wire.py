@@ -13,14 +13,21 @@ The field checks themselves are in :mod:`fakeblock.common.wire_fields`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgpack
 import numpy as np
 
 from fakeblock.common import wire_fields as fields
-from fakeblock.common.wire_fields import (ALLOWED_DTYPES, EMOTION_COUNT, FACE_SIZE_PX, MAX_DIMENSION_PX,
-                                          MAX_FACES_PER_FRAME, MAX_HEADER_BYTES)
+from fakeblock.common.wire_fields import (
+    ALLOWED_DTYPES,
+    EMOTION_COUNT,
+    FACE_SIZE_PX,
+    MAX_DIMENSION_PX,
+    MAX_FACES_PER_FRAME,
+    MAX_HEADER_BYTES,
+)
 
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
            "MAX_HEADER_BYTES", "Control", "EndOfStream", "Faces", "Frame", "FrameInfo", "Result", "Status",
@@ -176,7 +183,8 @@ def encode(message: Message) -> list:
     if isinstance(message, Faces):
         crops = np.ascontiguousarray(message.crops)
         header = {"kind": "faces", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
-                  "tracks": [int(track) for track in message.tracks], "dtype": str(crops.dtype), "shape": list(crops.shape)}
+                  "tracks": [int(track) for track in message.tracks], "dtype": str(crops.dtype),
+                  "shape": list(crops.shape)}
         return [_pack(header), _raw(crops)]
     return [_pack(_header_only(message))]
 
@@ -207,7 +215,8 @@ def _raw(array: np.ndarray) -> memoryview:
     """The array's bytes as a flat buffer, without a copy (zero-size arrays included)."""
     if str(array.dtype) not in ALLOWED_DTYPES:
         raise ValueError(f"dtype {array.dtype} cannot be sent; allowed: {ALLOWED_DTYPES}")
-    return memoryview(array.reshape(-1))
+    # ndarray.data is memoryview(array); numpy's stubs only call an ndarray a Buffer on Python 3.12+.
+    return array.reshape(-1).data
 
 
 def _pack(header: dict) -> bytes:
@@ -329,6 +338,7 @@ def _status_report(header: dict) -> StatusReport:
                         tuple(_worker_report(entry) for entry in workers))
 
 
-PIXEL_DECODERS = {"frame": _frame, "faces": _faces}
-HEADER_DECODERS = {"result": _result, "end": _end, "control": _control, "status": _status,
-                   "status_request": _status_request, "status_report": _status_report}
+PIXEL_DECODERS: dict[str, Callable[[dict, memoryview], Message]] = {"frame": _frame, "faces": _faces}
+HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {
+    "result": _result, "end": _end, "control": _control, "status": _status,
+    "status_request": _status_request, "status_report": _status_report}

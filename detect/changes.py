@@ -77,7 +77,7 @@ class ChangedRegions:
         face_area_px = min_size_px * min_size_px
         self.cold = {region: ColdRegion(cold.frames_left - 1, cold.look) for region, cold in self.cold.items()
                      if cold.frames_left > 1 and similarity(cold.look, signature(gray, region)) >= SAME_LOOK_SIMILARITY}
-        for region, changed_px in zip(motion.regions, motion.changed_px):
+        for region, changed_px in zip(motion.regions, motion.changed_px, strict=True):
             grown = clip(grow(region, min_size_px // 2), width_px, height_px)
             if (grown is None or min(grown[2], grown[3]) < min_size_px or changed_px < MIN_CHANGE_SHARE * face_area_px
                     or any(overlap_of_smaller(grown, cold) >= SAME_REGION_OVERLAP for cold in self.cold)):

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import cv2
+import cv2.data  # the cascade files; named so the type checker sees the submodule
 import numpy as np
 
 from fakeblock.common.config import DetectConfig

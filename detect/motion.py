@@ -7,6 +7,7 @@ and when the whole picture changed (a scene cut), so that it scans everything ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -49,13 +50,13 @@ def small_copy(gray: np.ndarray) -> np.ndarray:
 
 
 def find_motion(previous: np.ndarray, current: np.ndarray, frame_width_px: int, frame_height_px: int,
-                ignore: list[Box] = ()) -> Motion:
+                ignore: Sequence[Box] = ()) -> Motion:
     """Changed regions between two :func:`small_copy` images, in frame pixels.
 
     Areas listed in ``ignore`` (the windows the tracker searches anyway) count towards the
     changed share but yield no region.
     """
-    changed = (cv2.absdiff(previous, current) > CHANGE_THRESHOLD).astype(np.uint8)
+    changed: np.ndarray = (cv2.absdiff(previous, current) > CHANGE_THRESHOLD).astype(np.uint8)
     share = float(changed.mean())
     scale_x, scale_y = current.shape[1] / frame_width_px, current.shape[0] / frame_height_px
     for x, y, width, height in ignore:

@@ -86,11 +86,11 @@ def run_job(gray: np.ndarray, cascade: cv2.CascadeClassifier, job: ScanJob, scal
     min_px = max(1, round(job.min_size_px * job.scale))
     if min(image.shape[:2]) < min_px:
         return []
-    options = {"minSize": (min_px, min_px)}
+    max_px = 0  # OpenCV's default maxSize, Size(0, 0): no upper limit
     if job.max_size_px is not None:
         max_px = max(min_px, round(job.max_size_px * job.scale))
-        options["maxSize"] = (max_px, max_px)
-    found = cascade.detectMultiScale(image, scaleFactor=scale_factor, minNeighbors=min_neighbors, **options)
+    found = cascade.detectMultiScale(image, scaleFactor=scale_factor, minNeighbors=min_neighbors,
+                                     minSize=(min_px, min_px), maxSize=(max_px, max_px))
     return [(x + round(bx / job.scale), y + round(by / job.scale), round(bw / job.scale), round(bh / job.scale))
             for bx, by, bw, bh in np.asarray(found).reshape(-1, 4)]
 

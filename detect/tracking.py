@@ -145,7 +145,7 @@ class FaceTracker:
         for track in self.tracks:
             track.look_here = signature(gray, track.box)
             track.frames += 1
-        explained = [job.region for job, track in zip(windows, self.tracks) if track.still_here]
+        explained = [job.region for job, track in zip(windows, self.tracks, strict=True) if track.still_here]
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)
@@ -186,9 +186,9 @@ class FaceTracker:
         coasting: list[TrackedFace] = []
         kept: list[Track] = []
         for track in self.tracks:
-            index = matched_tracks.get(track.track_id)
-            if index is not None:
-                track.box, track.signature, track.look = boxes[index], looks[index], looks[index]
+            matched = matched_tracks.get(track.track_id)
+            if matched is not None:
+                track.box, track.signature, track.look = boxes[matched], looks[matched], looks[matched]
                 track.hits, track.missed = track.hits + 1, 0
                 detected.append(TrackedFace(track.box, track.track_id))
             else:

@@ -43,7 +43,7 @@ def result_record(result: wire.Result, raw: wire.Result | None = None) -> dict:
     frame's own, from ``raw``; without tracking neither key appears.
     """
     faces = []
-    for index, (box, scores) in enumerate(zip(result.boxes, result.scores)):
+    for index, (box, scores) in enumerate(zip(result.boxes, result.scores, strict=True)):
         face: dict = {"box": [int(value) for value in box]}
         if result.tracks:
             face["track"] = int(result.tracks[index])
@@ -57,7 +57,7 @@ def result_record(result: wire.Result, raw: wire.Result | None = None) -> dict:
 
 
 def _named_scores(scores) -> dict[str, float]:
-    return {name: round(float(score), SCORE_DECIMALS) for name, score in zip(EMOTIONS, scores)}
+    return {name: round(float(score), SCORE_DECIMALS) for name, score in zip(EMOTIONS, scores, strict=True)}
 
 
 def latency_percentiles(samples_ms: Iterable[float]) -> dict[str, float]:
@@ -65,7 +65,8 @@ def latency_percentiles(samples_ms: Iterable[float]) -> dict[str, float]:
     values = np.fromiter(samples_ms, dtype=np.float64)
     if values.size == 0:
         return {}
-    return {f"p{rank}": float(value) for rank, value in zip(PERCENTILES, np.percentile(values, PERCENTILES))}
+    percentiles = np.percentile(values, PERCENTILES)
+    return {f"p{rank}": float(value) for rank, value in zip(PERCENTILES, percentiles, strict=True)}
 
 
 def fps_from_positions(first: wire.FrameInfo, second: wire.FrameInfo) -> float:

@@ -185,6 +185,8 @@ class FrameOrderer:
             stream.next_number += 1
         else:
             target = min(stream.pending) if stream.pending else stream.frame_count
+            # Nothing pending is only stale once the stream has ended, which sets frame_count.
+            assert target is not None
             self.skipped += target - stream.next_number
             stream.next_number = target
 

@@ -101,7 +101,7 @@ class VideoRecorder:
         # Encoders want even sizes; losing one pixel row or column is invisible.
         height, width = first_image.shape[:2]
         self._size_px = (max(2, width - width % 2), max(2, height - height % 2))
-        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*VIDEO_CODEC), fps, self._size_px)
+        self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter.fourcc(*VIDEO_CODEC), fps, self._size_px)
         if not self._writer.isOpened():
             raise UserError(f"cannot record to {self.path}: OpenCV has no {VIDEO_CODEC} encoder for it")
         LOGGER.info("recording %dx%d at %.2f fps to %s", *self._size_px, fps, self.path)
@@ -109,9 +109,11 @@ class VideoRecorder:
         self._first = None
 
     def _put(self, image: np.ndarray) -> None:
-        if (image.shape[1], image.shape[0]) != self._size_px:
-            image = cv2.resize(image, self._size_px, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
+        writer, size_px = self._writer, self._size_px
+        assert writer is not None and size_px is not None  # _open sets both before the first frame comes here
+        if (image.shape[1], image.shape[0]) != size_px:
+            image = cv2.resize(image, size_px, interpolation=cv2.INTER_AREA)
+        writer.write(image)
         self.frames += 1
 
     def close(self) -> None:

@@ -58,8 +58,8 @@ def faces_of(result: wire.Result | None) -> list[Face]:
     if result is None:
         return []
     if result.tracks:
-        return list(zip(result.boxes, result.scores, result.tracks))
-    return list(zip(result.boxes, result.scores))
+        return list(zip(result.boxes, result.scores, result.tracks, strict=True))
+    return list(zip(result.boxes, result.scores, strict=True))
 
 
 def draw_overlay(frame: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
@@ -73,7 +73,8 @@ def draw_overlay(frame: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
     image = _bgr_copy(frame)
     layout = _layout(image.shape[0])
     for face in faces:
-        box, scores = tuple(int(value) for value in face[0]), face[1]
+        x, y, width, height = (int(value) for value in face[0])
+        box, scores = (x, y, width, height), face[1]
         track = face[2] if len(face) > 2 else None
         cv2.rectangle(image, box[:2], (box[0] + box[2], box[1] + box[3]), BOX_COLOUR_BGR, layout.box_thickness)
         label_right_px = _draw_label(image, box, scores, layout, track)
@@ -145,7 +146,7 @@ def _draw_bars(image: np.ndarray, box: Box, scores: Sequence[float], layout: _La
     _shade(image, x, y, panel_width, panel_height)
     best = int(np.argmax(scores))
     bar_x = x + 2 * GAP_PX + layout.name_width_px
-    for row, (name, score) in enumerate(zip(EMOTIONS, scores)):
+    for row, (name, score) in enumerate(zip(EMOTIONS, scores, strict=True)):
         top = y + GAP_PX // 2 + row * layout.line_px
         baseline_y = top + layout.text_px
         cv2.putText(image, name, (x + GAP_PX, baseline_y), FONT, layout.font_scale, NAME_TEXT_BGR,

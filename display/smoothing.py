@@ -37,7 +37,7 @@ class TrackSmoother:
         if not result.tracks:
             return result
         rows = []
-        for track, scores in zip(result.tracks, result.scores):
+        for track, scores in zip(result.tracks, result.scores, strict=True):
             rows.append(tuple(float(value) for value in self._update(result.info, track, np.asarray(scores))))
         return wire.Result(result.info, result.boxes, tuple(rows), result.tracks)
 

@@ -18,6 +18,7 @@ import socket
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 import cv2
@@ -34,7 +35,7 @@ CLIENT_TIMEOUT_S = 10.0
 FRAME_WAIT_S = 0.5  # also how often an idle stream repeats its newest frame
 SHUTDOWN_POLL_S = 0.25
 JOIN_TIMEOUT_S = 2.0
-EMPTY_RECORD = {"stream": None, "frame": None, "time_s": None, "faces": []}
+EMPTY_RECORD: dict[str, Any] = {"stream": None, "frame": None, "time_s": None, "faces": []}
 # The names a browser on this machine uses for a loopback web view.  Any other Host header
 # is refused (421), so a web page from elsewhere cannot reach the view through DNS
 # rebinding (a name of theirs that resolves to 127.0.0.1).
@@ -89,6 +90,7 @@ class LiveState:
             if self.closed or self.frames <= after_frame:
                 return after_frame, None
             number, image = self.frames, self._image
+        assert image is not None  # a frame newer than after_frame (>= 0) means set_image has run
         # Encoding happens outside the condition so the stage never waits for a browser.
         with self._encode_lock:
             if self._jpeg[0] != number:
@@ -119,7 +121,9 @@ class _Server(ThreadingHTTPServer):
         # HTTPServer.server_bind looks up the host's FQDN, which can stall on a machine
         # without DNS; the name is only used in CGI variables.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        # server_address is what TCPServer.server_bind just read from getsockname(); typeshed
+        # types its host as str | bytes, while an IPv4 or IPv6 socket's name is (str, int, ...).
+        self.server_name, self.server_port = self.socket.getsockname()[:2]
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -8,7 +8,9 @@
 import logging as _logging
 import multiprocessing as _multiprocessing
 import shutil as _shutil
+import socket as _socket
 import time as _time
+from pathlib import Path as _Path
 
 import pytest as _pytest
 import zmq as _zmq
@@ -111,3 +113,76 @@ def display_harness():
     finally:
         harness.close()
         _shutil.rmtree(run_directory, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Training CLI (tests/test_train.py, tests/test_distill.py, tests/test_ensemble.py): tiny
+# synthetic datasets of every layout and one trained model, built once per module. The helpers
+# are imported inside the fixtures so that sessions without training tests never load them.
+# ---------------------------------------------------------------------------------------
+
+@_pytest.fixture(scope="module")
+def module_env(tmp_path_factory):
+    """A cache folder for module-scoped fixtures (monkeypatch itself is per test)."""
+    with _pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield patch
+
+
+@_pytest.fixture
+def cache_in_tmp(monkeypatch, tmp_path):
+    """A dataset cache folder of the test's own; the training modules use it for every test
+    (``pytest.mark.usefixtures``), so no test reads another's cache."""
+    monkeypatch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@_pytest.fixture(scope="module")
+def layouts(tmp_path_factory) -> dict[str, tuple[_Path, list[str], int]]:
+    """Each layout: (data path, extra train/eval options, number of held-out faces)."""
+    from fakeblock.common.preprocess import EMOTIONS
+    from tests.training import labelled_rows, write_ferplus, write_image_tree, write_kaggle_csv
+
+    root = tmp_path_factory.mktemp("layouts")
+    rows = labelled_rows()
+    held_out = sum(1 for _, usage in rows if usage != "Training")
+    (root / "ferplus").mkdir()
+    ferplus_csv = write_kaggle_csv(root / "ferplus" / "fer2013.csv", rows)
+    dropped = {0, 3, len(rows) - 1, len(rows) - 4}  # two Training and two PublicTest rows
+    write_ferplus(root / "ferplus" / "fer2013new.csv", rows, dropped)
+    return {
+        "csv": (write_kaggle_csv(root / "fer2013.csv", rows), [], held_out),
+        "csv.gz": (write_kaggle_csv(root / "fer2013.csv.gz", rows), [], held_out),
+        "folder": (write_image_tree(root / "images", {"train": 4, "test": 2}), [], 2 * len(EMOTIONS)),
+        "ferplus": (ferplus_csv, ["--ferplus", "probability"], held_out - 2),
+    }
+
+
+@_pytest.fixture(scope="module")
+def csv_model(module_env, layouts, tmp_path_factory) -> _Path:
+    """One trained model, reused by the tests that only need some valid model."""
+    from tests.training import train
+
+    output = tmp_path_factory.mktemp("csv-run") / "run"
+    result = train(layouts["csv"][0], output)
+    assert result.exit_code == 0, result.output
+    return output
+
+
+# ---------------------------------------------------------------------------------------
+# Two-host site on loopback (tests/test_deploy_pipeline.py, tests/test_recovery.py).
+# ---------------------------------------------------------------------------------------
+
+@_pytest.fixture
+def site(tmp_path):
+    """A :class:`tests.helpers.Site` whose supervisors are ended after the test; skips where
+    the second loopback address cannot be bound."""
+    from tests.helpers import WORKER_HOST, Site
+
+    try:
+        with _socket.socket() as probe:
+            probe.bind((WORKER_HOST, 0))
+    except OSError:
+        _pytest.skip(f"{WORKER_HOST} is not a loopback address here")
+    made = Site(tmp_path)
+    yield made
+    made.close()

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fakeblock.classify.core import (Pending, batch_due_in_s, empty_result, face_count, split_results, stack_crops,
-                                     take_batch)
+from fakeblock.classify.core import (
+    Pending,
+    batch_due_in_s,
+    empty_result,
+    face_count,
+    split_results,
+    stack_crops,
+    take_batch,
+)
 from fakeblock.common import wire
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fakeblock.common.config import CaptureConfig, DetectConfig
 from fakeblock.common.control import site as deploy
 from fakeblock.common.control import site_plan
 from fakeblock.common.control import site_schema as deploy_schema
-from fakeblock.common.config import CaptureConfig, DetectConfig
 from fakeblock.common.endpoints import tcp_endpoints
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig

@@ -8,23 +8,19 @@ the end if it is still there.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from fakeblock.common.keys import generate_keys
-from tests.helpers import MEDIA, fakeblock, kill_started, orphans_of, read_results, shared_file
+from tests.helpers import FRONT_HOST, MEDIA, WORKER_HOST, Site, orphans_of, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 OFFICE_FRAMES, PHONE_FRAMES = 464, 115
-FRONT_HOST, WORKER_HOST = "127.0.0.1", "127.0.0.2"
 FRONT_STAGES, WORKER_STAGES = ("capture", "display"), ("detect", "queue", "classify")
 RUN_TIMEOUT_S = 400
 STOP_TIMEOUT_S = 60
@@ -57,48 +53,6 @@ def site_text(results: Path, sources: list[tuple[str, Path]], keys: Path | None 
     lines.append(f'[stages.display]\nhost = "{FRONT_HOST}"\nports = [{free_port()}, {free_port()}]\n'
                  f'outputs = ["none"]\nresults = "{results}"\n')
     return "\n".join(lines)
-
-
-class Site:
-    """The supervisors of one test, a private registry folder for `fakeblock status`, and cleanup."""
-
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        # A short private runtime folder: ipc paths are limited to about 100 bytes, and
-        # `fakeblock status` must see this test's pipelines only.
-        self.runtime_directory = tempfile.mkdtemp(prefix="fb-test-")
-        self.environ = dict(os.environ, XDG_RUNTIME_DIR=self.runtime_directory)
-        self.processes: list[subprocess.Popen] = []
-
-    def up(self, name: str, *arguments: str) -> subprocess.Popen:
-        """Start `fakeblock up` in a process group of its own, logging to a file."""
-        log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(fakeblock("up", "--no-status", *arguments), stdout=log, stderr=subprocess.STDOUT,
-                                   env=self.environ, start_new_session=True, cwd=self.tmp_path)
-        process.log_path, process.log = self.tmp_path / f"{name}.log", log
-        self.processes.append(process)
-        return process
-
-    def status(self, *arguments: str) -> tuple[int, dict]:
-        """`fakeblock status --json` with this test's registry folder."""
-        completed = subprocess.run(fakeblock("status", "--json", *arguments), capture_output=True, text=True,
-                                   env=self.environ, timeout=60, cwd=self.tmp_path)
-        return completed.returncode, json.loads(completed.stdout)
-
-    def close(self) -> None:
-        kill_started(self.processes, self.runtime_directory)
-
-
-@pytest.fixture
-def site(tmp_path):
-    try:
-        with socket.socket() as probe:
-            probe.bind((WORKER_HOST, 0))
-    except OSError:
-        pytest.skip(f"{WORKER_HOST} is not a loopback address here")
-    made = Site(tmp_path)
-    yield made
-    made.close()
 
 
 def log_of(process: subprocess.Popen) -> str:

@@ -23,8 +23,14 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.display import core, outputs, stage
-from fakeblock.display.core import (BOX_COLOUR_BGR, FrameOrderer, Joined, draw_overlay, latency_percentiles,
-                                    result_record)
+from fakeblock.display.core import (
+    BOX_COLOUR_BGR,
+    FrameOrderer,
+    Joined,
+    draw_overlay,
+    latency_percentiles,
+    result_record,
+)
 from tests.helpers import MEDIA, shared_file
 
 STREAM = "office-woman"

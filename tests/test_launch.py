@@ -8,15 +8,15 @@ import stat
 import pytest
 from typer.testing import CliRunner
 
+from fakeblock.common.config import CaptureSlot
 from fakeblock.common.control import preflight as up
 from fakeblock.common.control.cli import app
-from fakeblock.common.config import CaptureSlot
-from fakeblock.common.stages import STAGE_NAMES
+from fakeblock.common.control.run_config import Deployment, build_config
 from fakeblock.common.endpoints import run_directory_of
 from fakeblock.common.errors import UserError
-from fakeblock.common.control.run_config import Deployment, build_config
-from fakeblock.common.security import is_local_endpoint
 from fakeblock.common.keys import generate_keys
+from fakeblock.common.security import is_local_endpoint
+from fakeblock.common.stages import STAGE_NAMES
 from tests.helpers import MEDIA
 
 TWO_CAMERAS = """

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -81,11 +82,11 @@ def test_tracking_off_scans_every_frame_and_tracking_steadies_the_emotions(singl
     assert len(untracked) == OFFICE_FRAMES
     assert all("track" not in face and "scores_raw" not in face for line in untracked for face in line["faces"])
     # Frames where the full-frame scan finds her, the tracked replay does too.
-    assert all(mine["faces"] for mine, theirs in zip(tracked, untracked) if theirs["faces"])
+    assert all(mine["faces"] for mine, theirs in zip(tracked, untracked, strict=True) if theirs["faces"])
 
     def label_changes(lines: list[dict]) -> int:
         labels = [line["faces"][0]["emotion"] for line in lines if line["faces"]]
-        return sum(first != second for first, second in zip(labels, labels[1:]))
+        return sum(first != second for first, second in pairwise(labels))
 
     assert label_changes(tracked) <= label_changes(untracked) / 2
     assert orphans_of(pid) == []

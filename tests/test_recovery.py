@@ -18,14 +18,15 @@ import os
 import signal
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from fakeblock.common.control.cli import app
-from tests.helpers import orphans_of
-from tests.test_deploy_pipeline import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, site, stop  # noqa: F401
+from tests.helpers import FRONT_HOST, WORKER_HOST, Site, orphans_of
+from tests.test_deploy_pipeline import free_port, log_of, stop
 
 LOGGER = logging.getLogger(__name__)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -83,7 +84,7 @@ class ArrivalSampler:
         times = [arrival_s for arrival_s, _count in self.arrivals if arrival_s <= end_s]
         before = [arrival_s for arrival_s in times if arrival_s <= start_s]
         window = ([before[-1]] if before else []) + [arrival_s for arrival_s in times if arrival_s > start_s]
-        return max((later - earlier for earlier, later in zip(window, window[1:])), default=end_s - start_s)
+        return max((later - earlier for earlier, later in pairwise(window)), default=end_s - start_s)
 
 
 def live_site_text(results: Path) -> str:

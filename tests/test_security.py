@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import os
 import stat
@@ -14,8 +13,8 @@ import zmq.auth
 
 from fakeblock.common import keys, security
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed, check_libzmq
 from fakeblock.common.keys import check_private, generate_keys
+from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed, check_libzmq
 
 RECEIVE_TIMEOUT_MS = 5000
 # Long enough for a CURVE handshake on loopback to finish many times over.

@@ -12,11 +12,11 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.control import discovery
-from fakeblock.common.security import Security, SecurityConfig
-from fakeblock.common.keys import generate_keys
 from fakeblock.common.control.status_client import Target, ask
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_table import stage_summary, status_document, status_table
+from fakeblock.common.keys import generate_keys
+from fakeblock.common.security import Security, SecurityConfig
 
 WORKERS = (
     wire.WorkerReport("detect", 0, 101, True, "running", 0, 12.0, 11.5, {"frames_in": 50, "frames_out": 48,
@@ -70,10 +70,13 @@ def test_the_registry_lives_in_the_runtime_directory_when_there_is_one(tmp_path)
 
 # ---- service and client ----------------------------------------------------------------------
 
+NO_KEYS = SecurityConfig()  # frozen: one shared default is safe
+
+
 class ServiceThread:
     """A status service answering in a thread, as the supervisor's loop does."""
 
-    def __init__(self, local: str | None, network: str | None = None, security_config=SecurityConfig()):
+    def __init__(self, local: str | None, network: str | None = None, security_config: SecurityConfig = NO_KEYS):
         self.context = zmq.Context()
         self.security = Security(security_config)
         self.security.start(self.context)

@@ -43,7 +43,7 @@ class Scene:
     def find(self, gray, job):
         self.jobs.append(job)
         found = []
-        for seed, box in self.boxes(self.visible_to_finder).items():
+        for box in self.boxes(self.visible_to_finder).values():
             largest = job.max_size_px or 10**6
             if contains(job.region, box) and job.min_size_px <= box[2] <= largest:
                 found.append(box)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 from keras import layers
 
 from fakeblock.common.preprocess import normalise_faces

@@ -23,7 +23,7 @@ def summarise(labels: np.ndarray, predictions: np.ndarray) -> dict:
     return {
         "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
         "macro_recall": float(recall[present].mean()) if present.any() else 0.0,
-        "per_class_recall": {name: float(value) for name, value in zip(EMOTIONS, recall)},
+        "per_class_recall": {name: float(value) for name, value in zip(EMOTIONS, recall, strict=True)},
         "confusion": matrix.tolist(),
         "n": int(matrix.sum()),
     }

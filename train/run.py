@@ -14,16 +14,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
 import keras
+import numpy as np
 
 from fakeblock.classify.runtime import EmotionModel, ModelError
 from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data, distill, from_tflite, metrics
+from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.card import shared_fields
 from fakeblock.train.export import export_tflite
-from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fakeblock.classify.runtime import default_model_path
 from fakeblock.train import data
-from fakeblock.train.run import CONFIG_NAME, TIMING_NAME, TFLITE_NAME, TrainConfig, finish
+from fakeblock.train.run import CONFIG_NAME, TFLITE_NAME, TIMING_NAME, TrainConfig, finish
 
 LOGGER = logging.getLogger(__name__)
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -47,11 +47,14 @@ class StatusBoard:
         """Record a heartbeat; frames/s come from the change since the previous one."""
         name, now_s = f"{status.stage}/{status.worker}", time.monotonic()
         previous, previous_s = self.latest.get(name), self.received_s.get(name)
-        if previous is not None and previous.pid == status.pid and now_s - previous_s > 0.05:
+        # latest and received_s are written together: both are None or neither is.
+        if (previous is not None and previous_s is not None and previous.pid == status.pid
+                and now_s - previous_s > 0.05):
             elapsed_s = now_s - previous_s
-            self.rates[name] = tuple(
+            in_per_s, out_per_s = (
                 max(0.0, status.counters.get(key, 0) - previous.counters.get(key, 0)) / elapsed_s
                 for key in RATE_COUNTERS.get(status.stage, DEFAULT_RATE_COUNTERS))
+            self.rates[name] = (in_per_s, out_per_s)
         self.latest[name], self.received_s[name] = status, now_s
 
     def note_restart(self, name: str) -> None:
