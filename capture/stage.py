@@ -26,8 +26,8 @@ from fakeblock.common import wire
 from fakeblock.common.config import CaptureConfig
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
+from fakeblock.common.security import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
 # Live: one or two queued frames per worker keep latency near one frame time.

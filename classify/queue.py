@@ -10,8 +10,8 @@ from __future__ import annotations
 import zmq
 
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import StageRuntime
+from fakeblock.common.security import SecurityConfig
 
 QUEUE_HWM = 64
 FORWARD_BURST = 256

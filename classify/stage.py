@@ -12,8 +12,8 @@ from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common import wire
 from fakeblock.common.config import ClassifyConfig
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
+from fakeblock.common.security import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
 # Faces messages are small; a deep queue lets batches fill.  Results are tiny.

@@ -53,6 +53,21 @@ class Endpoints:
     extra_frames: tuple[str, ...] = ()
     extra_links: tuple[tuple[str, str], ...] = ()
 
+    @classmethod
+    def from_links(cls, addresses: Mapping[str, str], extra_frames: tuple[str, ...] = (),
+                   extra_links: tuple[tuple[str, str], ...] = ()) -> Endpoints:
+        """Endpoints from a link -> address mapping that names every one of :data:`LINKS`."""
+        return cls(frames=addresses["frames"], faces_in=addresses["faces_in"], faces_out=addresses["faces_out"],
+                   results=addresses["results"], display_frames=addresses["display_frames"],
+                   control=addresses["control"], status=addresses["status"], extra_frames=tuple(extra_frames),
+                   extra_links=tuple(extra_links))
+
+    def with_addresses(self, changes: Mapping[str, str]) -> Endpoints:
+        """These endpoints with some links (standard or extra) at the addresses ``changes`` gives."""
+        standard = {link: changes.get(link, getattr(self, link)) for link in LINKS}
+        extra = tuple((link, changes.get(link, address)) for link, address in self.extra_links)
+        return Endpoints.from_links(standard, self.extra_frames, extra)
+
     def link(self, name: str) -> str:
         """The address of link ``name``: one of :data:`LINKS` or an extra link."""
         if name in LINKS:
@@ -76,13 +91,13 @@ class Endpoints:
 def ipc_endpoints(run_directory: str | Path, extra_links: tuple[str, ...] = ()) -> Endpoints:
     """Unix-socket endpoints in ``run_directory``: private to this machine, no ports to clash."""
     run_directory = Path(run_directory)
-    return Endpoints(**{link: f"ipc://{run_directory / link}" for link in LINKS},
-                     extra_links=tuple((link, f"ipc://{run_directory / link}") for link in extra_links))
+    return Endpoints.from_links({link: f"ipc://{run_directory / link}" for link in LINKS},
+                                extra_links=tuple((link, f"ipc://{run_directory / link}") for link in extra_links))
 
 
 def tcp_endpoints(host: str = DEFAULT_HOST, base_port: int = DEFAULT_BASE_PORT) -> Endpoints:
     """TCP endpoints on consecutive ports from ``base_port`` (loopback by default)."""
-    return Endpoints(**{link: f"tcp://{host}:{base_port + offset}" for offset, link in enumerate(LINKS)})
+    return Endpoints.from_links({link: f"tcp://{host}:{base_port + offset}" for offset, link in enumerate(LINKS)})
 
 
 def make_run_directory() -> Path:
@@ -112,12 +127,8 @@ def endpoints_for_stage(endpoints: Endpoints, binds: Mapping[str, str], bound_li
     that names one, and each ``rewire`` entry points one of its fields at another link's
     address (see :class:`fakeblock.common.stages.StageSpec`).
     """
-    own = {link: binds[link] for link in bound_links if link in binds and link in LINKS}
-    extra = tuple((link, binds.get(link, address) if link in bound_links else address)
-                  for link, address in endpoints.extra_links)
-    resolved = replace(endpoints, **own, extra_links=extra)
-    moved = {field_name: resolved.link(link) for field_name, link in (rewire or {}).items()}
-    return replace(resolved, **moved)
+    resolved = endpoints.with_addresses({link: binds[link] for link in bound_links if link in binds})
+    return resolved.with_addresses({field_name: resolved.link(link) for field_name, link in (rewire or {}).items()})
 
 
 def run_directory_of(endpoints: Endpoints) -> Path | None:

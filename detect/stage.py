@@ -17,8 +17,8 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import DetectConfig, detect_threads
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import StageRuntime
+from fakeblock.common.security import SecurityConfig
 from fakeblock.detect.core import StreamTrackers, cascade_finder, detect, load_cascade
 
 LOGGER = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import USER_QUIT_EXIT_CODE
-from fakeblock.common.security import SecurityConfig
 from fakeblock.common.runtime import StageRuntime
+from fakeblock.common.security import SecurityConfig
 from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
 from fakeblock.display.outputs import Outputs
 from fakeblock.display.smoothing import TrackSmoother

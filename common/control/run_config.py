@@ -25,9 +25,9 @@ from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control.site import load_site, parse_site
 from fakeblock.common.control.site_plan import plan_host
 from fakeblock.common.control.site_schema import CONFIG_VARIABLE, HOST_VARIABLE, ONLY_VARIABLE
+from fakeblock.common.control.up_options import STAGE_OPTIONS
 from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
 from fakeblock.common.errors import UserError
-from fakeblock.common.control.up_options import STAGE_OPTIONS
 from fakeblock.common.security import SecurityConfig
 
 DEFAULT_SITE_NAME = "the default loopback site"

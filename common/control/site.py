@@ -59,14 +59,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from fakeblock.common.control.site_schema import (BOUND_LINKS, CONFIG_VARIABLE, DEFAULT_SUPERVISOR_PORT,
-                                            STAGE_CONFIGS, STAGE_NAMES, check_hosts, check_table,
-                                            environment_name, environment_overrides, sections,
-                                            split_document, tcp, warn_unknown_variables)
+from fakeblock.common.config import MAX_PORT
+from fakeblock.common.control.site_schema import (
+    BOUND_LINKS,
+    CONFIG_VARIABLE,
+    DEFAULT_SUPERVISOR_PORT,
+    STAGE_CONFIGS,
+    STAGE_NAMES,
+    check_hosts,
+    check_table,
+    environment_name,
+    environment_overrides,
+    sections,
+    split_document,
+    tcp,
+    warn_unknown_variables,
+)
 from fakeblock.common.endpoints import DEFAULT_BASE_PORT, DEFAULT_HOST, LINKS, Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import SecurityConfig
 from fakeblock.common.keys import DEFAULT_CLIENT_KEY_NAME
+from fakeblock.common.security import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
 # An environment variable replaces the file's value, so setting one of these drops the other.
@@ -87,11 +99,13 @@ class StagePlacement:
     def bind_endpoints(self) -> dict[str, str]:
         """Link -> address this stage listens on (empty for stages that only connect)."""
         listen_host = self.bind or self.hosts[0]
-        return {link: tcp(listen_host, port) for link, port in zip(BOUND_LINKS.get(self.stage, ()), self.ports)}
+        return {link: tcp(listen_host, port) for link, port in zip(BOUND_LINKS.get(self.stage, ()), self.ports,
+                                                                              strict=True)}
 
     def connect_endpoints(self) -> dict[str, str]:
         """Link -> address other stages connect to."""
-        return {link: tcp(self.hosts[0], port) for link, port in zip(BOUND_LINKS.get(self.stage, ()), self.ports)}
+        return {link: tcp(self.hosts[0], port) for link, port in zip(BOUND_LINKS.get(self.stage, ()), self.ports,
+                                                                              strict=True)}
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,7 @@ class Site:
         for stage in STAGE_NAMES:
             links.update(self.stages[stage].connect_endpoints())
         extra_frames = tuple(placement.connect_endpoints()["frames"] for placement in self.placements("capture")[1:])
-        return Endpoints(control=control, status=status, extra_frames=extra_frames, **links)
+        return Endpoints.from_links({**links, "control": control, "status": status}, extra_frames)
 
     def status_endpoints(self) -> dict[str, str]:
         """Host -> the status service ``fakeblock status`` asks (one per host's supervisor)."""
@@ -176,7 +190,7 @@ def parse_site(document: Mapping[str, Any], source: str = "site.toml",
     environ = os.environ if environ is None else environ
     warn_unknown_variables(environ)
     tables = split_document(document, source)
-    values = {}
+    values: dict[tuple[str, ...], Any] = {}  # a table's checked values, or a list of them for capture
     for section, schema in sections().items():
         where = f"{source}: {'.'.join(section)}"
         section_tables = tables.get(section, {})
@@ -268,8 +282,8 @@ def _ports(stage: str, port: int | None, ports: tuple[int, ...] | None, where: s
         first = port if port is not None else (DEFAULT_BASE_PORT + LINKS.index(links[0]) if links else 0)
         ports = tuple(first + offset for offset in range(len(links)))
     for value in ports:
-        if not 1 <= value <= 65535:
-            raise UserError(f"{where}: port {value} is out of range (1 to 65535)")
+        if not 1 <= value <= MAX_PORT:
+            raise UserError(f"{where}: port {value} is out of range (1 to {MAX_PORT})")
     return ports
 
 
@@ -283,7 +297,7 @@ def _check_port_clashes(site: Site) -> None:
                 if placement.hosts[0] != host:
                     continue
                 name = f"{stage}[{index}]" if len(placements) > 1 else stage
-                for link, port in zip(BOUND_LINKS[stage], placement.ports):
+                for link, port in zip(BOUND_LINKS[stage], placement.ports, strict=True):
                     if port in owners:
                         raise UserError(f"{site.source}: port {port} on {host} is used by both {owners[port]} "
                                         f"and {name} ({link})")

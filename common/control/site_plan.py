@@ -22,7 +22,6 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig, check_bind_allowed
 from fakeblock.common.stages import stage_spec
 
-
 LOGGER = logging.getLogger(__name__)
 
 
@@ -113,7 +112,7 @@ def _select_stages(site: Site, only: tuple[str, ...] | None, host: str | None) -
 def is_this_machine(host: str) -> bool:
     """True when ``host`` resolves to an address of this machine (a UDP socket can bind to it)."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)}
     except OSError:
         return False
     for address in addresses:

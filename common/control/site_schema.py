@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from fakeblock.common.config import MAX_PORT, PipelineConfig
+from fakeblock.common.errors import UserError
 from fakeblock.common.options import table_of
 from fakeblock.common.stages import STAGE_NAMES, STAGES, bound_links
-from fakeblock.common.errors import UserError
 
 LOGGER = logging.getLogger(__name__)
 # From the stage registry: what each stage binds, how many workers it may have, its settings.
@@ -99,7 +99,7 @@ def stage_fields(stage: str) -> dict[str, Field]:
 @functools.cache
 def sections() -> dict[tuple[str, ...], dict[str, Field]]:
     """Section path (("site",), ("stages", "capture"), ...) -> its fields."""
-    result = {("site",): SITE_FIELDS, ("supervisor",): SUPERVISOR_FIELDS}
+    result: dict[tuple[str, ...], dict[str, Field]] = {("site",): SITE_FIELDS, ("supervisor",): SUPERVISOR_FIELDS}
     result.update({("stages", stage): stage_fields(stage) for stage in STAGE_NAMES})
     return result
 

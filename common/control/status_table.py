@@ -11,8 +11,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from fakeblock.common import wire
-from fakeblock.common.stages import STAGE_NAMES
 from fakeblock.common.control.status_client import Answer
+from fakeblock.common.stages import STAGE_NAMES
 
 COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
 DROP_COUNTERS = ("dropped", "display_dropped", "malformed")

@@ -19,22 +19,22 @@ import logging
 import os
 import signal
 import time
+from multiprocessing import resource_tracker
 from socket import gethostname
 
 import zmq
-from multiprocessing import resource_tracker
 
 from fakeblock.common import wire
-from fakeblock.common.control import discovery
 from fakeblock.common.config import PipelineConfig
-from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
-from fakeblock.common.endpoints import local_status_service
-from fakeblock.common.control.workers import Worker, plan_workers
-from fakeblock.common.security import Security
-from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
-from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
+from fakeblock.common.control import discovery
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
+from fakeblock.common.control.workers import Worker, plan_workers
+from fakeblock.common.endpoints import local_status_service
+from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
+from fakeblock.common.security import Security
+from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
+from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
 
 LOGGER = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 15.0
@@ -65,7 +65,8 @@ class Supervisor:
         # stage's name in its environment (so `ps e` and orphan checks see only stages).
         resource_tracker.ensure_running()
         context = zmq.Context()
-        sockets, service, note = [], None, None
+        sockets: list[zmq.Socket] = []
+        service, note = None, None
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             control, status = self._bind_links(context, sockets)

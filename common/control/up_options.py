@@ -54,6 +54,7 @@ class UpOption:
         """The typer parameter of this option."""
         default = self.field.default if self.option.command_line_default is SAME_AS_FIELD \
             else self.option.command_line_default
+        annotation: Any
         if self.option.words:
             annotation, default = OnOff, OnOff.on if default else OnOff.off
         elif self.option.comma_list:
@@ -61,9 +62,10 @@ class UpOption:
         else:
             annotation = self.annotation
         flags = self.option.flags or (f"--{self.name.replace('_', '-')}",)
-        limits = {"min": self.option.minimum, "max": _maximum(self)} if annotation in (int, float) else {}
+        numeric = annotation in (int, float)
         typer_option = typer.Option(default, *flags, help=self.option.help, metavar=self.option.metavar,
-                                    case_sensitive=False, **limits)
+                                    case_sensitive=False, min=self.option.minimum if numeric else None,
+                                    max=_maximum(self) if numeric else None)
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=typer_option,
                                  annotation=annotation)
 

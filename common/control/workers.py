@@ -115,7 +115,7 @@ def _workers_of(spec: StageSpec, config: PipelineConfig, endpoints: Endpoints) -
         return [Worker(spec.name, slot.index, slot.config, replace(endpoints, frames=slot.frames_bind), spec.entry,
                        spec.drain) for slot in config.capture_slots()]
     count = getattr(config, spec.workers_field) if spec.workers_field else 1
-    stage_config = getattr(config, spec.config_field) if spec.config_field else None
+    stage_config: Any = getattr(config, spec.config_field) if spec.config_field else None
     if hasattr(stage_config, "for_workers"):  # settings that depend on how many workers share the host
         stage_config = stage_config.for_workers(count)
     own = endpoints_for_stage(endpoints, config.binds, spec.binds, spec.rewire)
