@@ -25,6 +25,8 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
+from fakeblock.common.counters import (DROPPED, FRAMES_IGNORED, FRAMES_IN, FRAMES_OUT, MISSING_PIXELS, PENDING,
+                                       REFUSED, RESULTS_IN, RESULTS_WRITTEN, SKIPPED, UNEXPECTED, UNMATCHED)
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import StageRuntime
@@ -86,7 +88,7 @@ class DisplayLoop:
                 return QUIT_EXIT_CODE
             if self.orderer.finished():
                 LOGGER.info("every stream is complete; %d results written",
-                            self.runtime.counters.get("results_written", 0))
+                            self.runtime.counters.get(RESULTS_WRITTEN, 0))
                 self._publish_counters(force=True)
                 return 0
         return self._drain()
@@ -118,15 +120,15 @@ class DisplayLoop:
 
     def _accept(self, message: wire.Message, now_s: float) -> None:
         if isinstance(message, wire.Result):
-            self.runtime.count("results_in")
+            self.runtime.count(RESULTS_IN)
             self.latency.add(message.info.captured_s, now_s)
             self.orderer.add_result(message, now_s)
         elif isinstance(message, wire.Frame):
-            self.runtime.count("frames_in")
+            self.runtime.count(FRAMES_IN)
             if self.orderer.needs_frames:
                 self.orderer.add_frame(message, now_s)
             else:
-                self.runtime.count("frames_ignored")  # no output draws: pixels are not worth keeping
+                self.runtime.count(FRAMES_IGNORED)  # no output draws: pixels are not worth keeping
         elif isinstance(message, wire.EndOfStream):
             if self.orderer.end_stream(message.stream, message.frame_count, now_s):
                 LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
@@ -135,7 +137,7 @@ class DisplayLoop:
                                message.stream,
                                message.frame_count)
         else:
-            self.runtime.count("unexpected")
+            self.runtime.count(UNEXPECTED)
 
     def _emit(self, released: list[Joined]) -> None:
         # A live display that fell behind shows only the newest frame (recording keeps all).
@@ -145,9 +147,9 @@ class DisplayLoop:
                 joined.raw_result, joined.result = joined.result, self.smoother.smooth(joined.result)
             self.outputs.emit(joined, show=not self.live or index == newest)
             if joined.frame is not None:
-                self.runtime.count("frames_out")
+                self.runtime.count(FRAMES_OUT)
             if joined.result is not None:
-                self.runtime.count("results_written")
+                self.runtime.count(RESULTS_WRITTEN)
 
     def _drain(self) -> int:
         """After a stop order: take what is still in flight, then write out everything held."""
@@ -159,7 +161,7 @@ class DisplayLoop:
             elif time.monotonic() - quiet_since_s >= DRAIN_QUIET_S or self.outputs.quit_requested:
                 break
         self._emit(self.orderer.flush())
-        LOGGER.info("stopped; %d results written", self.runtime.counters.get("results_written", 0))
+        LOGGER.info("stopped; %d results written", self.runtime.counters.get(RESULTS_WRITTEN, 0))
         self._publish_counters(force=True)
         return 0
 
@@ -171,6 +173,6 @@ class DisplayLoop:
         self._counters_due_s = now_s + COUNTER_INTERVAL_S
         orderer = self.orderer
         self.runtime.counters.update(self.latency.counters())
-        self.runtime.counters.update(skipped=orderer.skipped, unmatched=orderer.unmatched, refused=orderer.refused,
-                                     missing_pixels=orderer.missing_pixels,
-                                     dropped=orderer.unmatched + orderer.discarded, pending=orderer.pending)
+        self.runtime.counters.update({SKIPPED: orderer.skipped, UNMATCHED: orderer.unmatched, REFUSED: orderer.refused,
+                                      MISSING_PIXELS: orderer.missing_pixels,
+                                      DROPPED: orderer.unmatched + orderer.discarded, PENDING: orderer.pending})
