@@ -27,20 +27,17 @@ from fakeblock.common.config import CaptureConfig
 from fakeblock.common.counters import DISPLAY_DROPPED, DROPPED, FPS, FRAMES_IN, FRAMES_OUT, FRAMES_TOTAL
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
+from fakeblock.common.runtime import POLL_INTERVAL_MS, STOP_GRACE_S, StageRuntime
+from fakeblock.common.sockets import DISPLAY_FRAMES_HWM
 
 LOGGER = logging.getLogger(__name__)
 # Live: one or two queued frames per worker keep latency near one frame time.
 LIVE_FRAMES_HWM = 2
 # Lossless: a few frames in flight keep every detect worker busy without hoarding memory.
 LOSSLESS_FRAMES_HWM = 4
-# The display only parks frames until their results arrive, so it reads them quickly.
-DISPLAY_FRAMES_HWM = 4
 # Lossless links keep unsent frames this long at exit so downstream can take them all;
 # live links use the runtime's short default, since stale frames are worth nothing.
 LOSSLESS_LINGER_MS = 5000
-# After a stop, how long to keep trying to hand the display its EndOfStream.
-END_OF_STREAM_TIMEOUT_S = 2.0
 # libzmq drops an ipc connection whose reader is stalled at its high-water mark the moment
 # the writer hangs up, losing every message still in that reader's buffers (tcp is not
 # affected; linger does not help).  So a finished source stays connected until the
@@ -144,7 +141,7 @@ def _send_end_of_stream(runtime: StageRuntime, display: zmq.Socket, message: wir
     """Hand the display the frame count: blocking normally, for a bounded time after a stop."""
     if runtime.send(display, message, block=True):
         return
-    deadline_s = time.monotonic() + END_OF_STREAM_TIMEOUT_S
+    deadline_s = time.monotonic() + STOP_GRACE_S
     while time.monotonic() < deadline_s:
         if display.poll(POLL_INTERVAL_MS, zmq.POLLOUT) and runtime.send(display, message, block=False):
             return

@@ -14,11 +14,11 @@ from fakeblock.common.config import ClassifyConfig
 from fakeblock.common.counters import BATCH_SIZE, BATCHES, FACES, FRAMES_OUT
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
+from fakeblock.common.sockets import RESULTS_HWM
 
 LOGGER = logging.getLogger(__name__)
-# Faces messages are small; a deep queue lets batches fill.  Results are tiny.
+# Faces messages are small; a deep queue lets batches fill.
 FACES_HWM = 256
-RESULTS_HWM = 1024
 
 
 def run_classify(config: ClassifyConfig, endpoints: Endpoints, worker: int = 0) -> int:

@@ -26,6 +26,10 @@ LOGGER = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 0.5
 POLL_INTERVAL_MS = 100
 IDLE_WARNING_S = 5.0
+# After a stop order a stage may take this long to finish what is in flight (the display
+# drains and writes it, a capture hands over its end of stream); the supervisor waits
+# longer than this before it terminates a stage.
+STOP_GRACE_S = 2.0
 SUPERVISOR_PID_VARIABLE = "FAKEBLOCK_SUPERVISOR_PID"
 MALFORMED_LOG_EVERY = 100
 # pyzmq copies small messages anyway (cheaper than handing over their buffers); larger
