@@ -12,14 +12,14 @@ import math
 import msgpack
 import numpy as np
 
+from fakeblock.common.model_io import EMOTION_COUNT, FACE_SIZE_PX
+
 MAX_DIMENSION_PX = 4096
 MAX_FACES_PER_FRAME = 64
 MAX_NAME_CHARS = 128
 MAX_HEADER_BYTES = 64 * 1024
 MAX_COUNTERS = 64
 ALLOWED_DTYPES = ("uint8",)
-EMOTION_COUNT = 7
-FACE_SIZE_PX = 48
 MAX_TRACK_ID = 2**53
 
 

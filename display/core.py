@@ -15,7 +15,7 @@ import numpy as np
 
 from fakeblock.common import wire
 from fakeblock.common.counters import LATENCY_BY_PERCENTILE
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.display.order import LIVE_MAX_WAIT_S, FrameOrderer, Joined
 from fakeblock.display.overlay import BOX_COLOUR_BGR, Face, draw_overlay, faces_of
 

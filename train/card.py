@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
+from fakeblock.common.model_io import EMOTIONS, FACE_SIZE_PX
+from fakeblock.common.preprocess import PREPROCESSING
 from fakeblock.train import data
 
 

@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, resize_face, to_gray
+from fakeblock.common.model_io import EMOTIONS, FACE_SIZE_PX
+from fakeblock.common.preprocess import resize_face, to_gray
 
 LOGGER = logging.getLogger(__name__)
 PIXEL_COUNT = FACE_SIZE_PX * FACE_SIZE_PX

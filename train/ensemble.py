@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model  # noqa: E402
 from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma  # noqa: E402
 from fakeblock.common.errors import UserError  # noqa: E402
-from fakeblock.common.preprocess import FACE_SIZE_PX  # noqa: E402
+from fakeblock.common.model_io import FACE_INPUT_SHAPE  # noqa: E402
 from fakeblock.train import data, metrics  # noqa: E402
 from fakeblock.train.card import shared_fields  # noqa: E402
 from fakeblock.train.export import check_quantization, export_tflite  # noqa: E402
@@ -73,7 +73,7 @@ def build_ensemble(members: list[keras.Model], tta: bool = False,
     Members trained before architectures had their own ``InferenceSmoothing`` layer get the
     faces blurred by ``smoothing_sigma_px`` (0: not at all); the others blur for themselves.
     """
-    faces = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
+    faces = keras.Input(FACE_INPUT_SHAPE, name="face")
     smoothed = InferenceSmoothing(smoothing_sigma_px, name="inference_smoothing")(faces)
     scores = []
     for member in members:

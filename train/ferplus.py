@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train.data import DataError
 
 # Vote columns, in fer2013new.csv order, mapped to our classes (contempt, unknown and

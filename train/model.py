@@ -23,7 +23,7 @@ from keras import layers
 
 from fakeblock.classify.smoothing import InferenceSmoothing, smoothing_sigma
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX
+from fakeblock.common.model_io import EMOTIONS, FACE_INPUT_SHAPE
 
 DEFAULT_STAGE_WIDTHS = (16, 40, 112, 224)
 DEFAULT_STAGE_DROPOUT = (0.0, 0.1, 0.1, 0.2)
@@ -40,7 +40,7 @@ def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DE
                        weight_decay: float = 1e-4, name: str = "fakeblock_default") -> keras.Model:
     """VGG-style: per stage two 3x3 conv + BN + ReLU, max-pool and dropout, then a dense head."""
     regulariser = keras.regularizers.l2(weight_decay) if weight_decay else None
-    inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
+    inputs = keras.Input(FACE_INPUT_SHAPE, name="face")
     x = InferenceSmoothing(name="inference_smoothing")(inputs)
     for width, dropout in zip(stage_widths, stage_dropout, strict=True):
         for _ in range(2):
@@ -67,7 +67,7 @@ def make_wide_model() -> keras.Model:
 
 def make_seed_model() -> keras.Model:
     """The seed's AlexNet-like network: three convolutions and two wide dense layers."""
-    inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
+    inputs = keras.Input(FACE_INPUT_SHAPE, name="face")
     x = InferenceSmoothing(name="inference_smoothing")(inputs)
     x = layers.Conv2D(64, 5, activation="relu")(x)
     x = layers.MaxPooling2D(pool_size=5, strides=2)(x)

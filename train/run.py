@@ -19,7 +19,7 @@ import keras
 
 from fakeblock.classify.runtime import EmotionModel, ModelError
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train import data, distill, from_tflite, metrics
 from fakeblock.train.card import shared_fields
 from fakeblock.train.export import export_tflite
