@@ -74,7 +74,7 @@ class StageRuntime:
     @property
     def name(self) -> str:
         """``stage/worker`` for logs."""
-        return f"{self.stage}/{self.worker}"
+        return wire.worker_name(self.stage, self.worker)
 
     def socket(self, socket_type: int, hwm: int, bind_to: str | None = None,
                connect_to: str | tuple[str, ...] | None = None, linger_ms: int | None = None) -> zmq.Socket:
