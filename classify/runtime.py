@@ -7,7 +7,6 @@ eval`` uses it too, so evaluation measures exactly what the pipeline runs.
 from __future__ import annotations
 
 import logging
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTION_COUNT, FACE_INPUT_SHAPE, FACE_SIZE_PX
 from fakeblock.common.preprocess import normalise_faces
+from fakeblock.common.tensorflow_setup import quiet_tensorflow
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_MODEL_NAME = "emotion.tflite"
@@ -43,7 +43,7 @@ def padded_size(count: int) -> int:
 
 def load_keras_model(path: Path):
     """A saved ``.keras`` model, uncompiled; a file Keras cannot read is a ``ModelError``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     import keras
 
     import fakeblock.classify.smoothing  # noqa: F401  registers InferenceSmoothing for loading
@@ -62,7 +62,7 @@ def open_tflite(path: Path, threads: int | None = None):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # fall back to TensorFlow's bundled interpreter
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet_tensorflow()
         from tensorflow.lite import Interpreter
     try:
         return Interpreter(model_path=str(path), num_threads=threads)

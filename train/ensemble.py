@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model  # noqa: E402
-from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma  # noqa: E402
-from fakeblock.common.errors import UserError  # noqa: E402
-from fakeblock.common.model_io import FACE_INPUT_SHAPE  # noqa: E402
-from fakeblock.train import data, metrics  # noqa: E402
-from fakeblock.train.card import shared_fields  # noqa: E402
-from fakeblock.train.export import check_quantization, export_tflite  # noqa: E402
-from fakeblock.train.model import describe_layers  # noqa: E402
+from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model
+from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma
+from fakeblock.common.errors import UserError
+from fakeblock.common.model_io import FACE_INPUT_SHAPE
+from fakeblock.train import data, metrics
+from fakeblock.train.card import shared_fields
+from fakeblock.train.export import check_quantization, export_tflite
+from fakeblock.train.model import describe_layers
 
 LOGGER = logging.getLogger(__name__)
 TFLITE_NAME = "emotion.tflite"
