@@ -18,7 +18,11 @@ from fakeblock.common.preprocess import normalise_faces
 from fakeblock.common.tensorflow_setup import quiet_tensorflow
 
 LOGGER = logging.getLogger(__name__)
-DEFAULT_MODEL_NAME = "emotion.tflite"
+TFLITE_SUFFIX = ".tflite"
+KERAS_SUFFIX = ".keras"
+# Keras's older single-file format, still loaded.
+LEGACY_KERAS_SUFFIX = ".h5"
+DEFAULT_MODEL_NAME = "emotion" + TFLITE_SUFFIX
 # LiteRT recompiles its plan when the batch size changes, so batches are padded up to one
 # of these sizes (and split when larger than the last).
 PADDED_BATCH_SIZES = (1, 4, 8, 16, 32)
@@ -79,9 +83,9 @@ class EmotionModel:
             raise ModelError(f"{self.path}: model file not found")
         self.threads = threads
         suffix = self.path.suffix.lower()
-        if suffix == ".tflite":
+        if suffix == TFLITE_SUFFIX:
             self._predict = self._load_litert()
-        elif suffix in (".keras", ".h5"):
+        elif suffix in (KERAS_SUFFIX, LEGACY_KERAS_SUFFIX):
             self._predict = self._load_keras()
         else:
             raise ModelError(f"{self.path}: expected a .keras or .tflite model")

@@ -9,7 +9,6 @@ default networks classify faces twice as fast as one float default network.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,18 +16,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model
+from fakeblock.classify.runtime import KERAS_SUFFIX, EmotionModel, ModelError, load_keras_model
 from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import FACE_INPUT_SHAPE
 from fakeblock.train import data, metrics
-from fakeblock.train.card import shared_fields
+from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import check_quantization, export_tflite
 from fakeblock.train.model import describe_layers
+from fakeblock.train.run_files import BEST_MODEL_NAME, CARD_NAME, CONFUSION_PLOT_NAME, TFLITE_NAME
 
 LOGGER = logging.getLogger(__name__)
-TFLITE_NAME = "emotion.tflite"
-RUN_MODEL_NAME = "model.keras"
 
 
 @dataclass
@@ -49,11 +47,11 @@ def member_path(path: str | Path) -> Path:
     """The ``.keras`` file of a member: the file itself, or a training run folder's best model."""
     path = Path(path)
     if path.is_dir():
-        path = path / RUN_MODEL_NAME
+        path = path / BEST_MODEL_NAME
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
-    if path.suffix != ".keras":
-        raise ModelError(f"{path}: an ensemble is built from .keras models (a training run's model.keras), "
+    if path.suffix != KERAS_SUFFIX:
+        raise ModelError(f"{path}: an ensemble is built from .keras models (a training run's {BEST_MODEL_NAME}), "
                          "not from exported files")
     return path
 
@@ -106,10 +104,10 @@ def run(config: EnsembleConfig) -> dict:
     scores = EmotionModel(output / TFLITE_NAME).scores(validation_faces)
     summary = metrics.summarise(validation_labels, scores.argmax(axis=1))
     card = model_card(config, paths, members, dataset, validation_split, summary)
-    (output / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(output / CARD_NAME, card)
     from fakeblock.train.report import plot_confusion
 
-    plot_confusion(np.asarray(summary["confusion"]), output / "confusion.png",
+    plot_confusion(np.asarray(summary["confusion"]), output / CONFUSION_PLOT_NAME,
                    title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")
     LOGGER.info("ensemble: %s accuracy %.4f on %s", output / TFLITE_NAME, summary["accuracy"], validation_split)
     return card
