@@ -21,7 +21,7 @@ import numpy as np
 
 from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common.model_io import EMOTIONS
-from fakeblock.train.data import cache_directory, file_fingerprint
+from fakeblock.train.data_cache import cache_directory, file_fingerprint
 from fakeblock.train.evaluate import predict_scores
 
 LOGGER = logging.getLogger(__name__)
