@@ -19,11 +19,10 @@ import numpy as np
 from fakeblock.classify.runtime import KERAS_SUFFIX, EmotionModel, ModelError, load_keras_model
 from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma
 from fakeblock.common.errors import UserError
-from fakeblock.common.model_io import FACE_INPUT_SHAPE
 from fakeblock.train import data, metrics
 from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import check_quantization, export_tflite
-from fakeblock.train.model import describe_layers
+from fakeblock.train.model import SCORES_NAME, SMOOTHING_NAME, describe_layers, face_input
 from fakeblock.train.run_files import BEST_MODEL_NAME, CARD_NAME, CONFUSION_PLOT_NAME, TFLITE_NAME
 
 LOGGER = logging.getLogger(__name__)
@@ -68,14 +67,14 @@ def build_ensemble(members: list[keras.Model], tta: bool = False,
     Members trained before architectures had their own ``InferenceSmoothing`` layer get the
     faces blurred by ``smoothing_sigma_px`` (0: not at all); the others blur for themselves.
     """
-    faces = keras.Input(FACE_INPUT_SHAPE, name="face")
-    smoothed = InferenceSmoothing(smoothing_sigma_px, name="inference_smoothing")(faces)
+    faces = face_input()
+    smoothed = InferenceSmoothing(smoothing_sigma_px, name=SMOOTHING_NAME)(faces)
     scores = []
     for member in members:
         member_faces = faces if smoothing_sigma(member) is not None else smoothed
         views = [member_faces, keras.ops.flip(member_faces, axis=2)] if tta else [member_faces]
         scores += [first_output(member(view)) for view in views]
-    mean = keras.layers.Average(name="emotion_scores")(scores) if len(scores) > 1 else scores[0]
+    mean = keras.layers.Average(name=SCORES_NAME)(scores) if len(scores) > 1 else scores[0]
     return keras.Model(faces, mean, name="fakeblock_ensemble")
 
 
