@@ -136,9 +136,9 @@ class StageRuntime:
             if not isinstance(message, wire.Control) or message.target not in ("", self.stage):
                 continue
             LOGGER.debug("%s: %s ordered", self.name, message.command)
-            if message.command == "stop":
+            if message.command == wire.STOP:
                 self.stop_requested = True
-            elif message.command == "finish":
+            elif message.command == wire.FINISH:
                 self.finish_requested = True
 
     def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK, expect: type | None = None):

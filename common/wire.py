@@ -114,7 +114,8 @@ class Control:
 Message = Frame | Faces | Result | EndOfStream | Control | Status | StatusRequest | StatusReport
 # "finish": sources end their streams but every link stays open (so what is in flight
 # drains); "stop": every stage winds down and exits.
-CONTROL_COMMANDS = ("finish", "stop")
+FINISH, STOP = "finish", "stop"
+CONTROL_COMMANDS = (FINISH, STOP)
 
 
 def _info_header(info: FrameInfo) -> dict:
