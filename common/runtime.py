@@ -1,9 +1,10 @@
 """What every stage process shares: its ZeroMQ context, control and status links, counters.
 
 A stage creates one :class:`StageRuntime` after its process starts (never before a fork
-or spawn), asks it for sockets, and calls :meth:`receive`, :meth:`send` and
-:meth:`heartbeat` from its loop.  Malformed messages are logged, counted and dropped
-here, so no stage can be killed by a bad peer.
+or spawn), asks it for sockets, and calls :meth:`receive`, :meth:`send` (or
+:meth:`forward` for messages passed on undecoded) and :meth:`heartbeat` from its loop.
+Malformed messages are logged, counted and dropped here, so no stage can be killed by a
+bad peer; :func:`receive_message` does the same for a process without a runtime.
 """
 
 from __future__ import annotations
