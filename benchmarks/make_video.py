@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train.data import load_dataset
 
 LOGGER = logging.getLogger("make_video")

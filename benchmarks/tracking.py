@@ -24,11 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from fakeblock.common.tensorflow_setup import quiet_tensorflow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -139,5 +140,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     main()

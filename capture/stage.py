@@ -24,23 +24,21 @@ from fakeblock.capture.core import Source, open_source
 from fakeblock.capture.flow import FLOW_LIVE, RateMeter, choose_flow_mode
 from fakeblock.common import wire
 from fakeblock.common.config import CaptureConfig
+from fakeblock.common.counters import DISPLAY_DROPPED, DROPPED, FPS, FRAMES_IN, FRAMES_OUT, FRAMES_TOTAL
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
+from fakeblock.common.runtime import POLL_INTERVAL_MS, STOP_GRACE_S, StageRuntime
 from fakeblock.common.security import SecurityConfig
+from fakeblock.common.sockets import DISPLAY_FRAMES_HWM
 
 LOGGER = logging.getLogger(__name__)
 # Live: one or two queued frames per worker keep latency near one frame time.
 LIVE_FRAMES_HWM = 2
 # Lossless: a few frames in flight keep every detect worker busy without hoarding memory.
 LOSSLESS_FRAMES_HWM = 4
-# The display only parks frames until their results arrive, so it reads them quickly.
-DISPLAY_FRAMES_HWM = 4
 # Lossless links keep unsent frames this long at exit so downstream can take them all;
 # live links use the runtime's short default, since stale frames are worth nothing.
 LOSSLESS_LINGER_MS = 5000
-# After a stop, how long to keep trying to hand the display its EndOfStream.
-END_OF_STREAM_TIMEOUT_S = 2.0
 # libzmq drops an ipc connection whose reader is stalled at its high-water mark the moment
 # the writer hangs up, losing every message still in that reader's buffers (tcp is not
 # affected; linger does not help).  So a finished source stays connected until the
@@ -61,7 +59,7 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
                 "live" if live else "lossless", source.fps or "unknown")
     runtime = StageRuntime("capture", worker, endpoints, security)
     if source.frame_count is not None:
-        runtime.counters["frames_total"] = source.frame_count  # for progress and the "interrupted" line
+        runtime.counters[FRAMES_TOTAL] = source.frame_count  # for progress and the "interrupted" line
     linger_ms = None if live else LOSSLESS_LINGER_MS
     frames = runtime.socket(zmq.PUSH, LIVE_FRAMES_HWM if live else LOSSLESS_FRAMES_HWM,
                             bind_to=endpoints.frames, linger_ms=linger_ms)
@@ -73,8 +71,8 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
         frame_count = _pump(runtime, source, stream, live, frames,
                             display if config.send_frames_to_display else None, config.max_frames)
         _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
-        LOGGER.info("capture: %s done, %d frames sent, %d dropped", stream, runtime.counters.get("frames_out", 0),
-                    runtime.counters.get("dropped", 0))
+        LOGGER.info("capture: %s done, %d frames sent, %d dropped", stream, runtime.counters.get(FRAMES_OUT, 0),
+                    runtime.counters.get(DROPPED, 0))
         _wait(runtime, END_DRAIN_S)
     finally:
         source.close()
@@ -104,18 +102,18 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
     for frame_number, (pixels, position_s) in enumerate(readings):
         if runtime.stop_requested or runtime.finish_requested:
             break
-        runtime.count("frames_in")
+        runtime.count(FRAMES_IN)
         frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic()), pixels, live)
         if not runtime.send(frames, frame, block=not live, until_finish=True):
             if not live:  # a blocked lossless send only gives up when a stop or finish was ordered
                 break
-            runtime.count("dropped")
+            runtime.count(DROPPED)
             continue
         frame_count = frame_number + 1
-        runtime.count("frames_out")
-        runtime.counters["fps"] = rate.tick()
+        runtime.count(FRAMES_OUT)
+        runtime.counters[FPS] = rate.tick()
         if display is not None and not runtime.send(display, frame, block=not live):
-            runtime.count("display_dropped")
+            runtime.count(DISPLAY_DROPPED)
         runtime.poll([], 0)  # heartbeats and stop orders
     return frame_count
 
@@ -145,7 +143,7 @@ def _send_end_of_stream(runtime: StageRuntime, display: zmq.Socket, message: wir
     """Hand the display the frame count: blocking normally, for a bounded time after a stop."""
     if runtime.send(display, message, block=True):
         return
-    deadline_s = time.monotonic() + END_OF_STREAM_TIMEOUT_S
+    deadline_s = time.monotonic() + STOP_GRACE_S
     while time.monotonic() < deadline_s:
         if display.poll(POLL_INTERVAL_MS, zmq.POLLOUT) and runtime.send(display, message, block=False):
             return

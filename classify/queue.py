@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zmq
 
+from fakeblock.common.counters import DROPPED, FRAMES_IN, FRAMES_OUT
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.common.security import SecurityConfig
@@ -24,30 +25,24 @@ def run_queue(_config: None, endpoints: Endpoints, worker: int = 0, security: Se
     outgoing = runtime.socket(zmq.PUSH, QUEUE_HWM, bind_to=endpoints.faces_out)
     try:
         while not runtime.stop_requested:
-            if incoming not in runtime.poll([incoming]):
-                continue
-            for _ in range(FORWARD_BURST):
-                try:
-                    frames = incoming.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                runtime.count("frames_in")
-                if not _forward(runtime, outgoing, frames):
-                    break
+            if incoming in runtime.poll([incoming]):
+                _forward_burst(runtime, incoming, outgoing)
     finally:
         runtime.close()
     return 0
 
 
-def _forward(runtime: StageRuntime, outgoing: zmq.Socket, frames: list) -> bool:
-    """Send on, waiting for room but never past a stop order."""
-    while not runtime.stop_requested:
+def _forward_burst(runtime: StageRuntime, incoming: zmq.Socket, outgoing: zmq.Socket) -> None:
+    """Pass on what is waiting (up to ``FORWARD_BURST`` messages), never past a stop order."""
+    for _ in range(FORWARD_BURST):
+        if runtime.stop_requested:
+            return
         try:
-            outgoing.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-            runtime.count("frames_out")
-            return True
+            frames = incoming.recv_multipart(flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
-            if outgoing.poll(100, zmq.POLLOUT) == 0:
-                runtime.poll([], 0)
-    runtime.count("dropped")
-    return False
+            return
+        runtime.count(FRAMES_IN)
+        if not runtime.forward(outgoing, frames):
+            runtime.count(DROPPED)  # a stop came while classify had no room
+            return
+        runtime.count(FRAMES_OUT)

@@ -7,17 +7,22 @@ eval`` uses it too, so evaluation measures exactly what the pipeline runs.
 from __future__ import annotations
 
 import logging
-import os
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, normalise_faces
+from fakeblock.common.model_io import EMOTION_COUNT, FACE_INPUT_SHAPE, FACE_SIZE_PX
+from fakeblock.common.preprocess import normalise_faces
+from fakeblock.common.tensorflow_setup import quiet_tensorflow
 
 LOGGER = logging.getLogger(__name__)
-DEFAULT_MODEL_NAME = "emotion.tflite"
+TFLITE_SUFFIX = ".tflite"
+KERAS_SUFFIX = ".keras"
+# Keras's older single-file format, still loaded.
+LEGACY_KERAS_SUFFIX = ".h5"
+DEFAULT_MODEL_NAME = "emotion" + TFLITE_SUFFIX
 # LiteRT recompiles its plan when the batch size changes, so batches are padded up to one
 # of these sizes (and split when larger than the last).
 PADDED_BATCH_SIZES = (1, 4, 8, 16, 32)
@@ -42,7 +47,7 @@ def padded_size(count: int) -> int:
 
 def load_keras_model(path: Path):
     """A saved ``.keras`` model, uncompiled; a file Keras cannot read is a ``ModelError``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     import keras
 
     import fakeblock.classify.smoothing  # noqa: F401  registers InferenceSmoothing for loading
@@ -61,7 +66,7 @@ def open_tflite(path: Path, threads: int | None = None):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # fall back to TensorFlow's bundled interpreter
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet_tensorflow()
         from tensorflow.lite import Interpreter
     try:
         return Interpreter(model_path=str(path), num_threads=threads)
@@ -78,9 +83,9 @@ class EmotionModel:
             raise ModelError(f"{self.path}: model file not found")
         self.threads = threads
         suffix = self.path.suffix.lower()
-        if suffix == ".tflite":
+        if suffix == TFLITE_SUFFIX:
             self._predict = self._load_litert()
-        elif suffix in (".keras", ".h5"):
+        elif suffix in (KERAS_SUFFIX, LEGACY_KERAS_SUFFIX):
             self._predict = self._load_keras()
         else:
             raise ModelError(f"{self.path}: expected a .keras or .tflite model")
@@ -89,12 +94,12 @@ class EmotionModel:
         """Emotion scores ``(N, 7)`` for uint8 faces ``(N, 48, 48)``; N may be 0."""
         faces = np.asarray(faces)
         if len(faces) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, EMOTION_COUNT), np.float32)
         inputs = normalise_faces(faces)
         largest = PADDED_BATCH_SIZES[-1]
         parts = [self._predict_padded(inputs[start:start + largest]) for start in range(0, len(inputs), largest)]
         result = np.concatenate(parts)
-        if result.shape != (len(faces), len(EMOTIONS)):
+        if result.shape != (len(faces), EMOTION_COUNT):
             raise ModelError(f"{self.path}: model returned shape {result.shape} for {len(faces)} faces")
         return result
 
@@ -110,11 +115,11 @@ class EmotionModel:
         interpreter = open_tflite(self.path, self.threads)
         input_detail = interpreter.get_input_details()
         output_detail = interpreter.get_output_details()
-        if len(input_detail) != 1 or tuple(input_detail[0]["shape"][1:]) != (FACE_SIZE_PX, FACE_SIZE_PX, 1):
-            raise ModelError(f"{self.path}: model input must be (N, 48, 48, 1), not "
+        if len(input_detail) != 1 or tuple(input_detail[0]["shape"][1:]) != FACE_INPUT_SHAPE:
+            raise ModelError(f"{self.path}: model input must be (N, {FACE_SIZE_PX}, {FACE_SIZE_PX}, 1), not "
                              f"{[tuple(d['shape']) for d in input_detail]}")
-        if len(output_detail) != 1 or int(output_detail[0]["shape"][-1]) != len(EMOTIONS):
-            raise ModelError(f"{self.path}: model output must have {len(EMOTIONS)} scores")
+        if len(output_detail) != 1 or int(output_detail[0]["shape"][-1]) != EMOTION_COUNT:
+            raise ModelError(f"{self.path}: model output must have {EMOTION_COUNT} scores")
         input_index, output_index = input_detail[0]["index"], output_detail[0]["index"]
         state: dict[str, int | None] = {"batch": None}  # the batch size the tensors are allocated for
 
@@ -131,7 +136,7 @@ class EmotionModel:
 
     def _load_keras(self):
         model = load_keras_model(self.path)
-        if tuple(model.input_shape[1:]) != (FACE_SIZE_PX, FACE_SIZE_PX, 1) or model.output_shape[-1] != len(EMOTIONS):
+        if tuple(model.input_shape[1:]) != FACE_INPUT_SHAPE or model.output_shape[-1] != EMOTION_COUNT:
             raise ModelError(f"{self.path}: model maps {model.input_shape} to {model.output_shape}; "
-                             f"expected (N, 48, 48, 1) to (N, 7)")
+                             f"expected (N, {FACE_SIZE_PX}, {FACE_SIZE_PX}, 1) to (N, {EMOTION_COUNT})")
         return lambda inputs: np.asarray(model(inputs, training=False))

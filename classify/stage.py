@@ -11,14 +11,15 @@ from fakeblock.classify.core import Pending, batch_due_in_s, empty_result, split
 from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common import wire
 from fakeblock.common.config import ClassifyConfig
+from fakeblock.common.counters import BATCH_SIZE, BATCHES, FACES, FRAMES_OUT
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
 from fakeblock.common.security import SecurityConfig
+from fakeblock.common.sockets import RESULTS_HWM
 
 LOGGER = logging.getLogger(__name__)
-# Faces messages are small; a deep queue lets batches fill.  Results are tiny.
+# Faces messages are small; a deep queue lets batches fill.
 FACES_HWM = 256
-RESULTS_HWM = 1024
 
 
 def run_classify(config: ClassifyConfig, endpoints: Endpoints, worker: int = 0,
@@ -54,15 +55,15 @@ def _drain(runtime: StageRuntime, faces: zmq.Socket, results: zmq.Socket, pendin
         if message.boxes:
             pending.append(Pending(message, time.monotonic()))
         elif runtime.send(results, empty_result(message)):
-            runtime.count("frames_out")
+            runtime.count(FRAMES_OUT)
 
 
 def _classify(runtime: StageRuntime, model: EmotionModel, batch: list[Pending], results: zmq.Socket) -> None:
     crops = stack_crops(batch)
     scores = model.scores(crops)
-    runtime.count("batches")
-    runtime.count("faces", len(crops))
-    runtime.counters["batch_size"] = len(crops)
+    runtime.count(BATCHES)
+    runtime.count(FACES, len(crops))
+    runtime.counters[BATCH_SIZE] = len(crops)
     for result in split_results(batch, scores):
         if runtime.send(results, result):
-            runtime.count("frames_out")
+            runtime.count(FRAMES_OUT)

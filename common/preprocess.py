@@ -9,11 +9,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-FACE_SIZE_PX = 48
+from fakeblock.common.model_io import EMOTIONS, FACE_INPUT_SHAPE, FACE_SIZE_PX
+
+__all__ = ["EMOTIONS", "FACE_SIZE_PX", "PREPROCESSING", "crop_face", "normalise_faces", "resize_face", "to_gray"]
 PREPROCESSING = {
-    "steps": ["crop face box", "convert to grey", "resize to 48x48 (INTER_AREA)", "divide by 255"],
-    "input_shape": [FACE_SIZE_PX, FACE_SIZE_PX, 1],
+    "steps": ["crop face box", "convert to grey", f"resize to {FACE_SIZE_PX}x{FACE_SIZE_PX} (INTER_AREA)",
+              "divide by 255"],
+    "input_shape": list(FACE_INPUT_SHAPE),
     "input_dtype": "float32",
     "input_range": [0.0, 1.0],
 }
@@ -62,6 +64,6 @@ def normalise_faces(faces: np.ndarray) -> np.ndarray:
         faces = faces[None]
     if faces.ndim == 3:
         faces = faces[..., None]
-    if faces.shape[1:] != (FACE_SIZE_PX, FACE_SIZE_PX, 1):
-        raise ValueError(f"faces must be 48x48, got shape {faces.shape}")
+    if faces.shape[1:] != FACE_INPUT_SHAPE:
+        raise ValueError(f"faces must be {FACE_SIZE_PX}x{FACE_SIZE_PX}, got shape {faces.shape}")
     return faces.astype(np.float32) / np.float32(255.0)

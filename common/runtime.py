@@ -1,9 +1,10 @@
 """What every stage process shares: its ZeroMQ context, control and status links, counters.
 
 A stage creates one :class:`StageRuntime` after its process starts (never before a fork
-or spawn), asks it for sockets, and calls :meth:`receive`, :meth:`send` and
-:meth:`heartbeat` from its loop.  Malformed messages are logged, counted and dropped
-here, so no stage can be killed by a bad peer.
+or spawn), asks it for sockets, and calls :meth:`receive`, :meth:`send` (or
+:meth:`forward` for messages passed on undecoded) and :meth:`heartbeat` from its loop.
+Malformed messages are logged, counted and dropped here, so no stage can be killed by a
+bad peer; :func:`receive_message` does the same for a process without a runtime.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import zmq
 
 from fakeblock.common import wire
+from fakeblock.common.counters import FRAMES_IN, IDLE_S, MALFORMED, UNEXPECTED, UPTIME_S
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, make_socket
@@ -24,8 +27,15 @@ LOGGER = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 0.5
 POLL_INTERVAL_MS = 100
 IDLE_WARNING_S = 5.0
+# After a stop order a stage may take this long to finish what is in flight (the display
+# drains and writes it, a capture hands over its end of stream); the supervisor waits
+# longer than this before it terminates a stage.
+STOP_GRACE_S = 2.0
 SUPERVISOR_PID_VARIABLE = "FAKEBLOCK_SUPERVISOR_PID"
 MALFORMED_LOG_EVERY = 100
+# pyzmq copies small messages anyway (cheaper than handing over their buffers); larger
+# ones, the pixel frames, are sent without a copy.
+ZERO_COPY_MIN_BYTES = 65536
 
 
 class StageRuntime:
@@ -37,7 +47,7 @@ class StageRuntime:
         self.context = zmq.Context()
         # None is the secure default: no keys, local binds only.
         self.security = Security(security)
-        self.counters: dict[str, float] = {"malformed": 0}
+        self.counters: dict[str, float] = {MALFORMED: 0}
         self.stop_requested = False
         self.finish_requested = False
         self.started_s = time.monotonic()
@@ -65,7 +75,7 @@ class StageRuntime:
     @property
     def name(self) -> str:
         """``stage/worker`` for logs."""
-        return f"{self.stage}/{self.worker}"
+        return wire.worker_name(self.stage, self.worker)
 
     def socket(self, socket_type: int, hwm: int, bind_to: str | None = None,
                connect_to: str | tuple[str, ...] | None = None, linger_ms: int | None = None) -> zmq.Socket:
@@ -127,9 +137,9 @@ class StageRuntime:
             if not isinstance(message, wire.Control) or message.target not in ("", self.stage):
                 continue
             LOGGER.debug("%s: %s ordered", self.name, message.command)
-            if message.command == "stop":
+            if message.command == wire.STOP:
                 self.stop_requested = True
-            elif message.command == "finish":
+            elif message.command == wire.FINISH:
                 self.finish_requested = True
 
     def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK, expect: type | None = None):
@@ -138,25 +148,21 @@ class StageRuntime:
         With ``expect``, a well-formed message of another kind is also dropped (counted as
         ``unexpected``), and an accepted one counts as ``frames_in``.
         """
-        try:
-            frames = socket.recv_multipart(flags=flags, copy=False)
-        except zmq.Again:
-            return None
-        try:
-            message = wire.decode(frames)
-        except ValueError as error:
-            self.count("malformed")
-            if self.counters["malformed"] % MALFORMED_LOG_EVERY == 1:
-                LOGGER.warning("%s: dropped a malformed message (%d so far): %s", self.name,
-                               self.counters["malformed"], error)
-            return None
-        if expect is None:
+        message = receive_message(socket, self._drop_malformed, flags)
+        if message is None or expect is None:
             return message
         if not isinstance(message, expect):
-            self.count("unexpected")
+            self.count(UNEXPECTED)
             return None
-        self.count("frames_in")
+        self.count(FRAMES_IN)
         return message
+
+    def _drop_malformed(self, error: ValueError) -> None:
+        """Count a malformed message; log the first and then one in every ``MALFORMED_LOG_EVERY``."""
+        self.count(MALFORMED)
+        if self.counters[MALFORMED] % MALFORMED_LOG_EVERY == 1:
+            LOGGER.warning("%s: dropped a malformed message (%d so far): %s", self.name, self.counters[MALFORMED],
+                           error)
 
     def send(self, socket: zmq.Socket, message, block: bool = True, until_finish: bool = False) -> bool:
         """Send a message; when ``block``, wait for room while still obeying a stop order.
@@ -166,8 +172,19 @@ class StageRuntime:
         (no room and not blocking, or stopping).
         """
         frames = wire.encode(message)
-        # pyzmq copies small messages anyway; large pixel frames go without a copy.
-        copy = sum(memoryview(frame).nbytes for frame in frames) < 65536
+        copy = sum(memoryview(frame).nbytes for frame in frames) < ZERO_COPY_MIN_BYTES
+        return self._send_frames(socket, frames, copy, block, until_finish)
+
+    def forward(self, socket: zmq.Socket, frames: list) -> bool:
+        """Send on a message exactly as it was received (``recv_multipart(copy=False)``), without a copy.
+
+        Waits for room like a blocking :meth:`send`, never past a stop order; returns False
+        when it gave up.  The frames are not decoded: the receiving stage checks them.
+        """
+        return self._send_frames(socket, frames, copy=False, block=True, until_finish=False)
+
+    def _send_frames(self, socket: zmq.Socket, frames: list, copy: bool, block: bool, until_finish: bool) -> bool:
+        """The one send loop: try, and while there is no room wait for it, answering control and heartbeats."""
         while True:
             try:
                 socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)
@@ -184,7 +201,7 @@ class StageRuntime:
         if not force and now < self._next_heartbeat_s:
             return
         self._next_heartbeat_s = now + HEARTBEAT_INTERVAL_S
-        counters = dict(self.counters, uptime_s=now - self.started_s, idle_s=now - self.last_input_s)
+        counters = {**self.counters, UPTIME_S: now - self.started_s, IDLE_S: now - self.last_input_s}
         status = wire.Status(self.stage, self.worker, os.getpid(), counters)
         try:
             self.status.send_multipart(wire.encode(status), flags=zmq.NOBLOCK)
@@ -199,3 +216,22 @@ class StageRuntime:
         # The authenticator owns a socket of this context: stop it before term() waits for it.
         self.security.stop()
         self.context.term()
+
+
+def receive_message(socket: zmq.Socket, on_malformed: Callable[[ValueError], None],
+                    flags: int = zmq.NOBLOCK) -> wire.Message | None:
+    """Take one message from ``socket`` and decode it; None when nothing was waiting or it was malformed.
+
+    A malformed message is dropped: ``on_malformed`` gets its ``ValueError`` to count and
+    log, and no exception a peer can provoke leaves.  ``socket.poll(0)`` tells a caller
+    that reads until the socket is empty whether another message is waiting.
+    """
+    try:
+        frames = socket.recv_multipart(flags=flags, copy=False)
+    except zmq.Again:
+        return None
+    try:
+        return wire.decode(frames)
+    except ValueError as error:
+        on_malformed(error)
+        return None

@@ -15,8 +15,17 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.wire import MAX_MESSAGE_BYTES
 
 LINGER_MS = 1000
+# High-water marks of links whose two ends agree on one (the others are set by the stage
+# at each end, for its own side).
 CONTROL_HWM = 100
 STATUS_HWM = 100
+# Results are tiny: a deep queue costs nothing, and when it is full classify's PUSH
+# blocks, which is the backpressure lossless runs rely on.
+RESULTS_HWM = 1024
+# The display only parks frames until their results arrive, so it reads them quickly; a
+# few frames only, so a lossless capture blocks (and a live one drops, counted at capture)
+# instead of piling up seconds of video in ZeroMQ buffers.
+DISPLAY_FRAMES_HWM = 4
 
 
 def make_socket(context: zmq.Context, socket_type: int, hwm: int, linger_ms: int = LINGER_MS) -> zmq.Socket:

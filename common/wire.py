@@ -8,37 +8,49 @@ Decoding is a trust boundary: :func:`decode` checks version, kind, field types, 
 against an allow-list, that every dimension is positive and bounded and that the byte
 count matches the shape exactly before it touches ``np.frombuffer``; anything else raises
 ``ValueError``.  Never pickle, never msgpack-numpy.  Decoded pixel arrays are read-only.
-The field checks themselves are in :mod:`fakeblock.common.wire_fields`.
+The field checks themselves are in :mod:`fakeblock.common.wire_fields`, and the status
+messages (heartbeats, ``fakeblock status``) in :mod:`fakeblock.common.wire_status`; this
+module re-exports them, so it is the one wire module every stage imports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgpack
 import numpy as np
 
 from fakeblock.common import wire_fields as fields
+from fakeblock.common.model_io import EMOTION_COUNT, FACE_SIZE_PX
 from fakeblock.common.wire_fields import (
     ALLOWED_DTYPES,
-    EMOTION_COUNT,
-    FACE_SIZE_PX,
     MAX_DIMENSION_PX,
     MAX_FACES_PER_FRAME,
+    MAX_FRAME_NUMBER,
     MAX_HEADER_BYTES,
+)
+from fakeblock.common.wire_status import (
+    MAX_REPORTED_WORKERS,
+    STATUS_DECODERS,
+    SUPERVISOR_PHASES,
+    WORKER_STATES,
+    StageWorker,
+    Status,
+    StatusReport,
+    StatusRequest,
+    WorkerReport,
+    status_header,
+    worker_name,
 )
 
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
-           "MAX_HEADER_BYTES", "Control", "EndOfStream", "Faces", "Frame", "FrameInfo", "Result", "Status",
-           "StatusReport", "StatusRequest", "WorkerReport", "decode", "encode"]
+           "MAX_HEADER_BYTES", "MAX_REPORTED_WORKERS", "SUPERVISOR_PHASES", "WORKER_STATES", "Control", "EndOfStream",
+           "Faces", "Frame", "FrameInfo", "Result", "StageWorker", "Status", "StatusReport", "StatusRequest",
+           "WorkerReport", "decode", "encode", "worker_name"]
 SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize; a 4096x4096x3 frame fits
-# A status report lists every worker of one host; 64 is four times the most a host may run.
-MAX_REPORTED_WORKERS = 64
-WORKER_STATES = ("starting", "running", "idle", "silent", "restarting", "done")
-SUPERVISOR_PHASES = ("running", "draining", "stopping")
 
 
 @dataclass(frozen=True)
@@ -115,62 +127,16 @@ class Control:
     target: str = ""
 
 
-@dataclass(frozen=True)
-class Status:
-    """A stage's heartbeat: who it is, and its counters (numbers only)."""
-
-    stage: str
-    worker: int
-    pid: int
-    counters: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StatusRequest:
-    """``fakeblock status`` asking a supervisor's status service for a :class:`StatusReport`."""
-
-
-@dataclass(frozen=True)
-class WorkerReport:
-    """One stage worker as its supervisor sees it: liveness, rates and latest counters."""
-
-    stage: str
-    worker: int
-    pid: int
-    alive: bool
-    state: str
-    restarts: int
-    rate_in_fps: float
-    rate_out_fps: float
-    counters: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """A supervisor's answer: its host name, phase, uptime and every worker it runs."""
-
-    host: str
-    supervisor_pid: int
-    phase: str
-    uptime_s: float
-    workers: tuple[WorkerReport, ...] = ()
-
-
 Message = Frame | Faces | Result | EndOfStream | Control | Status | StatusRequest | StatusReport
 # "finish": sources end their streams but every link stays open (so what is in flight
 # drains); "stop": every stage winds down and exits.
-CONTROL_COMMANDS = ("finish", "stop")
+FINISH, STOP = "finish", "stop"
+CONTROL_COMMANDS = (FINISH, STOP)
 
 
 def _info_header(info: FrameInfo) -> dict:
     return {"stream": info.stream, "frame": info.frame_number, "position_s": info.position_s,
             "captured_s": info.captured_s}
-
-
-def _worker_header(report: WorkerReport) -> dict:
-    return {"stage": report.stage, "worker": report.worker, "pid": report.pid, "alive": report.alive,
-            "state": report.state, "restarts": report.restarts, "rate_in_fps": float(report.rate_in_fps),
-            "rate_out_fps": float(report.rate_out_fps), "counters": dict(report.counters)}
 
 
 def encode(message: Message) -> list:
@@ -199,16 +165,10 @@ def _header_only(message: Message) -> dict:
         return {"kind": "end", "stream": message.stream, "frame_count": message.frame_count}
     if isinstance(message, Control):
         return {"kind": "control", "command": message.command, "target": message.target}
-    if isinstance(message, Status):
-        return {"kind": "status", "stage": message.stage, "worker": message.worker, "pid": message.pid,
-                "counters": dict(message.counters)}
-    if isinstance(message, StatusRequest):
-        return {"kind": "status_request"}
-    if isinstance(message, StatusReport):
-        return {"kind": "status_report", "host": message.host, "pid": message.supervisor_pid,
-                "phase": message.phase, "uptime_s": float(message.uptime_s),
-                "workers": [_worker_header(report) for report in message.workers]}
-    raise TypeError(f"cannot encode {type(message).__name__}")
+    header = status_header(message)
+    if header is None:
+        raise TypeError(f"cannot encode {type(message).__name__}")
+    return header
 
 
 def _raw(array: np.ndarray) -> memoryview:
@@ -267,7 +227,7 @@ def _as_buffer(frame) -> memoryview:
 
 
 def _info(header: dict) -> FrameInfo:
-    return FrameInfo(fields.name(header, "stream"), fields.integer(header, "frame", 0, 2**53),
+    return FrameInfo(fields.name(header, "stream"), fields.integer(header, "frame", 0, MAX_FRAME_NUMBER),
                      fields.number(header, "position_s"), fields.number(header, "captured_s"))
 
 
@@ -291,7 +251,7 @@ def _result(header: dict) -> Result:
 
 
 def _end(header: dict) -> EndOfStream:
-    return EndOfStream(fields.name(header, "stream"), fields.integer(header, "frame_count", 0, 2**53))
+    return EndOfStream(fields.name(header, "stream"), fields.integer(header, "frame_count", 0, MAX_FRAME_NUMBER))
 
 
 def _control(header: dict) -> Control:
@@ -303,42 +263,6 @@ def _control(header: dict) -> Control:
     return Control(command, target)
 
 
-def _status(header: dict) -> Status:
-    return Status(fields.name(header, "stage"), fields.integer(header, "worker", 0, 1 << 16),
-                  fields.integer(header, "pid", 0, 1 << 31), fields.counters(header))
-
-
-def _status_request(header: dict) -> StatusRequest:
-    if set(header) != {"v", "kind"}:
-        raise ValueError("a status request carries no fields")
-    return StatusRequest()
-
-
-def _worker_report(entry) -> WorkerReport:
-    if not isinstance(entry, dict):
-        raise ValueError("each reported worker must be a map")
-    rates = [fields.number(entry, key) for key in ("rate_in_fps", "rate_out_fps")]
-    if min(rates) < 0:
-        raise ValueError("rates cannot be negative")
-    return WorkerReport(fields.name(entry, "stage"), fields.integer(entry, "worker", 0, 1 << 16),
-                        fields.integer(entry, "pid", 0, 1 << 31), fields.boolean(entry, "alive"),
-                        fields.name(entry, "state", WORKER_STATES), fields.integer(entry, "restarts", 0, 1 << 31),
-                        rates[0], rates[1], fields.counters(entry))
-
-
-def _status_report(header: dict) -> StatusReport:
-    workers = header.get("workers")
-    if not isinstance(workers, list) or len(workers) > MAX_REPORTED_WORKERS:
-        raise ValueError(f"workers must be a list of at most {MAX_REPORTED_WORKERS}")
-    uptime_s = fields.number(header, "uptime_s")
-    if uptime_s < 0:
-        raise ValueError("uptime cannot be negative")
-    return StatusReport(fields.name(header, "host"), fields.integer(header, "pid", 0, 1 << 31),
-                        fields.name(header, "phase", SUPERVISOR_PHASES), uptime_s,
-                        tuple(_worker_report(entry) for entry in workers))
-
-
 PIXEL_DECODERS: dict[str, Callable[[dict, memoryview], Message]] = {"frame": _frame, "faces": _faces}
-HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {
-    "result": _result, "end": _end, "control": _control, "status": _status,
-    "status_request": _status_request, "status_report": _status_report}
+HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {"result": _result, "end": _end, "control": _control,
+                                                         **STATUS_DECODERS}

@@ -12,15 +12,20 @@ import math
 import msgpack
 import numpy as np
 
+from fakeblock.common.model_io import EMOTION_COUNT, FACE_SIZE_PX
+
 MAX_DIMENSION_PX = 4096
 MAX_FACES_PER_FRAME = 64
 MAX_NAME_CHARS = 128
 MAX_HEADER_BYTES = 64 * 1024
 MAX_COUNTERS = 64
 ALLOWED_DTYPES = ("uint8",)
-EMOTION_COUNT = 7
-FACE_SIZE_PX = 48
-MAX_TRACK_ID = 2**53
+# Frame numbers and track ids go no higher than the largest integer a float (so every
+# JSON reader of the results file) holds exactly.
+MAX_FRAME_NUMBER = MAX_TRACK_ID = 2**53
+MAX_WORKER_NUMBER = 1 << 16
+# Process ids and restart counts are at most 2**31, the bound of a signed 32-bit integer.
+MAX_PID = MAX_RESTARTS = 1 << 31
 
 
 def unpack_header(buffer: memoryview, schema_version: int) -> dict:

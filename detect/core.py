@@ -15,7 +15,8 @@ import cv2.data  # the cascade files; named so the type checker sees the submodu
 import numpy as np
 
 from fakeblock.common.config import DetectConfig
-from fakeblock.common.preprocess import FACE_SIZE_PX, crop_face, to_gray
+from fakeblock.common.model_io import FACE_SIZE_PX
+from fakeblock.common.preprocess import crop_face, to_gray
 from fakeblock.detect.boxes import Box, one_box_per_face
 from fakeblock.detect.scan import ScanJob, run_job
 from fakeblock.detect.tracking import FaceTracker, Finder, TrackerSettings

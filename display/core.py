@@ -14,7 +14,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from fakeblock.common import wire
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.counters import LATENCY_BY_PERCENTILE
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.display.order import LIVE_MAX_WAIT_S, FrameOrderer, Joined
 from fakeblock.display.overlay import BOX_COLOUR_BGR, Face, draw_overlay, faces_of
 
@@ -97,4 +98,5 @@ class LatencyWindow:
 
     def counters(self) -> dict[str, float]:
         """``latency_p50_ms``, ``latency_p95_ms`` and ``latency_p99_ms`` (empty before any sample)."""
-        return {f"latency_{name}_ms": round(value, 2) for name, value in latency_percentiles(self.samples_ms).items()}
+        return {LATENCY_BY_PERCENTILE[name]: round(value, 2)
+                for name, value in latency_percentiles(self.samples_ms).items()}

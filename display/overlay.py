@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from fakeblock.common import wire
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 
 Box = tuple[int, int, int, int]
 # (box, scores) or (box, scores, track id): the label names the track when there is one.

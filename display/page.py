@@ -2,10 +2,20 @@
 
 Kept as a Python string rather than a data file so it ships with the package without
 packaging rules.  The script builds the table with ``textContent`` only: stream names
-come from the network and must never be parsed as HTML.
+come from the network and must never be parsed as HTML.  The emotion columns come from
+the model's own list, written into the page once as a JSON data block (inert under the
+page's Content-Security-Policy, read by the script), so the page cannot fall out of step
+with the scores it shows.
 """
 
-PAGE_HTML = """<!doctype html>
+from __future__ import annotations
+
+import json
+
+from fakeblock.common.model_io import EMOTIONS
+
+EMOTIONS_MARKER = "@EMOTIONS_JSON@"
+_PAGE_TEMPLATE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -30,8 +40,9 @@ PAGE_HTML = """<!doctype html>
   <thead><tr id="header"><th>face</th><th>emotion</th></tr></thead>
   <tbody id="faces"></tbody>
 </table>
+<script id="emotions" type="application/json">@EMOTIONS_JSON@</script>
 <script>
-const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+const EMOTIONS = JSON.parse(document.getElementById("emotions").textContent);
 const header = document.getElementById("header");
 for (const name of EMOTIONS) {
   const cell = document.createElement("th");
@@ -76,3 +87,12 @@ setInterval(refresh, 500);
 </body>
 </html>
 """
+
+
+def page_html(emotions: tuple[str, ...] = EMOTIONS) -> str:
+    """The page with ``emotions`` as its score columns, in score order."""
+    # "<" escaped, so no name could ever close the data block early.
+    return _PAGE_TEMPLATE.replace(EMOTIONS_MARKER, json.dumps(list(emotions)).replace("<", "\\u003c"))
+
+
+PAGE_HTML = page_html()

@@ -9,7 +9,7 @@ Exit codes:
 
 - ``0``: every stream that ended has all of its frames written (lossless: the results
   file has exactly ``frame_count`` lines per stream), or a ``stop`` order came and what
-  was in flight has been drained (up to ``STOP_DRAIN_S``), flushed and closed.
+  was in flight has been drained (up to the runtime's ``STOP_GRACE_S``), flushed and closed.
 - ``QUIT_EXIT_CODE`` (3): the user pressed q or Escape in the window, or closed it; the
   supervisor should stop the whole pipeline rather than restart the display.
 - A ``UserError`` (bad results or recording path, busy web port, no screen) is raised
@@ -25,29 +25,37 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
+from fakeblock.common.counters import (
+    DROPPED,
+    FRAMES_IGNORED,
+    FRAMES_IN,
+    FRAMES_OUT,
+    MISSING_PIXELS,
+    PENDING,
+    REFUSED,
+    RESULTS_IN,
+    RESULTS_WRITTEN,
+    SKIPPED,
+    UNEXPECTED,
+    UNMATCHED,
+)
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import USER_QUIT_EXIT_CODE
-from fakeblock.common.runtime import StageRuntime
+from fakeblock.common.runtime import HEARTBEAT_INTERVAL_S, STOP_GRACE_S, StageRuntime
 from fakeblock.common.security import SecurityConfig
+from fakeblock.common.sockets import DISPLAY_FRAMES_HWM, RESULTS_HWM
 from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
 from fakeblock.display.outputs import Outputs
 from fakeblock.display.smoothing import TrackSmoother
 
 LOGGER = logging.getLogger(__name__)
 QUIT_EXIT_CODE = USER_QUIT_EXIT_CODE
-# Results are tiny: a deep queue costs nothing, and when it is full classify's PUSH
-# blocks, which is the backpressure lossless runs rely on.
-RESULTS_HWM = 1024
-# Pixel link: a few frames only, so a lossless capture blocks (and a live one drops,
-# counted at capture) instead of piling up seconds of video in ZeroMQ buffers.
-FRAMES_HWM = 4
 # Lossless: while this many frames wait for their results, leave further frames in the
 # socket; capture then blocks on its PUSH, which holds the whole pipeline's memory flat.
 MAX_PENDING_FRAMES = 64
 MAX_MESSAGES_PER_READ = 64
-STOP_DRAIN_S = 2.0
+# Draining after a stop ends early once nothing has come for this long.
 DRAIN_QUIET_S = 0.5
-COUNTER_INTERVAL_S = 0.5
 
 
 def run_display(config: DisplayConfig, endpoints: Endpoints, worker: int = 0,
@@ -58,7 +66,7 @@ def run_display(config: DisplayConfig, endpoints: Endpoints, worker: int = 0,
     try:
         outputs = Outputs(config)
         results = runtime.socket(zmq.PULL, RESULTS_HWM, bind_to=endpoints.results)
-        frames = runtime.socket(zmq.PULL, FRAMES_HWM, bind_to=endpoints.display_frames)
+        frames = runtime.socket(zmq.PULL, DISPLAY_FRAMES_HWM, bind_to=endpoints.display_frames)
         return DisplayLoop(runtime, config, outputs, results, frames).run()
     finally:
         if outputs is not None:
@@ -88,7 +96,7 @@ class DisplayLoop:
                 return QUIT_EXIT_CODE
             if self.orderer.finished():
                 LOGGER.info("every stream is complete; %d results written",
-                            self.runtime.counters.get("results_written", 0))
+                            self.runtime.counters.get(RESULTS_WRITTEN, 0))
                 self._publish_counters(force=True)
                 return 0
         return self._drain()
@@ -120,15 +128,15 @@ class DisplayLoop:
 
     def _accept(self, message: wire.Message, now_s: float) -> None:
         if isinstance(message, wire.Result):
-            self.runtime.count("results_in")
+            self.runtime.count(RESULTS_IN)
             self.latency.add(message.info.captured_s, now_s)
             self.orderer.add_result(message, now_s)
         elif isinstance(message, wire.Frame):
-            self.runtime.count("frames_in")
+            self.runtime.count(FRAMES_IN)
             if self.orderer.needs_frames:
                 self.orderer.add_frame(message, now_s)
             else:
-                self.runtime.count("frames_ignored")  # no output draws: pixels are not worth keeping
+                self.runtime.count(FRAMES_IGNORED)  # no output draws: pixels are not worth keeping
         elif isinstance(message, wire.EndOfStream):
             if self.orderer.end_stream(message.stream, message.frame_count, now_s):
                 LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
@@ -137,7 +145,7 @@ class DisplayLoop:
                                message.stream,
                                message.frame_count)
         else:
-            self.runtime.count("unexpected")
+            self.runtime.count(UNEXPECTED)
 
     def _emit(self, released: list[Joined]) -> None:
         # A live display that fell behind shows only the newest frame (recording keeps all).
@@ -147,32 +155,32 @@ class DisplayLoop:
                 joined.raw_result, joined.result = joined.result, self.smoother.smooth(joined.result)
             self.outputs.emit(joined, show=not self.live or index == newest)
             if joined.frame is not None:
-                self.runtime.count("frames_out")
+                self.runtime.count(FRAMES_OUT)
             if joined.result is not None:
-                self.runtime.count("results_written")
+                self.runtime.count(RESULTS_WRITTEN)
 
     def _drain(self) -> int:
         """After a stop order: take what is still in flight, then write out everything held."""
         self.draining = True
         started_s = quiet_since_s = time.monotonic()
-        while time.monotonic() - started_s < STOP_DRAIN_S and not self.orderer.finished():
+        while time.monotonic() - started_s < STOP_GRACE_S and not self.orderer.finished():
             if self._step():
                 quiet_since_s = time.monotonic()
             elif time.monotonic() - quiet_since_s >= DRAIN_QUIET_S or self.outputs.quit_requested:
                 break
         self._emit(self.orderer.flush())
-        LOGGER.info("stopped; %d results written", self.runtime.counters.get("results_written", 0))
+        LOGGER.info("stopped; %d results written", self.runtime.counters.get(RESULTS_WRITTEN, 0))
         self._publish_counters(force=True)
         return 0
 
     def _publish_counters(self, force: bool = False) -> None:
-        """Copy ordering counters and latency percentiles into the heartbeat (every ~0.5 s)."""
+        """Copy ordering counters and latency percentiles into the heartbeat, as often as heartbeats go."""
         now_s = time.monotonic()
         if not force and now_s < self._counters_due_s:
             return
-        self._counters_due_s = now_s + COUNTER_INTERVAL_S
+        self._counters_due_s = now_s + HEARTBEAT_INTERVAL_S
         orderer = self.orderer
         self.runtime.counters.update(self.latency.counters())
-        self.runtime.counters.update(skipped=orderer.skipped, unmatched=orderer.unmatched, refused=orderer.refused,
-                                     missing_pixels=orderer.missing_pixels,
-                                     dropped=orderer.unmatched + orderer.discarded, pending=orderer.pending)
+        self.runtime.counters.update({SKIPPED: orderer.skipped, UNMATCHED: orderer.unmatched, REFUSED: orderer.refused,
+                                      MISSING_PIXELS: orderer.missing_pixels,
+                                      DROPPED: orderer.unmatched + orderer.discarded, PENDING: orderer.pending})

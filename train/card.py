@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
@@ -9,8 +10,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, PREPROCESSING
+from fakeblock.common.model_io import EMOTIONS, FACE_SIZE_PX
+from fakeblock.common.preprocess import PREPROCESSING
 from fakeblock.train import data
+
+
+def write_card(path: Path, card: dict) -> None:
+    """Write a model card as indented JSON, one key a line, ending in a newline."""
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def shared_fields(dataset: data.FaceDataset, validation_split: str, summary: dict) -> dict:

@@ -5,108 +5,43 @@
 * an image-folder tree ``<root>/<split>/<emotion>/*.jpg`` (or ``<root>/<emotion>/*.jpg``).
 
 Every loader returns a :class:`FaceDataset`: 48x48 uint8 faces and integer labels per
-split, plus soft targets when FER+ votes are used.  Parsed arrays are cached by file hash
-so a second run starts in seconds.  No TensorFlow here: ``fakeblock eval`` imports this
-module and must start without it.
+split, plus soft targets when FER+ votes are used (:mod:`fakeblock.train.dataset`).  Parsed
+arrays are cached by file hash (:mod:`fakeblock.train.data_cache`) so a second run starts in
+seconds.  No TensorFlow here: ``fakeblock eval`` imports this module and must start without it.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import logging
-import os
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX, resize_face, to_gray
+from fakeblock.common.model_io import EMOTIONS, FACE_SIZE_PX
+from fakeblock.common.preprocess import resize_face, to_gray
+from fakeblock.train.data_cache import (
+    cache_directory,
+    cache_key,
+    file_fingerprint,
+    folder_fingerprint,
+    read_cache,
+    write_cache,
+)
+from fakeblock.train.dataset import DataError, FaceDataset, split_unlabelled, stratified_holdout, stratified_split
+from fakeblock.train.ferplus import FERPLUS_FILE_NAME, FERPLUS_MODES, apply_votes
 
+# The loaders' results and errors, and the cache, are part of this module's interface.
+__all__ = ["DataError", "FaceDataset", "cache_directory", "file_fingerprint", "load_dataset", "stratified_holdout",
+           "stratified_split"]
 LOGGER = logging.getLogger(__name__)
 PIXEL_COUNT = FACE_SIZE_PX * FACE_SIZE_PX
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp", ".tif", ".tiff"}
 FOLDER_ALIASES = {"anger": "angry", "disgusted": "disgust", "fearful": "fear", "happiness": "happy",
                   "sadness": "sad", "surprised": "surprise"}
-TRAINING_SPLIT_NAMES = ("Training", "train", "training")
-# Held-out split names in order of preference for validation: a real validation split wins
-# over a test split, so model choice never peeks at the test set when both exist.
-VALIDATION_SPLIT_NAMES = ("PublicTest", "validation", "val", "test", "PrivateTest")
-HOLDOUT_FRACTION = 0.2
-CACHE_FORMAT_VERSION = 3
-
-
-class DataError(UserError, ValueError):
-    """Raised for data a user gave us that we cannot read; the message is shown as is."""
-
-
-@dataclass
-class FaceDataset:
-    """Faces and labels per split; ``targets`` holds FER+ soft labels when present."""
-
-    source: str
-    fingerprint: str
-    splits: dict[str, tuple[np.ndarray, np.ndarray]]
-    targets: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def training_split(self) -> str:
-        """Name of the split to train on."""
-        for name in TRAINING_SPLIT_NAMES:
-            if name in self.splits:
-                return name
-        raise DataError(f"{self.source}: no training split (have {sorted(self.splits)})")
-
-    def validation_split(self) -> str:
-        """Name of the split used for validation and model choice."""
-        for name in VALIDATION_SPLIT_NAMES:
-            if name in self.splits:
-                return name
-        raise DataError(f"{self.source}: no validation split (have {sorted(self.splits)})")
-
-    def select(self, split: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """Faces and labels of one split, or of every split but training when ``split`` is None."""
-        if split is not None:
-            if split not in self.splits:
-                raise DataError(f"{self.source}: no split named {split!r} (have {sorted(self.splits)})")
-            return self.splits[split]
-        names = [name for name in self.splits if name not in TRAINING_SPLIT_NAMES]
-        if not names:
-            raise DataError(f"{self.source}: only training rows; name one with --split")
-        faces = np.concatenate([self.splits[name][0] for name in names])
-        labels = np.concatenate([self.splits[name][1] for name in names])
-        return faces, labels
-
-
-def cache_directory() -> Path:
-    """Where parsed datasets are cached (``FAKEBLOCK_CACHE_DIR`` overrides)."""
-    configured = os.environ.get("FAKEBLOCK_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fakeblock" / "datasets"
-
-
-def file_fingerprint(paths: list[Path]) -> str:
-    """SHA-256 over the content of the given files, in order (``sha256sum`` of a single file)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def folder_fingerprint(root: Path, files: list[Path]) -> str:
-    """Cheap fingerprint of an image tree: relative names, sizes and modification times."""
-    digest = hashlib.sha256()
-    for path in files:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 def load_dataset(path: str | Path, ferplus: str | None = None, use_cache: bool = True,
@@ -119,52 +54,30 @@ def load_dataset(path: str | Path, ferplus: str | None = None, use_cache: bool =
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    if ferplus not in (None, "majority", "probability"):
-        raise DataError(f"unknown FER+ mode {ferplus!r}; choose majority or probability")
+    if ferplus is not None and ferplus not in FERPLUS_MODES:
+        raise DataError(f"unknown FER+ mode {ferplus!r}; choose {' or '.join(FERPLUS_MODES)}")
     if path.is_dir():
         if ferplus:
-            raise DataError(f"{path}: --ferplus needs the fer2013.csv(.gz) beside fer2013new.csv, not a folder")
+            raise DataError(f"{path}: --ferplus needs the fer2013.csv(.gz) beside {FERPLUS_FILE_NAME}, not a folder")
         return _load_folder(path, use_cache, seed)
     if not path.name.lower().endswith((".csv", ".csv.gz")):
         raise DataError(f"{path}: expected a .csv, .csv.gz or an image folder")
-    ferplus_path = path.parent / "fer2013new.csv"
+    ferplus_path = path.parent / FERPLUS_FILE_NAME
     if ferplus is not None and not ferplus_path.exists():
         raise DataError(f"{path}: --ferplus needs {ferplus_path}")
     sources = [path] + ([ferplus_path] if ferplus else [])
     fingerprint = file_fingerprint(sources) + (f"-ferplus-{ferplus}" if ferplus else "")
-    key = _cache_key(fingerprint, seed)
-    cached = _read_cache(key) if use_cache else None
+    key = cache_key(fingerprint, seed)
+    cached = read_cache(key) if use_cache else None
     if cached is not None:
         return FaceDataset(str(path), fingerprint, *cached)
     groups, targets = _parse_csv(path), {}
     if ferplus:
-        # Imported here because the FER+ module raises this module's DataError.
-        from fakeblock.train.ferplus import apply_votes
-
         groups, targets = apply_votes(path, ferplus_path, groups, ferplus)
-    splits, targets = _split_unlabelled(groups, targets, seed)
+    splits, targets = split_unlabelled(groups, targets, seed)
     if use_cache:
-        _write_cache(key, splits, targets)
+        write_cache(key, splits, targets)
     return FaceDataset(str(path), fingerprint, splits, targets)
-
-
-def _cache_key(fingerprint: str, seed: int) -> str:
-    """Cache file stem: the data, the parser version and the seed of any holdout split."""
-    # The seed belongs in the key: data without named splits is split with it, and a cache
-    # keyed on the data alone would silently hand another seed's split back.
-    return f"{fingerprint}-v{CACHE_FORMAT_VERSION}-seed{seed}"
-
-
-def _split_unlabelled(groups: dict, targets: dict, seed: int) -> tuple[dict, dict]:
-    """Hold out a stratified validation split when the rows carry no split names."""
-    if list(groups) != [""]:
-        return groups, targets
-    faces, labels = groups[""]
-    holdout = stratified_holdout(labels, seed)
-    splits = {"train": (faces[~holdout], labels[~holdout]), "validation": (faces[holdout], labels[holdout])}
-    if "" in targets:
-        targets = {"train": targets[""][~holdout], "validation": targets[""][holdout]}
-    return splits, targets
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -213,23 +126,6 @@ def _parse_row(path: Path, line_number: int, row: dict) -> tuple[np.ndarray, int
     return pixels.astype(np.uint8).reshape(FACE_SIZE_PX, FACE_SIZE_PX), label
 
 
-def stratified_holdout(labels: np.ndarray, seed: int) -> np.ndarray:
-    """Boolean mask of the rows held out for validation: 20 % of each class, fixed by ``seed``."""
-    generator = np.random.default_rng(seed)
-    holdout = np.zeros(len(labels), bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        generator.shuffle(members)
-        holdout[members[: int(round(len(members) * HOLDOUT_FRACTION))]] = True
-    return holdout
-
-
-def stratified_split(faces: np.ndarray, labels: np.ndarray, seed: int) -> dict:
-    """Split into ``train`` and ``validation`` (20 % of each class) with a fixed seed."""
-    holdout = stratified_holdout(labels, seed)
-    return {"train": (faces[~holdout], labels[~holdout]), "validation": (faces[holdout], labels[holdout])}
-
-
 def _emotion_from_folder(folder: Path) -> int:
     name = FOLDER_ALIASES.get(folder.name.lower(), folder.name.lower())
     if name not in EMOTIONS:
@@ -246,8 +142,8 @@ def _load_folder(root: Path, use_cache: bool, seed: int) -> FaceDataset:
     if not files:
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     fingerprint = folder_fingerprint(root, files)
-    key = _cache_key(fingerprint, seed)
-    cached = _read_cache(key) if use_cache else None
+    key = cache_key(fingerprint, seed)
+    cached = read_cache(key) if use_cache else None
     if cached is not None:
         return FaceDataset(str(root), fingerprint, *cached)
     groups = {}
@@ -257,9 +153,9 @@ def _load_folder(root: Path, use_cache: bool, seed: int) -> FaceDataset:
             groups[split_name] = (faces, labels)
     if not groups:
         raise DataError(f"{root}: no images inside <emotion>/ folders (emotions: {', '.join(EMOTIONS)})")
-    splits, _targets = _split_unlabelled(groups, {}, seed)
+    splits, _targets = split_unlabelled(groups, {}, seed)
     if use_cache:
-        _write_cache(key, splits, {})
+        write_cache(key, splits, {})
     return FaceDataset(str(root), fingerprint, splits)
 
 
@@ -298,39 +194,3 @@ def _read_emotion_folders(split_root: Path) -> tuple[np.ndarray, np.ndarray]:
     if not faces:
         return np.zeros((0, FACE_SIZE_PX, FACE_SIZE_PX), np.uint8), np.zeros(0, np.int64)
     return np.stack(faces), np.asarray(labels, np.int64)
-
-
-def _read_cache(key: str) -> tuple[dict, dict] | None:
-    path = cache_directory() / f"{key}.npz"
-    if not path.exists():
-        return None
-    try:
-        with np.load(path) as archive:
-            splits, targets = {}, {}
-            for key in archive.files:
-                kind, name = key.split(":", 1)
-                if kind == "faces":
-                    splits[name] = (archive[key], archive[f"labels:{name}"])
-                elif kind == "targets":
-                    targets[name] = archive[key]
-        LOGGER.info("loaded cached dataset %s", path)
-        return splits, targets
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        LOGGER.warning("ignoring unreadable cache %s: %s", path, error)
-        return None
-
-
-def _write_cache(key: str, splits: dict, targets: dict) -> None:
-    directory = cache_directory()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        arrays = {}
-        for name, (faces, labels) in splits.items():
-            arrays[f"faces:{name}"], arrays[f"labels:{name}"] = faces, labels
-        for name, soft in targets.items():
-            arrays[f"targets:{name}"] = soft
-        temporary = directory / f".{key}.{os.getpid()}.npz"
-        np.savez(temporary, **arrays)
-        os.replace(temporary, directory / f"{key}.npz")
-    except OSError as error:
-        LOGGER.warning("could not cache the parsed dataset in %s: %s", directory, error)

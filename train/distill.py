@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from fakeblock.classify.runtime import EmotionModel
-from fakeblock.common.preprocess import EMOTIONS
-from fakeblock.train.data import cache_directory, file_fingerprint
+from fakeblock.common.model_io import EMOTIONS
+from fakeblock.train.data_cache import cache_directory, file_fingerprint
 from fakeblock.train.evaluate import predict_scores
 
 LOGGER = logging.getLogger(__name__)

@@ -9,29 +9,23 @@ default networks classify faces twice as fast as one float default network.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from fakeblock.classify.runtime import EmotionModel, ModelError, load_keras_model  # noqa: E402
-from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma  # noqa: E402
-from fakeblock.common.errors import UserError  # noqa: E402
-from fakeblock.common.preprocess import FACE_SIZE_PX  # noqa: E402
-from fakeblock.train import data, metrics  # noqa: E402
-from fakeblock.train.card import shared_fields  # noqa: E402
-from fakeblock.train.export import check_quantization, export_tflite  # noqa: E402
-from fakeblock.train.model import describe_layers  # noqa: E402
+from fakeblock.classify.runtime import KERAS_SUFFIX, EmotionModel, ModelError, load_keras_model
+from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma
+from fakeblock.common.errors import UserError
+from fakeblock.train import data, metrics
+from fakeblock.train.card import shared_fields, write_card
+from fakeblock.train.export import check_quantization, export_tflite
+from fakeblock.train.model import SCORES_NAME, SMOOTHING_NAME, describe_layers, face_input
+from fakeblock.train.run_files import BEST_MODEL_NAME, CARD_NAME, CONFUSION_PLOT_NAME, TFLITE_NAME
 
 LOGGER = logging.getLogger(__name__)
-TFLITE_NAME = "emotion.tflite"
-RUN_MODEL_NAME = "model.keras"
 
 
 @dataclass
@@ -52,11 +46,11 @@ def member_path(path: str | Path) -> Path:
     """The ``.keras`` file of a member: the file itself, or a training run folder's best model."""
     path = Path(path)
     if path.is_dir():
-        path = path / RUN_MODEL_NAME
+        path = path / BEST_MODEL_NAME
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
-    if path.suffix != ".keras":
-        raise ModelError(f"{path}: an ensemble is built from .keras models (a training run's model.keras), "
+    if path.suffix != KERAS_SUFFIX:
+        raise ModelError(f"{path}: an ensemble is built from .keras models (a training run's {BEST_MODEL_NAME}), "
                          "not from exported files")
     return path
 
@@ -73,14 +67,14 @@ def build_ensemble(members: list[keras.Model], tta: bool = False,
     Members trained before architectures had their own ``InferenceSmoothing`` layer get the
     faces blurred by ``smoothing_sigma_px`` (0: not at all); the others blur for themselves.
     """
-    faces = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
-    smoothed = InferenceSmoothing(smoothing_sigma_px, name="inference_smoothing")(faces)
+    faces = face_input()
+    smoothed = InferenceSmoothing(smoothing_sigma_px, name=SMOOTHING_NAME)(faces)
     scores = []
     for member in members:
         member_faces = faces if smoothing_sigma(member) is not None else smoothed
         views = [member_faces, keras.ops.flip(member_faces, axis=2)] if tta else [member_faces]
         scores += [first_output(member(view)) for view in views]
-    mean = keras.layers.Average(name="emotion_scores")(scores) if len(scores) > 1 else scores[0]
+    mean = keras.layers.Average(name=SCORES_NAME)(scores) if len(scores) > 1 else scores[0]
     return keras.Model(faces, mean, name="fakeblock_ensemble")
 
 
@@ -109,10 +103,10 @@ def run(config: EnsembleConfig) -> dict:
     scores = EmotionModel(output / TFLITE_NAME).scores(validation_faces)
     summary = metrics.summarise(validation_labels, scores.argmax(axis=1))
     card = model_card(config, paths, members, dataset, validation_split, summary)
-    (output / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(output / CARD_NAME, card)
     from fakeblock.train.report import plot_confusion
 
-    plot_confusion(np.asarray(summary["confusion"]), output / "confusion.png",
+    plot_confusion(np.asarray(summary["confusion"]), output / CONFUSION_PLOT_NAME,
                    title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")
     LOGGER.info("ensemble: %s accuracy %.4f on %s", output / TFLITE_NAME, summary["accuracy"], validation_split)
     return card

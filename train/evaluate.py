@@ -20,7 +20,7 @@ from rich.text import Text
 
 from fakeblock.classify.runtime import EmotionModel, default_model_path
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train import data, metrics
 
 LOGGER = logging.getLogger(__name__)

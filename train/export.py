@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from fakeblock.common.errors import UserError  # noqa: E402
-from fakeblock.common.preprocess import normalise_faces  # noqa: E402
+from fakeblock.common.errors import UserError
+from fakeblock.common.preprocess import normalise_faces
 
 QUANTIZATIONS = ("float16", "int8")
 CALIBRATION_BATCH_SIZE = 16

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fakeblock.common.preprocess import EMOTIONS
-from fakeblock.train.data import DataError
+from fakeblock.common.model_io import EMOTIONS
+from fakeblock.train.dataset import DataError
 
+# The votes file, looked for beside fer2013.csv.
+FERPLUS_FILE_NAME = "fer2013new.csv"
+# "majority": each face's label becomes its most voted emotion; "probability": training
+# also targets the share of votes for each emotion.
+MAJORITY, PROBABILITY = "majority", "probability"
+FERPLUS_MODES = (MAJORITY, PROBABILITY)
 # Vote columns, in fer2013new.csv order, mapped to our classes (contempt, unknown and
 # not-a-face votes are dropped).
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear")
@@ -41,7 +47,7 @@ def apply_votes(path: Path, ferplus_path: Path, groups: dict, mode: str) -> tupl
         keep = named[rows] & (votes.sum(axis=1) > 0)
         votes = votes[keep] / votes[keep].sum(axis=1, keepdims=True)
         new_groups[name] = (faces[keep], votes.argmax(axis=1).astype(np.int64))
-        if mode == "probability":
+        if mode == PROBABILITY:
             targets[name] = votes
     return new_groups, targets
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int = len(EMOTIONS)) -> np.ndarray:

@@ -23,7 +23,7 @@ from keras import layers
 
 from fakeblock.classify.smoothing import InferenceSmoothing, smoothing_sigma
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS, FACE_SIZE_PX
+from fakeblock.common.model_io import EMOTIONS, FACE_INPUT_SHAPE
 
 DEFAULT_STAGE_WIDTHS = (16, 40, 112, 224)
 DEFAULT_STAGE_DROPOUT = (0.0, 0.1, 0.1, 0.2)
@@ -33,6 +33,21 @@ WIDE_STAGE_WIDTHS = (32, 64, 160, 320)
 WIDE_STAGE_DROPOUT = (0.0, 0.1, 0.2, 0.3)
 WIDE_DENSE_DROPOUT = 0.5
 WIDE_DENSE_UNITS = 512
+# Layer names every network shares, the ensemble included: its input, the blur that makes
+# served faces look like training's, and its scores.
+INPUT_NAME = "face"
+SMOOTHING_NAME = "inference_smoothing"
+SCORES_NAME = "emotion_scores"
+
+
+def face_input() -> keras.KerasTensor:
+    """The input of every network: a batch of normalised grey faces."""
+    return keras.Input(FACE_INPUT_SHAPE, name=INPUT_NAME)
+
+
+def emotion_scores(features) -> keras.KerasTensor:
+    """The head of every network: one softmax score per emotion, in ``EMOTIONS`` order."""
+    return layers.Dense(len(EMOTIONS), activation="softmax", name=SCORES_NAME)(features)
 
 
 def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DENSE_UNITS,
@@ -40,8 +55,8 @@ def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DE
                        weight_decay: float = 1e-4, name: str = "fakeblock_default") -> keras.Model:
     """VGG-style: per stage two 3x3 conv + BN + ReLU, max-pool and dropout, then a dense head."""
     regulariser = keras.regularizers.l2(weight_decay) if weight_decay else None
-    inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
-    x = InferenceSmoothing(name="inference_smoothing")(inputs)
+    inputs = face_input()
+    x = InferenceSmoothing(name=SMOOTHING_NAME)(inputs)
     for width, dropout in zip(stage_widths, stage_dropout, strict=True):
         for _ in range(2):
             x = layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=regulariser)(x)
@@ -55,7 +70,7 @@ def make_default_model(stage_widths=DEFAULT_STAGE_WIDTHS, dense_units=DEFAULT_DE
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(dense_dropout)(x)
-    outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion_scores")(x)
+    outputs = emotion_scores(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -67,8 +82,8 @@ def make_wide_model() -> keras.Model:
 
 def make_seed_model() -> keras.Model:
     """The seed's AlexNet-like network: three convolutions and two wide dense layers."""
-    inputs = keras.Input((FACE_SIZE_PX, FACE_SIZE_PX, 1), name="face")
-    x = InferenceSmoothing(name="inference_smoothing")(inputs)
+    inputs = face_input()
+    x = InferenceSmoothing(name=SMOOTHING_NAME)(inputs)
     x = layers.Conv2D(64, 5, activation="relu")(x)
     x = layers.MaxPooling2D(pool_size=5, strides=2)(x)
     x = layers.Conv2D(64, 5, activation="relu")(x)
@@ -78,7 +93,7 @@ def make_seed_model() -> keras.Model:
     x = layers.Dropout(0.3)(x)
     x = layers.Dense(3072, activation="relu")(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(len(EMOTIONS), activation="softmax", name="emotion_scores")(x)
+    outputs = emotion_scores(x)
     return keras.Model(inputs, outputs, name="fakeblock_seed")
 
 

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fakeblock.common.preprocess import EMOTIONS  # noqa: E402
+from fakeblock.common.model_io import EMOTIONS  # noqa: E402
 
 
 def plot_history(history_path: Path, image_path: Path) -> None:

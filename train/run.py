@@ -6,33 +6,37 @@ import csv
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import keras
 import numpy as np
 
-from fakeblock.classify.runtime import EmotionModel, ModelError
+from fakeblock.classify.runtime import TFLITE_SUFFIX, EmotionModel, ModelError
 from fakeblock.common.errors import UserError
-from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train import data, distill, from_tflite, metrics
 from fakeblock.train.augment import make_tf_dataset, one_hot
-from fakeblock.train.card import shared_fields
+from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import export_tflite
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
 from fakeblock.train.progress import RichProgress
+from fakeblock.train.run_files import (
+    BACKUP_FOLDER_NAME,
+    BEST_MODEL_NAME,
+    CARD_NAME,
+    CONFIG_NAME,
+    CONFUSION_PLOT_NAME,
+    HISTORY_NAME,
+    HISTORY_PLOT_NAME,
+    TFLITE_NAME,
+    TIMING_NAME,
+)
 
 LOGGER = logging.getLogger(__name__)
-BEST_MODEL_NAME = "model.keras"
-TFLITE_NAME = "emotion.tflite"
 WARMUP_EPOCHS = 2
-CONFIG_NAME = "train-config.json"
-TIMING_NAME = "timing.json"
 
 
 @dataclass
@@ -118,7 +122,7 @@ def _best_so_far(history_path: Path) -> float | None:
 
 def _prepare_output(config: TrainConfig) -> Path:
     output = Path(config.output)
-    backup = output / "backup"
+    backup = output / BACKUP_FOLDER_NAME
     if backup.exists() and not config.resume:
         raise TrainError(f"{output} holds an unfinished run; pass --resume to continue it or choose another --output")
     if config.resume and not backup.exists():
@@ -169,7 +173,7 @@ def _check_initial_weights(model: keras.Model, config: TrainConfig) -> list[from
     path = Path(config.init_from)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file for --init-from")
-    if path.suffix == ".tflite":
+    if path.suffix == TFLITE_SUFFIX:
         folded = from_tflite.read_folded_layers(path)
         from_tflite.check_matches(model, folded, path)
         return folded
@@ -200,13 +204,13 @@ def _training_rows(config: TrainConfig, dataset: data.FaceDataset, teachers: Seq
 
 def _callbacks(config: TrainConfig, output: Path) -> list[keras.callbacks.Callback]:
     """Backup for --resume, best-model checkpoint, learning-rate schedule, history and progress."""
-    history_path = output / "history.csv"
+    history_path = output / HISTORY_NAME
     # Only a resumed run must beat its earlier epochs; a fresh run into a finished output
     # folder must not inherit the old best, or it might never save and would then export
     # the previous run's model.keras as its own.
     best_so_far = _best_so_far(history_path) if config.resume else None
     return [
-        keras.callbacks.BackupAndRestore(str(output / "backup")),
+        keras.callbacks.BackupAndRestore(str(output / BACKUP_FOLDER_NAME)),
         keras.callbacks.ModelCheckpoint(str(output / BEST_MODEL_NAME), monitor="val_accuracy", mode="max",
                                         save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(epoch, config)),
@@ -249,10 +253,10 @@ def finish(config: TrainConfig, output: Path, dataset: data.FaceDataset, validat
     faces, labels = dataset.splits[validation_split]
     scores = EmotionModel(output / TFLITE_NAME).scores(faces)
     summary = metrics.summarise(labels, scores.argmax(axis=1))
-    card = model_card(config, dataset, validation_split, summary, best, wall_time_s, output / "history.csv")
-    (output / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-    plot_history(output / "history.csv", output / "history.png")
-    plot_confusion(np.asarray(summary["confusion"]), output / "confusion.png",
+    card = model_card(config, dataset, validation_split, summary, best, wall_time_s, output / HISTORY_NAME)
+    write_card(output / CARD_NAME, card)
+    plot_history(output / HISTORY_NAME, output / HISTORY_PLOT_NAME)
+    plot_confusion(np.asarray(summary["confusion"]), output / CONFUSION_PLOT_NAME,
                    title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")
     LOGGER.info("best model: %s accuracy %.4f on %s", output / TFLITE_NAME, summary["accuracy"], validation_split)
     return card

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from fakeblock.classify.runtime import default_model_path
 from fakeblock.train import data
-from fakeblock.train.run import CONFIG_NAME, TFLITE_NAME, TIMING_NAME, TrainConfig, finish
+from fakeblock.train.card import write_card
+from fakeblock.train.run import TrainConfig, finish
+from fakeblock.train.run_files import CARD_NAME, CONFIG_NAME, PLOT_NAMES, TFLITE_NAME, TIMING_NAME
 
 LOGGER = logging.getLogger(__name__)
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -37,12 +39,12 @@ def ship(directory: Path, wall_time_s: float | None = None) -> dict:
     if (directory / CONFIG_NAME).exists():
         card = export_run(directory, wall_time_s)
     else:
-        card = json.loads((directory / "model.json").read_text())
+        card = json.loads((directory / CARD_NAME).read_text())
     target = default_model_path()
     shutil.copyfile(directory / TFLITE_NAME, target)
-    target.with_name("model.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(target.with_name(CARD_NAME), card)
     DOCS.mkdir(exist_ok=True)
-    for plot in ("confusion.png", "history.png"):  # a plot the folder lacks must not outlive the old model
+    for plot in PLOT_NAMES:  # a plot the folder lacks must not outlive the old model
         shipped_plot = DOCS / f"default-model-{plot}"
         if (directory / plot).exists():
             shutil.copyfile(directory / plot, shipped_plot)

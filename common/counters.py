@@ -1,0 +1,50 @@
+"""The names of the counters stages report in their heartbeats, each defined once.
+
+A stage adds to these through :meth:`fakeblock.common.runtime.StageRuntime.count` (or sets
+them in ``StageRuntime.counters``); the supervisor's status board, ``fakeblock status``,
+``--stats`` and the "interrupted" line read them back by the same names.  They travel as
+the keys of a :class:`fakeblock.common.wire.Status` map, so they are part of the wire:
+renaming one breaks every reader of older heartbeats.  The stage that reports a counter
+is named in brackets where only some do.
+"""
+
+from __future__ import annotations
+
+# Flow through a stage: every stage reports both.
+FRAMES_IN = "frames_in"  # messages taken in for work (a source: frames read from it)
+FRAMES_OUT = "frames_out"  # messages sent on downstream (display: frames handed to the outputs)
+
+# Losses and refusals.
+MALFORMED = "malformed"  # messages that failed to decode, dropped (every stage)
+UNEXPECTED = "unexpected"  # well-formed messages of a kind this link never carries, dropped
+DROPPED = "dropped"  # frames given up: no room downstream (capture, queue), unmatched or discarded (display)
+DISPLAY_DROPPED = "display_dropped"  # frames the display link had no room for, live (capture)
+REFUSED = "refused"  # messages no honest peer sends: far-future frames, too many streams (display)
+
+# Capture.
+FRAMES_TOTAL = "frames_total"  # frames the source holds, when it knows (a file): for progress
+FPS = "fps"  # frames sent per second, recently
+
+# Detect and classify.
+HURRIED = "hurried"  # live frames only searched near known tracks, since another frame waited (detect)
+FACES = "faces"  # faces found (detect) or scored (classify)
+BATCHES = "batches"  # model calls (classify)
+BATCH_SIZE = "batch_size"  # faces in the latest model call (classify)
+
+# Display.
+RESULTS_IN = "results_in"  # results received from classify
+RESULTS_WRITTEN = "results_written"  # results handed to the outputs, in frame order
+FRAMES_IGNORED = "frames_ignored"  # frames received while no output draws, dropped at once
+SKIPPED = "skipped"  # frame numbers that got no result line (live holes)
+UNMATCHED = "unmatched"  # frames dropped because their result never came (live)
+MISSING_PIXELS = "missing_pixels"  # results released without their frame although pixels were wanted
+PENDING = "pending"  # frames and results held, waiting for their partner or their turn
+LATENCY_P50_MS = "latency_p50_ms"  # median capture-to-display time of recent results, milliseconds
+LATENCY_P95_MS = "latency_p95_ms"  # its 95th percentile
+LATENCY_P99_MS = "latency_p99_ms"  # its 99th percentile
+# The latency counters by the percentile name ``latency_percentiles`` gives them.
+LATENCY_BY_PERCENTILE = {"p50": LATENCY_P50_MS, "p95": LATENCY_P95_MS, "p99": LATENCY_P99_MS}
+
+# Added to every heartbeat by the runtime.
+UPTIME_S = "uptime_s"  # seconds since the stage's runtime started
+IDLE_S = "idle_s"  # seconds since input last arrived (a source is never idle)
