@@ -13,6 +13,7 @@ from fakeblock.common.stages import STAGE_NAMES
 
 DISPLAY_OUTPUTS = ("window", "web", "none")
 MAX_PORT = 65535
+DEFAULT_WEB_PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class DisplayConfig:
     results: str | None = option(None, "Write one JSON line per frame to this file.", metavar="PATH")
     web_host: str = option(DEFAULT_HOST, "Address of the web view (loopback unless keys are configured).",
                            command_line=False)
-    web_port: int = option(8080, "Port of the web view (loopback only).", minimum=1, maximum=MAX_PORT)
+    web_port: int = option(DEFAULT_WEB_PORT, "Port of the web view (loopback only).", minimum=1, maximum=MAX_PORT)
     live: bool = derived(False, "Whether the streams are live (show the newest frame, never wait).")
     window_title: str = option("fakeblock", "Title of the window output.", command_line=False)
     expected_streams: int = derived(1, "How many capture stages feed the display.")

@@ -32,6 +32,8 @@ IDLE_WARNING_S = 5.0
 # longer than this before it terminates a stage.
 STOP_GRACE_S = 2.0
 SUPERVISOR_PID_VARIABLE = "FAKEBLOCK_SUPERVISOR_PID"
+# Names a stage process (stage/worker) in its environment, for `ps e` and orphan checks.
+STAGE_VARIABLE = "FAKEBLOCK_STAGE"
 MALFORMED_LOG_EVERY = 100
 # pyzmq copies small messages anyway (cheaper than handing over their buffers); larger
 # ones, the pixel frames, are sent without a copy.

@@ -24,8 +24,10 @@ def main_callback() -> None:
 
 def check_ferplus(ferplus: str | None) -> None:
     """``--ferplus`` takes majority or probability (shared by train and eval)."""
-    if ferplus not in (None, "majority", "probability"):
-        raise typer.BadParameter("choose majority or probability", param_hint="--ferplus")
+    from fakeblock.train.ferplus import FERPLUS_MODES
+
+    if ferplus is not None and ferplus not in FERPLUS_MODES:
+        raise typer.BadParameter(f"choose {' or '.join(FERPLUS_MODES)}", param_hint="--ferplus")
 
 
 @app.command()
@@ -100,13 +102,14 @@ def ensemble(
     setup_logging(verbose)
     with report_user_errors():
         from fakeblock.train.ensemble import EnsembleConfig, run
+        from fakeblock.train.run_files import TFLITE_NAME
 
         smoothing = {} if smoothing_sigma is None else {"smoothing_sigma_px": smoothing_sigma}
         card = run(EnsembleConfig(models=tuple(str(path) for path in model), data=str(data), output=str(output),
                                   quantization=quantize, calibration_faces=calibration_faces, tta=tta, seed=seed,
                                   **smoothing))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
-               f"model in {output / 'emotion.tflite'}")
+               f"model in {output / TFLITE_NAME}")
 
 
 @app.command("eval")

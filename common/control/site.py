@@ -36,18 +36,9 @@ supervisor stops and watches only its own stages.  To see the whole site, each s
 also binds a small *status service* at ``tcp://<host>:<supervisor.port>``;
 ``fakeblock status --config site.toml`` asks every host in :meth:`Site.status_endpoints`.
 
-Environment variables override the file (for containers):
-
-- ``FAKEBLOCK_<KEY>`` for ``[site]`` keys: ``FAKEBLOCK_KEYS``, ``FAKEBLOCK_INSECURE``, ``FAKEBLOCK_CLIENT_KEY``;
-- ``FAKEBLOCK_SUPERVISOR_<KEY>``: ``FAKEBLOCK_SUPERVISOR_PORT``, ``FAKEBLOCK_SUPERVISOR_BIND``;
-- ``FAKEBLOCK_<STAGE>_<KEY>``: ``FAKEBLOCK_CAPTURE_SOURCE``, ``FAKEBLOCK_DETECT_WORKERS``, ...;
-- ``FAKEBLOCK_CONFIG`` (the file), ``FAKEBLOCK_ONLY`` (``--only``), ``FAKEBLOCK_HOST`` (``--host``).
-
-This module reads the file; :mod:`fakeblock.common.control.site_plan` works out each host's share.
-
-Lists are comma-separated (``FAKEBLOCK_DISPLAY_OUTPUTS=web,none``), booleans are
-1/0/true/false/yes/no/on/off, and an empty value clears an optional setting.
-:func:`environment_variables` lists every name read.
+Environment variables override the file (for containers): see
+:mod:`fakeblock.common.control.site_schema`.  :mod:`fakeblock.common.control.site_plan`
+works out each host's share.
 """
 
 from __future__ import annotations

@@ -3,6 +3,17 @@
 :mod:`fakeblock.common.control.site` explains the file; this module checks values against
 :class:`Field` descriptions.  A stage's own settings come from its config dataclass in
 :mod:`fakeblock.common.config`, so a field added there is accepted here without changes.
+
+Environment variables override the file (for containers):
+
+- ``FAKEBLOCK_<KEY>`` for ``[site]`` keys: ``FAKEBLOCK_KEYS``, ``FAKEBLOCK_INSECURE``, ``FAKEBLOCK_CLIENT_KEY``;
+- ``FAKEBLOCK_SUPERVISOR_<KEY>``: ``FAKEBLOCK_SUPERVISOR_PORT``, ``FAKEBLOCK_SUPERVISOR_BIND``;
+- ``FAKEBLOCK_<STAGE>_<KEY>``: ``FAKEBLOCK_CAPTURE_SOURCE``, ``FAKEBLOCK_DETECT_WORKERS``, ...;
+- ``FAKEBLOCK_CONFIG`` (the file), ``FAKEBLOCK_ONLY`` (``--only``), ``FAKEBLOCK_HOST`` (``--host``).
+
+Lists are comma-separated (``FAKEBLOCK_DISPLAY_OUTPUTS=web,none``), booleans are
+1/0/true/false/yes/no/on/off, and an empty value clears an optional setting.
+:func:`environment_variables` lists every name read.
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ from typing import Any, Mapping
 from fakeblock.common.config import MAX_PORT, PipelineConfig
 from fakeblock.common.errors import UserError
 from fakeblock.common.options import table_of
+from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.stages import STAGE_NAMES, STAGES, bound_links
+from fakeblock.train.data_cache import CACHE_DIRECTORY_VARIABLE
 
 LOGGER = logging.getLogger(__name__)
 # From the stage registry: what each stage binds, how many workers it may have, its settings.
@@ -32,7 +45,7 @@ WILDCARD_HOSTS = ("*", "0.0.0.0", "::")
 ENVIRONMENT_PREFIX = "FAKEBLOCK_"
 CONFIG_VARIABLE, ONLY_VARIABLE, HOST_VARIABLE = "FAKEBLOCK_CONFIG", "FAKEBLOCK_ONLY", "FAKEBLOCK_HOST"
 # Set by the supervisor or read elsewhere: never warned about as unknown.
-INTERNAL_VARIABLES = ("FAKEBLOCK_SUPERVISOR_PID", "FAKEBLOCK_STAGE", "FAKEBLOCK_CACHE_DIR")
+INTERNAL_VARIABLES = (SUPERVISOR_PID_VARIABLE, STAGE_VARIABLE, CACHE_DIRECTORY_VARIABLE)
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 STRINGS, INTEGERS = "strings", "integers"
 KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

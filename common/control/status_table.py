@@ -12,25 +12,36 @@ from rich.table import Table
 
 from fakeblock.common import wire
 from fakeblock.common.control.status_client import Answer
+from fakeblock.common.counters import (
+    BATCH_SIZE,
+    DISPLAY_DROPPED,
+    DROPPED,
+    FRAMES_IN,
+    FRAMES_OUT,
+    LATENCY_P95_MS,
+    MALFORMED,
+    PENDING,
+    UPTIME_S,
+)
 from fakeblock.common.stages import STAGE_NAMES
 
 COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
-DROP_COUNTERS = ("dropped", "display_dropped", "malformed")
+DROP_COUNTERS = (DROPPED, DISPLAY_DROPPED, MALFORMED)
 
 
 def _queue_depth(counters: dict) -> float:
     """Messages a worker holds: the display's reorder buffer, else what came in and has not gone out."""
-    if "pending" in counters:
-        return counters["pending"]
-    return max(0.0, counters.get("frames_in", 0) - counters.get("frames_out", 0))
+    if PENDING in counters:
+        return counters[PENDING]
+    return max(0.0, counters.get(FRAMES_IN, 0) - counters.get(FRAMES_OUT, 0))
 
 
 def stage_summary(stage: str, workers: list[wire.WorkerReport]) -> dict:
     """One stage's workers on one host, added up."""
     alive = [worker for worker in workers if worker.alive]
-    batches = [worker.counters["batch_size"] for worker in alive if "batch_size" in worker.counters]
-    latencies = [worker.counters["latency_p95_ms"] for worker in workers if "latency_p95_ms" in worker.counters]
-    uptimes = [worker.counters["uptime_s"] for worker in alive if "uptime_s" in worker.counters]
+    batches = [worker.counters[BATCH_SIZE] for worker in alive if BATCH_SIZE in worker.counters]
+    latencies = [worker.counters[LATENCY_P95_MS] for worker in workers if LATENCY_P95_MS in worker.counters]
+    uptimes = [worker.counters[UPTIME_S] for worker in alive if UPTIME_S in worker.counters]
     return {
         "stage": stage, "workers": len(workers), "alive": len(alive),
         "states": sorted({worker.state for worker in workers}),

@@ -16,15 +16,27 @@ from rich.table import Table
 
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
+from fakeblock.common.counters import (
+    BATCH_SIZE,
+    DROPPED,
+    FRAMES_IN,
+    FRAMES_OUT,
+    IDLE_S,
+    LATENCY_BY_PERCENTILE,
+    LATENCY_P95_MS,
+    MALFORMED,
+    RESULTS_IN,
+    RESULTS_WRITTEN,
+)
+from fakeblock.common.runtime import IDLE_WARNING_S
 
 LOGGER = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.5
 LOG_INTERVAL_S = 10.0
 SILENT_AFTER_S = 3.0
-IDLE_AFTER_S = 5.0
-DEFAULT_RATE_COUNTERS = ("frames_in", "frames_out")
+DEFAULT_RATE_COUNTERS = (FRAMES_IN, FRAMES_OUT)
 # The display's frames in and out are pixels for drawing; its throughput is results.
-RATE_COUNTERS = {"display": ("results_in", "results_written")}
+RATE_COUNTERS = {"display": (RESULTS_IN, RESULTS_WRITTEN)}
 
 
 class StatusBoard:
@@ -45,7 +57,7 @@ class StatusBoard:
 
     def update(self, status: wire.Status) -> None:
         """Record a heartbeat; frames/s come from the change since the previous one."""
-        name, now_s = f"{status.stage}/{status.worker}", time.monotonic()
+        name, now_s = status.name, time.monotonic()
         previous, previous_s = self.latest.get(name), self.received_s.get(name)
         # latest and received_s are written together: both are None or neither is.
         if (previous is not None and previous_s is not None and previous.pid == status.pid
@@ -96,7 +108,7 @@ class StatusBoard:
             return "starting" if now_s - self.started_s <= SILENT_AFTER_S else "silent"
         if now_s - self.received_s[name] > SILENT_AFTER_S:
             return "silent"
-        return "idle" if status.counters.get("idle_s", 0) > IDLE_AFTER_S else "running"
+        return "idle" if status.counters.get(IDLE_S, 0) > IDLE_WARNING_S else "running"
 
     def table(self, workers) -> Table:
         """One row per stage worker: state, rates, drops, batch, latency, restarts."""
@@ -111,11 +123,11 @@ class StatusBoard:
             counters = status.counters if status else {}
             state = self.state(name, alive.get(name, True), now_s)
             rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
-            in_flight = counters.get("frames_in", 0) - counters.get("frames_out", 0)
+            in_flight = counters.get(FRAMES_IN, 0) - counters.get(FRAMES_OUT, 0)
             table.add_row(name, state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{in_flight:.0f}",
                           f"{counters.get('dropped', 0):.0f}", f"{counters.get('malformed', 0):.0f}",
-                          f"{counters['batch_size']:.0f}" if "batch_size" in counters else "",
-                          f"{counters['latency_p95_ms']:.0f}" if "latency_p95_ms" in counters else "",
+                          f"{counters[BATCH_SIZE]:.0f}" if BATCH_SIZE in counters else "",
+                          f"{counters[LATENCY_P95_MS]:.0f}" if LATENCY_P95_MS in counters else "",
                           str(self.restarts.get(name, 0)))
         return table
 
@@ -142,15 +154,15 @@ class StatusBoard:
         per_stage = {name: dict(status.counters) for name, status in sorted(self.latest.items())}
         captures = [counters for name, counters in per_stage.items() if name.startswith("capture/")]
         display = per_stage.get("display/0", {})
-        frames_out = display.get("results_written", display.get("results_in", 0))
+        frames_out = display.get(RESULTS_WRITTEN, display.get(RESULTS_IN, 0))
         return {
-            "frames_in": sum(counters.get("frames_in", 0) for counters in captures),
+            "frames_in": sum(counters.get(FRAMES_IN, 0) for counters in captures),
             "frames_out": frames_out,
-            "dropped": {name: counters.get("dropped", 0) for name, counters in per_stage.items()},
-            "malformed": {name: counters.get("malformed", 0) for name, counters in per_stage.items()},
+            "dropped": {name: counters.get(DROPPED, 0) for name, counters in per_stage.items()},
+            "malformed": {name: counters.get(MALFORMED, 0) for name, counters in per_stage.items()},
             "duration_s": round(duration_s, 3),
             "throughput_fps": round(frames_out / duration_s, 2) if duration_s > 0 else 0.0,
-            "latency_ms": {key: display.get(f"latency_{key}_ms") for key in ("p50", "p95", "p99")},
+            "latency_ms": {key: display.get(name) for key, name in LATENCY_BY_PERCENTILE.items()},
             "restarts": self.restarts,
             "exit_codes": {worker.name: worker.exit_code for worker in workers},
             "stages": per_stage,

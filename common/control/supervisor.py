@@ -30,15 +30,17 @@ from fakeblock.common.control import discovery
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
 from fakeblock.common.control.workers import Worker, plan_workers
+from fakeblock.common.counters import FRAMES_OUT, FRAMES_TOTAL, RESULTS_WRITTEN
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
+from fakeblock.common.runtime import POLL_INTERVAL_MS, STOP_GRACE_S, receive_message
 from fakeblock.common.security import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
 
 LOGGER = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 15.0
-JOIN_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = STOP_GRACE_S + 3.0  # a stage's own drain after a stop, and its exit
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 STOP_REPEAT_S = 0.5
 SOURCE_START_WAIT_S = 30.0
@@ -94,13 +96,14 @@ class Supervisor:
         """``interrupted at frame N of M; K results written``, from the stages' last counters."""
         sent = written = 0
         totals = []
+        roles = {worker.name: worker.role for worker in self.workers}
         for name, status in self.board.latest.items():
-            if name.startswith("capture/"):
-                sent += int(status.counters.get("frames_out", 0))
-                if "frames_total" in status.counters:
-                    totals.append(int(status.counters["frames_total"]))
-            elif name.startswith("display/"):
-                written += int(status.counters.get("results_written", 0))
+            if roles.get(name) == SOURCE:
+                sent += int(status.counters.get(FRAMES_OUT, 0))
+                if FRAMES_TOTAL in status.counters:
+                    totals.append(int(status.counters[FRAMES_TOTAL]))
+            elif roles.get(name) == SINK:
+                written += int(status.counters.get(RESULTS_WRITTEN, 0))
         of_total = f" of {sum(totals)}" if totals else ""
         return f"interrupted at frame {sent}{of_total}; {written} results written"
 
@@ -169,12 +172,12 @@ class Supervisor:
             self.board.refresh(self.workers)
 
     def _read_inputs(self, status: zmq.Socket, service: StatusService) -> None:
-        """Wait up to 100 ms for heartbeats or status requests and handle what came."""
+        """Wait up to one poll interval for heartbeats or status requests and handle what came."""
         poller = zmq.Poller()
         for link in (status, *service.sockets):
             poller.register(link, zmq.POLLIN)
         try:
-            ready = {link for link, _event in poller.poll(100)}
+            ready = {link for link, _event in poller.poll(POLL_INTERVAL_MS)}
         except zmq.ZMQError as error:  # interrupted by a signal
             LOGGER.debug("poll interrupted: %s", error)
             return
@@ -183,19 +186,15 @@ class Supervisor:
         service.answer(ready, self.report)
 
     def _read_status(self, status: zmq.Socket) -> None:
-        while True:
-            try:
-                frames = status.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            try:
-                message = wire.decode(frames)
-            except ValueError as error:
-                LOGGER.debug("dropped a malformed status message: %s", error)
-                self.board.malformed += 1
-                continue
+        """Every heartbeat waiting; malformed ones are dropped and counted."""
+        while status.poll(0):
+            message = receive_message(status, self._drop_malformed_status)
             if isinstance(message, wire.Status):
                 self.board.update(message)
+
+    def _drop_malformed_status(self, error: ValueError) -> None:
+        LOGGER.debug("dropped a malformed status message: %s", error)
+        self.board.malformed += 1
 
     def _handle_signals(self, now_s: float) -> None:
         if self.signals_received >= 2 and self.phase != "stopping":
@@ -219,7 +218,7 @@ class Supervisor:
         if now_s - self._last_stop_sent_s < STOP_REPEAT_S:
             return
         self._last_stop_sent_s = now_s
-        command = "finish" if self.phase == "draining" else "stop"
+        command = wire.FINISH if self.phase == "draining" else wire.STOP
         control.send_multipart(wire.encode(wire.Control(command)))
 
     def _start_sources(self, now_s: float) -> None:

@@ -14,8 +14,10 @@ from typing import Any
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.endpoints import Endpoints, endpoints_for_stage, with_ipc_links
 from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError
+from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.security import SecurityConfig
 from fakeblock.common.stages import STAGES, StageSpec, stage_spec
+from fakeblock.common.wire import worker_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,8 +41,8 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
     ``security_config`` (keys, insecure) is handed to it, None meaning the secure default.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=log_level, stream=sys.stderr,
-                        format=f"%(asctime)s %(levelname)s {stage}/{worker}: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=log_level, stream=sys.stderr, datefmt="%H:%M:%S",
+                        format=f"%(asctime)s %(levelname)s {worker_name(stage, worker)}: %(message)s")
     entry = entry or stage_spec(stage).entry
     try:
         code = run_stage(entry, config, endpoints, worker, security_config or SecurityConfig())
@@ -73,15 +75,15 @@ class Worker:
     @property
     def name(self) -> str:
         """``stage/worker`` for logs and the status table."""
-        return f"{self.stage}/{self.worker}"
+        return worker_name(self.stage, self.worker)
 
     def start(self, log_level: int, security_config: SecurityConfig | None = None) -> None:
         """Spawn the process (a fresh interpreter: ZeroMQ context and TensorFlow start clean)."""
         context = multiprocessing.get_context("spawn")
         # A spawned child copies the environment: this names its supervisor (so it can
         # notice being orphaned) and itself (so `ps e` and tests can tell stages apart).
-        os.environ["FAKEBLOCK_SUPERVISOR_PID"] = str(os.getpid())
-        os.environ["FAKEBLOCK_STAGE"] = self.name
+        os.environ[SUPERVISOR_PID_VARIABLE] = str(os.getpid())
+        os.environ[STAGE_VARIABLE] = self.name
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
                                        args=(self.stage, self.config, self.endpoints, self.worker, log_level,
                                              security_config, self.entry))
