@@ -1,7 +1,9 @@
 """The faces queue: the stable middle between N detect workers and M classify workers.
 
 Both sides scale, so neither may bind; this small process binds both ends and forwards
-whole messages without decoding them (classify validates).  PUSH blocks when every
+whole messages without copying them.  It checks each one first (at most two parts and
+``wire.MAX_MESSAGE_BYTES``, read part by part; a valid ``Faces``): anything else is
+dropped and counted, so no classify worker spends memory on it.  PUSH blocks when every
 classify worker is full, which carries a lossless replay's backpressure up to detect.
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 import zmq
 
-from fakeblock.common.counters import DROPPED, FRAMES_IN, FRAMES_OUT
+from fakeblock.common import wire
+from fakeblock.common.counters import DROPPED, FRAMES_IN, FRAMES_OUT, UNEXPECTED
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.runtime import StageRuntime
+from fakeblock.common.runtime import StageRuntime, receive_parts
 from fakeblock.common.security import SecurityConfig
 
 QUEUE_HWM = 64
@@ -38,9 +41,16 @@ def _forward_burst(runtime: StageRuntime, incoming: zmq.Socket, outgoing: zmq.So
         if runtime.stop_requested:
             return
         try:
-            frames = incoming.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            frames = receive_parts(incoming)
+            # Checked before it goes on, so classify never spends memory on a bad message.
+            if not isinstance(wire.decode(frames), wire.Faces):
+                runtime.count(UNEXPECTED)
+                continue
         except zmq.Again:
             return
+        except ValueError as error:
+            runtime.drop_malformed(error)
+            continue
         runtime.count(FRAMES_IN)
         if not runtime.forward(outgoing, frames):
             runtime.count(DROPPED)  # a stop came while classify had no room

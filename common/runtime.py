@@ -150,7 +150,7 @@ class StageRuntime:
         With ``expect``, a well-formed message of another kind is also dropped (counted as
         ``unexpected``), and an accepted one counts as ``frames_in``.
         """
-        message = receive_message(socket, self._drop_malformed, flags)
+        message = receive_message(socket, self.drop_malformed, flags)
         if message is None or expect is None:
             return message
         if not isinstance(message, expect):
@@ -159,7 +159,7 @@ class StageRuntime:
         self.count(FRAMES_IN)
         return message
 
-    def _drop_malformed(self, error: ValueError) -> None:
+    def drop_malformed(self, error: ValueError) -> None:
         """Count a malformed message; log the first and then one in every ``MALFORMED_LOG_EVERY``."""
         self.count(MALFORMED)
         if self.counters[MALFORMED] % MALFORMED_LOG_EVERY == 1:
@@ -229,11 +229,37 @@ def receive_message(socket: zmq.Socket, on_malformed: Callable[[ValueError], Non
     that reads until the socket is empty whether another message is waiting.
     """
     try:
-        frames = socket.recv_multipart(flags=flags, copy=False)
+        return wire.decode(receive_parts(socket, flags))
     except zmq.Again:
         return None
-    try:
-        return wire.decode(frames)
     except ValueError as error:
         on_malformed(error)
         return None
+
+
+def receive_parts(socket: zmq.Socket, flags: int = zmq.NOBLOCK, max_parts: int | None = None,
+                  max_bytes: int | None = None) -> list[zmq.Frame]:
+    """The parts of one message, read one at a time (no copies): ``zmq.Again`` when none waits.
+
+    A message of more than ``max_parts`` parts or ``max_bytes`` in all (default: the wire's
+    ``MAX_MESSAGE_PARTS`` and ``MAX_MESSAGE_BYTES``) is read to its end but kept no further
+    than the limit, then refused with ``ValueError``: libzmq's ``maxmsgsize`` bounds each
+    part, this bounds the whole.
+    """
+    max_parts = wire.MAX_MESSAGE_PARTS if max_parts is None else max_parts
+    max_bytes = wire.MAX_MESSAGE_BYTES if max_bytes is None else max_bytes
+    parts = [socket.recv(flags=flags, copy=False)]
+    total_bytes, refused = parts[0].buffer.nbytes, ""
+    while socket.getsockopt(zmq.RCVMORE):
+        part = socket.recv(copy=False)  # the rest of a message arrives with its first part
+        total_bytes += part.buffer.nbytes
+        if refused:
+            continue
+        if len(parts) >= max_parts or total_bytes > max_bytes:
+            refused = f"more than {max_parts} parts or {max_bytes} bytes"
+            parts.clear()
+            continue
+        parts.append(part)
+    if refused:
+        raise ValueError(f"message of {refused} refused ({total_bytes} bytes read)")
+    return parts

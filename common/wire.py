@@ -50,7 +50,8 @@ __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX"
            "WorkerReport", "decode", "encode", "worker_name"]
 SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize; a 4096x4096x3 frame fits
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize and a whole message's limit; a 4096x4096x3 frame fits
+MAX_MESSAGE_PARTS = 2  # a header, and pixels for frames and faces
 
 
 @dataclass(frozen=True)

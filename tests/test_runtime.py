@@ -59,3 +59,68 @@ def test_forward_sends_raw_frames_on_and_gives_up_only_on_a_stop(tmp_path):
         for socket in (sender, receiver, outgoing, incoming):
             socket.close()
         runtime.close()
+
+
+def test_a_message_over_the_part_or_byte_limit_is_refused_whole_and_the_next_one_is_read(monkeypatch):
+    context = zmq.Context()
+    sender, receiver = linked_pair(context, "bounded")
+    errors = []
+    try:
+        sender.send_multipart(wire.encode(STOP) + [b"x"] * 63)  # 64 parts
+        monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 1000)
+        sender.send_multipart([wire.encode(STOP)[0], b"y" * 2000])  # two parts, 2 kB in all
+        sender.send_multipart(wire.encode(STOP))
+        assert receiver.poll(1000)
+        assert receive_message(receiver, errors.append) is None
+        assert receive_message(receiver, errors.append) is None
+        assert [("more than 2 parts" in str(error)) for error in errors] == [True, True]
+        assert receive_message(receiver, errors.append) == STOP  # nothing of the refused ones is left over
+        assert len(errors) == 2 and not receiver.poll(0)
+    finally:
+        sender.close()
+        receiver.close()
+        context.term()
+
+
+def test_the_queue_forwards_faces_and_drops_everything_else(tmp_path):
+    import multiprocessing
+    import time
+
+    import numpy as np
+
+    from fakeblock.classify.queue import run_queue
+    from fakeblock.common.model_io import FACE_SIZE_PX
+
+    endpoints = ipc_endpoints(tmp_path)
+    context = zmq.Context()
+    sockets = {name: context.socket(kind) for name, kind in
+               (("status", zmq.PULL), ("control", zmq.PUB), ("faces_in", zmq.PUSH), ("faces_out", zmq.PULL))}
+    for name, socket in sockets.items():
+        socket.setsockopt(zmq.LINGER, 0)
+        (socket.bind if name in ("status", "control") else socket.connect)(getattr(endpoints, name))
+    queue = multiprocessing.get_context("spawn").Process(target=run_queue, args=(None, endpoints))
+    queue.start()
+    faces = wire.Faces(wire.FrameInfo("door", 1, 0.1, 1.0), (), np.zeros((0, FACE_SIZE_PX, FACE_SIZE_PX), np.uint8))
+    try:
+        for message in ([b"\x81\xa1v\x02"], wire.encode(STOP) + [b"x", b"y"], wire.encode(STOP), wire.encode(faces)):
+            sockets["faces_in"].send_multipart(message)
+        assert sockets["faces_out"].poll(10_000), "the queue forwarded nothing"
+        forwarded = wire.decode(sockets["faces_out"].recv_multipart())
+        assert isinstance(forwarded, wire.Faces) and forwarded.info == faces.info
+        assert not sockets["faces_out"].poll(300), "the queue forwarded something that is not Faces"
+        counters: dict = {}
+        deadline_s = time.monotonic() + 10.0
+        while not (counters.get("malformed") == 2 and counters.get("unexpected") == 1):
+            assert queue.is_alive(), f"the queue exited with {queue.exitcode}"
+            assert time.monotonic() < deadline_s, f"the queue never counted the bad messages: {counters}"
+            if sockets["status"].poll(100):
+                counters.update(wire.decode(sockets["status"].recv_multipart()).counters)
+    finally:
+        sockets["control"].send_multipart(wire.encode(STOP))
+        queue.join(10)
+        if queue.is_alive():
+            queue.kill()
+        for socket in sockets.values():
+            socket.close()
+        context.term()
+    assert queue.exitcode == 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import zmq
 
 from fakeblock.common import wire
+from fakeblock.common.runtime import receive_parts
 from fakeblock.common.security import Security, SecurityConfig
 from fakeblock.common.sockets import make_socket
 
@@ -89,7 +90,7 @@ def _collect(sockets: dict[zmq.Socket, Target], answers: dict[Target, Answer], d
         for socket, _event in poller.poll(remaining_ms):
             target = sockets[socket]
             try:
-                answers[target] = Answer(target, report=_decode_report(socket.recv_multipart(zmq.NOBLOCK)))
+                answers[target] = Answer(target, report=_decode_report(receive_parts(socket)))
             except ValueError as error:
                 answers[target] = Answer(target, error=f"malformed answer: {error}")
             except zmq.Again:

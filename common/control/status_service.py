@@ -19,6 +19,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.errors import UserError
+from fakeblock.common.runtime import receive_parts
 from fakeblock.common.security import Security, check_bind_allowed
 from fakeblock.common.sockets import bind, make_socket
 
@@ -26,6 +27,8 @@ LOGGER = logging.getLogger(__name__)
 # A handful of people running `fakeblock status` at once, no more.
 SERVICE_HWM = 16
 REQUESTS_PER_POLL = 16
+REQUEST_PARTS = 3
+MAX_REQUEST_BYTES = 4096  # an identity and a few-byte request
 
 
 class StatusService:
@@ -74,11 +77,16 @@ class StatusService:
         answered = 0
         for _ in range(REQUESTS_PER_POLL):
             try:
-                frames = socket.recv_multipart(flags=zmq.NOBLOCK)
+                # A REQ client's request arrives as [its identity, empty delimiter, request].
+                frames = [part.bytes for part in receive_parts(socket, max_parts=REQUEST_PARTS,
+                                                                 max_bytes=MAX_REQUEST_BYTES)]
             except zmq.Again:
                 break
-            # A REQ client's request arrives as [its identity, empty delimiter, request].
-            if len(frames) != 3 or frames[1] != b"" or not self._is_request(frames[2]):
+            except ValueError as error:
+                LOGGER.debug("dropped an oversized status request: %s", error)
+                self.malformed += 1
+                continue
+            if len(frames) != REQUEST_PARTS or frames[1] != b"" or not self._is_request(frames[2]):
                 self.malformed += 1
                 continue
             try:
