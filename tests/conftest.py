@@ -1,113 +1,134 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures: ZeroMQ contexts and sockets that cannot hang, a fake supervisor,
+spawned stage processes that are always ended, and the display stage harness.
 
-# ---------------------------------------------------------------------------------------
-# Display stage harness (tests/test_display.py, tests/test_web.py): the test plays capture,
-# classify and the supervisor around one display stage running in a spawned child process.
-# ---------------------------------------------------------------------------------------
+The machinery is in ``tests/harness.py``; these fixtures give each test its own and
+clean it up whatever the test did.
+"""
 
-import logging as _logging
-import multiprocessing as _multiprocessing
-import shutil as _shutil
-import time as _time
+import logging
+import os
+import shutil
 
-import pytest as _pytest
-import zmq as _zmq
+import pytest
+import zmq
 
-from fakeblock.common import wire as _wire
-from fakeblock.common.endpoints import ipc_endpoints as _ipc_endpoints
-from fakeblock.common.endpoints import make_run_directory as _make_run_directory
+from fakeblock.common import wire
+from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
+from tests.harness import (
+    PROCESS_EXIT_TIMEOUT_S,
+    FakeSupervisor,
+    StageProcesses,
+    TrackedContext,
+    make_pair,
+    pair_endpoint,
+)
+from tests.helpers import FUZZ_SEED_VARIABLE, fuzz_seed
 
-DISPLAY_SEND_TIMEOUT_MS = 5000
-DISPLAY_EXIT_TIMEOUT_S = 20.0
+DISPLAY_SEND_HWM = 10000
+STATUS_TIMEOUT_S = 10.0
 
+
+def pytest_report_header(config) -> str | None:
+    """Say when every fuzz test runs with a seed from the environment."""
+    if FUZZ_SEED_VARIABLE in os.environ:
+        return f"fuzz tests seeded with {FUZZ_SEED_VARIABLE}={fuzz_seed(0)}"
+    return None
+
+
+# ---- sockets and the supervisor's links ----------------------------------------------------
+
+@pytest.fixture
+def run_directory():
+    """A short private folder for ``ipc://`` sockets (their paths are limited to ~100 bytes), removed after."""
+    directory = make_run_directory()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def stage_endpoints(run_directory):
+    """Every link of a pipeline as ``ipc://`` endpoints in :func:`run_directory`."""
+    return ipc_endpoints(run_directory)
+
+
+@pytest.fixture
+def zmq_context():
+    """A :class:`~tests.harness.TrackedContext`: its sockets are closed and the context ends at teardown.
+
+    A socket the test made from ``zmq_context.context`` and left open fails the test at
+    teardown, by name, instead of hanging it in ``context.term()``.
+    """
+    context = TrackedContext()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def socket_pair(zmq_context, run_directory):
+    """Make a sender and a receiver on a fresh endpoint: ``socket_pair("push_pull" | "pub_sub", "inproc" | "ipc")``."""
+    def make(pattern: str = "push_pull", transport: str = "inproc"):
+        return make_pair(zmq_context, pattern, pair_endpoint(transport, run_directory))
+
+    return make
+
+
+@pytest.fixture
+def fake_supervisor(zmq_context, stage_endpoints):
+    """The supervisor's control (PUB) and status (PULL) links bound on :func:`stage_endpoints`."""
+    return FakeSupervisor(zmq_context, stage_endpoints)
+
+
+@pytest.fixture
+def stage_processes():
+    """Spawn stage processes with ``stage_processes.start(target, args, name)``; any left are ended after."""
+    processes = StageProcesses()
+    yield processes
+    processes.end_all()
+
+
+# ---- the display stage harness (tests/test_display.py, tests/test_web.py) ---------------------
 
 class DisplayHarness:
-    """Sockets around a display stage child: PUB control and PULL status bound (supervisor),
-    PUSH connected to ``results`` (classify) and ``display_frames`` (capture).
+    """The test plays capture, classify and the supervisor around one display stage child.
 
-    Every send and receive has a timeout; :meth:`close` ends the child if a test left it running.
+    PUSH sockets connect to ``results`` (classify) and ``display_frames`` (capture); the
+    supervisor's links are a :class:`~tests.harness.FakeSupervisor`.  Every send and
+    receive has a timeout; the fixtures it is built on end the child and close the sockets.
     """
 
-    def __init__(self, run_directory):
-        self.endpoints = _ipc_endpoints(run_directory)
-        self.context = _zmq.Context()
-        self.control = self._socket(_zmq.PUB, bind=self.endpoints.control)
-        self.status = self._socket(_zmq.PULL, bind=self.endpoints.status)
-        self.results = self._socket(_zmq.PUSH, connect=self.endpoints.results)
-        self.frames = self._socket(_zmq.PUSH, connect=self.endpoints.display_frames)
+    def __init__(self, endpoints, context: TrackedContext, supervisor: FakeSupervisor, processes: StageProcesses):
+        self.endpoints, self.supervisor, self._processes = endpoints, supervisor, processes
+        self.results = context.socket(zmq.PUSH, connect=endpoints.results, send_hwm=DISPLAY_SEND_HWM)
+        self.frames = context.socket(zmq.PUSH, connect=endpoints.display_frames, send_hwm=DISPLAY_SEND_HWM)
         self.process = None
-        self.counters: dict = {}
-
-    def _socket(self, socket_type, bind=None, connect=None):
-        socket = self.context.socket(socket_type)
-        socket.setsockopt(_zmq.LINGER, 0)
-        socket.setsockopt(_zmq.SNDTIMEO, DISPLAY_SEND_TIMEOUT_MS)
-        socket.setsockopt(_zmq.SNDHWM, 10000)
-        if bind:
-            socket.bind(bind)
-        if connect:
-            socket.connect(connect)
-        return socket
 
     def start(self, config) -> None:
         """Spawn the display stage the way the supervisor does (exit code from ``child_main``)."""
         from fakeblock.common.control.workers import child_main
 
-        context = _multiprocessing.get_context("spawn")
-        self.process = context.Process(target=child_main, name="test-display",
-                                       args=("display", config, self.endpoints, 0, _logging.INFO))
-        self.process.start()
+        self.process = self._processes.start(child_main, ("display", config, self.endpoints, 0, logging.INFO),
+                                             name="test-display")
 
     def send(self, socket, message) -> None:
         """Encode and send one message (raises ``zmq.Again`` after the send timeout)."""
-        socket.send_multipart(_wire.encode(message))
+        socket.send_multipart(wire.encode(message))
 
-    def wait_exit(self, timeout_s: float = DISPLAY_EXIT_TIMEOUT_S) -> int:
+    def wait_exit(self, timeout_s: float = PROCESS_EXIT_TIMEOUT_S) -> int:
         """The child's exit code; fails the test when it is still running after ``timeout_s``."""
         self.process.join(timeout_s)
         assert not self.process.is_alive(), f"the display stage did not exit within {timeout_s} s"
         return self.process.exitcode
 
-    def stop(self, timeout_s: float = DISPLAY_EXIT_TIMEOUT_S) -> int:
-        """Order a stop (repeated: PUB drops messages to a subscriber still joining) and wait."""
-        deadline_s = _time.monotonic() + timeout_s
-        while self.process.is_alive() and _time.monotonic() < deadline_s:
-            self.control.send_multipart(_wire.encode(_wire.Control("stop")))
-            self.process.join(0.2)
-        return self.wait_exit(0)
+    def stop(self, timeout_s: float = PROCESS_EXIT_TIMEOUT_S) -> int:
+        """Order a stop (repeated until it exits) and return the exit code."""
+        return self.supervisor.order_until_exit(self.process, "stop", timeout_s=timeout_s)
 
-    def read_status(self, until=lambda counters: True, timeout_s: float = 10.0) -> dict:
-        """Read heartbeats until ``until(counters)`` holds; the latest display counters."""
-        deadline_s = _time.monotonic() + timeout_s
-        while _time.monotonic() < deadline_s:
-            if self.status.poll(100, _zmq.POLLIN):
-                message = _wire.decode(self.status.recv_multipart())
-                if isinstance(message, _wire.Status) and message.stage == "display":
-                    self.counters = dict(message.counters)
-                    if until(self.counters):
-                        return self.counters
-        raise AssertionError(f"no display heartbeat matched within {timeout_s} s; last: {self.counters}")
-
-    def close(self) -> None:
-        """End a leftover child and close every socket."""
-        if self.process is not None and self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join(2)
-        for socket in (self.control, self.status, self.results, self.frames):
-            socket.close()
-        self.context.term()
+    def read_status(self, until=lambda counters: True, timeout_s: float = STATUS_TIMEOUT_S) -> dict:
+        """Read display heartbeats until ``until(counters)`` holds; the latest display counters."""
+        return self.supervisor.read_status("display", until, timeout_s, process=self.process)
 
 
-@_pytest.fixture
-def display_harness():
-    """A :class:`DisplayHarness` in a short private folder (ipc paths are limited to ~100 bytes)."""
-    run_directory = _make_run_directory()
-    harness = DisplayHarness(run_directory)
-    try:
-        yield harness
-    finally:
-        harness.close()
-        _shutil.rmtree(run_directory, ignore_errors=True)
+@pytest.fixture
+def display_harness(stage_endpoints, zmq_context, fake_supervisor, stage_processes):
+    """A :class:`DisplayHarness` on ``ipc://`` endpoints in a short private folder."""
+    return DisplayHarness(stage_endpoints, zmq_context, fake_supervisor, stage_processes)
