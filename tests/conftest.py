@@ -23,6 +23,7 @@ from tests.harness import (
     pair_endpoint,
 )
 from tests.helpers import FUZZ_SEED_VARIABLE, fuzz_seed
+from tests.sites import WORKER_HOST, Site, worker_host_is_loopback
 
 DISPLAY_SEND_HWM = 10000
 STATUS_TIMEOUT_S = 10.0
@@ -132,3 +133,18 @@ class DisplayHarness:
 def display_harness(stage_endpoints, zmq_context, fake_supervisor, stage_processes):
     """A :class:`DisplayHarness` on ``ipc://`` endpoints in a short private folder."""
     return DisplayHarness(stage_endpoints, zmq_context, fake_supervisor, stage_processes)
+
+
+# ---- two loopback hosts (tests/test_deploy_pipeline.py, tests/test_recovery.py) ---------------
+
+@pytest.fixture
+def site(tmp_path):
+    """A :class:`~tests.sites.Site`; every supervisor it started is killed after the test.
+
+    Skips where 127.0.0.2 is not a loopback address (it is on Linux).
+    """
+    if not worker_host_is_loopback():
+        pytest.skip(f"{WORKER_HOST} is not a loopback address here")
+    made = Site(tmp_path)
+    yield made
+    made.close()
