@@ -10,7 +10,13 @@ import zmq
 
 from fakeblock.common import wire
 from tests.harness import ContextTermTimeout, TrackedContext, receive
-from tests.helpers import fuzz_generator, reproduce_with, seed_on_failure, wait_until
+from tests.helpers import (
+    decode_hostile,
+    fuzz_generator,
+    reproduce_with,
+    seed_on_failure,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(30)
 SHORT_TERM_TIMEOUT_S = 0.3
@@ -87,3 +93,13 @@ def test_a_fuzz_seed_comes_from_the_environment_and_failures_name_it(monkeypatch
     with pytest.raises(AssertionError, match="FAKEBLOCK_FUZZ_SEED=1234"), seed_on_failure(seed):
         raise AssertionError("a hostile input got through")
     assert reproduce_with(5) == "FAKEBLOCK_FUZZ_SEED=5"
+
+
+def test_a_decoder_crash_on_hostile_input_fails_naming_the_seed_and_the_message(monkeypatch):
+    def crash(frames):
+        raise TypeError("a bug")
+
+    assert decode_hostile([b"\xc1"], seed=5, index=0) is False  # refused: ValueError
+    monkeypatch.setattr(wire, "decode", crash)
+    with pytest.raises(AssertionError, match=r"message 7 \(FAKEBLOCK_FUZZ_SEED=5\) raised TypeError: a bug"):
+        decode_hostile([b"x"], seed=5, index=7)
