@@ -14,6 +14,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
+from fakeblock.common.preprocess import EMOTIONS
 from tests.harness import (
     PROCESS_EXIT_TIMEOUT_S,
     FakeSupervisor,
@@ -24,6 +25,13 @@ from tests.harness import (
 )
 from tests.helpers import FUZZ_SEED_VARIABLE, fuzz_seed
 from tests.sites import WORKER_HOST, Site, worker_host_is_loopback
+from tests.training_data import (
+    labelled_rows,
+    train,
+    write_ferplus,
+    write_image_tree,
+    write_kaggle_csv,
+)
 
 DISPLAY_SEND_HWM = 10000
 STATUS_TIMEOUT_S = 10.0
@@ -148,3 +156,46 @@ def site(tmp_path):
     made = Site(tmp_path)
     yield made
     made.close()
+
+
+# ---- synthetic training data (tests/test_train.py, tests/test_distill.py, tests/test_ensemble.py) -----
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory):
+    """A cache folder for module-scoped fixtures (monkeypatch itself is per test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield patch
+
+
+@pytest.fixture
+def cache_in_tmp(monkeypatch, tmp_path):
+    """The test's own model cache folder (the training modules use it on every test)."""
+    monkeypatch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory) -> dict:
+    """Each layout: (data path, extra train/eval options, number of held-out faces)."""
+    root = tmp_path_factory.mktemp("layouts")
+    rows = labelled_rows()
+    held_out = sum(1 for _, usage in rows if usage != "Training")
+    (root / "ferplus").mkdir()
+    ferplus_csv = write_kaggle_csv(root / "ferplus" / "fer2013.csv", rows)
+    dropped = {0, 3, len(rows) - 1, len(rows) - 4}  # two Training and two PublicTest rows
+    write_ferplus(root / "ferplus" / "fer2013new.csv", rows, dropped)
+    return {
+        "csv": (write_kaggle_csv(root / "fer2013.csv", rows), [], held_out),
+        "csv.gz": (write_kaggle_csv(root / "fer2013.csv.gz", rows), [], held_out),
+        "folder": (write_image_tree(root / "images", {"train": 4, "test": 2}), [], 2 * len(EMOTIONS)),
+        "ferplus": (ferplus_csv, ["--ferplus", "probability"], held_out - 2),
+    }
+
+
+@pytest.fixture(scope="module")
+def csv_model(module_env, layouts, tmp_path_factory):
+    """One trained model, reused by the tests that only need some valid model."""
+    output = tmp_path_factory.mktemp("csv-run") / "run"
+    result = train(layouts["csv"][0], output)
+    assert result.exit_code == 0, result.output
+    return output

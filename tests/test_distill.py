@@ -11,11 +11,11 @@ from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
 from fakeblock.train.augment import one_hot
 from fakeblock.train.distill import blend_targets
-from tests.test_train import (  # noqa: F401  (fixtures)
-    LeftOrRightModel, assert_user_error, cache_in_tmp, csv_model, layouts, module_env, train,
-)
+from tests.test_train import LeftOrRightModel, assert_user_error
+from tests.training_data import train
 
-pytestmark = pytest.mark.timeout(300)
+# cache_in_tmp (tests/conftest.py): every test gets its own model cache.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 
 class NeutralModel:

@@ -11,11 +11,11 @@ import pytest
 from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
-from tests.test_train import (  # noqa: F401  (fixtures)
-    angry_and_happy_models, assert_user_error, cache_in_tmp, csv_model, evaluate, invoke, layouts, module_env,
-)
+from tests.test_train import angry_and_happy_models, assert_user_error, evaluate
+from tests.training_data import invoke
 
-pytestmark = pytest.mark.timeout(300)
+# cache_in_tmp (tests/conftest.py): every test gets its own model cache.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 
 def ensemble(data_path: Path, output: Path, *models: Path, options: tuple[str, ...] = ()):

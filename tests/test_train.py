@@ -1,14 +1,14 @@
 """``fakeblock train`` and ``fakeblock eval`` on tiny synthetic datasets of every layout.
 
-Faces are drawn, not downloaded: a grey head with a bar whose angle depends on the
-emotion, so labels are learnable.  Training runs are one epoch on a few dozen faces;
-the point is that every layout goes through loading, fitting, export and evaluation.
+Faces are drawn, not downloaded (tests/training_data.py): a grey head with a bar whose
+angle depends on the emotion, so labels are learnable.  Training runs are one epoch on a
+few dozen faces; the point is that every layout goes through loading, fitting, export and
+evaluation.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import json
 import subprocess
@@ -18,132 +18,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from fakeblock.common.control.cli import app
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data, metrics
+from tests.training_data import (
+    ROWS_PER_CLASS,
+    draw_face,
+    invoke,
+    labelled_rows,
+    train,
+    write_ferplus,
+    write_image_tree,
+    write_kaggle_csv,
+)
 
-pytestmark = pytest.mark.timeout(300)
+# cache_in_tmp (tests/conftest.py): every test gets its own model cache, as the CLI would use.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
-ROWS_PER_CLASS = {"Training": 4, "PublicTest": 2}
 CARD_KEYS = {"architecture", "layers", "classes", "preprocessing", "validation", "epochs", "wall_time_s",
              "versions", "data"}
 ARTIFACTS = ("model.keras", "emotion.tflite", "model.json", "history.csv", "history.png", "confusion.png")
-
-
-# ---------------------------------------------------------------- synthetic data
-
-def draw_face(label: int, generator: np.random.Generator, size_px: int = 48) -> np.ndarray:
-    """A grey 'face': an ellipse with a bright bar at an angle that encodes the label."""
-    image = np.full((48, 48), 60, np.uint8)
-    cv2.ellipse(image, (24, 24), (17, 21), 0, 0, 360, 150, -1)
-    angle = np.pi * label / len(EMOTIONS) + generator.normal(0, 0.05)
-    end = (int(24 + 14 * np.cos(angle)), int(24 + 14 * np.sin(angle)))
-    cv2.line(image, (24, 24), end, 250, 3)
-    noisy = image + generator.normal(0, 6, image.shape)
-    face = np.clip(noisy, 0, 255).astype(np.uint8)
-    return face if size_px == 48 else cv2.resize(face, (size_px, size_px))
-
-
-def labelled_rows() -> list[tuple[int, str]]:
-    """(label, Usage) in Kaggle order: every Training row, then every PublicTest row."""
-    return [(label, usage) for usage, count in ROWS_PER_CLASS.items() for _ in range(count)
-            for label in range(len(EMOTIONS))]
-
-
-def write_kaggle_csv(path: Path, rows: list[tuple[int, str]], with_usage: bool = True) -> Path:
-    """Write ``emotion,pixels[,Usage]`` rows; gzip when the name ends in .gz."""
-    generator = np.random.default_rng(7)
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "wt", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["emotion", "pixels", "Usage"] if with_usage else ["emotion", "pixels"])
-        for label, usage in rows:
-            pixels = " ".join(map(str, draw_face(label, generator).ravel()))
-            writer.writerow([label, pixels, usage] if with_usage else [label, pixels])
-    return path
-
-
-def write_image_tree(root: Path, splits: dict[str, int] | None = None) -> Path:
-    """``<split>/<emotion>/*.jpg|png`` of various sizes, grey and colour; no split level when None."""
-    generator = np.random.default_rng(11)
-    sizes_px = (40, 48, 64, 100)
-    for split, count in (splits or {"": 5}).items():
-        for label, emotion in enumerate(EMOTIONS):
-            folder = root / split / emotion
-            folder.mkdir(parents=True, exist_ok=True)
-            for index in range(count):
-                face = draw_face(label, generator, sizes_px[index % len(sizes_px)])
-                image = face if index % 2 else cv2.merge([face, face, np.clip(face * 1.1, 0, 255).astype(np.uint8)])
-                cv2.imwrite(str(folder / f"{index}.{'png' if index % 3 == 0 else 'jpg'}"), image)
-    return root
-
-
-def write_ferplus(path: Path, rows: list[tuple[int, str]], dropped: set[int], label_shift: int = 0) -> Path:
-    """fer2013new.csv aligned with ``rows``: 8 votes for label + ``label_shift``, 2 for the next
-    emotion; ``dropped`` rows have no image name (odd indices) or only contempt votes (even)."""
-    columns = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-               "contempt", "unknown", "NF"]
-    ferplus_order = ["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"]
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for index, (label, usage) in enumerate(rows):
-            votes = [0] * 10
-            winner = ferplus_order.index(EMOTIONS[(label + label_shift) % len(EMOTIONS)])
-            votes[winner] = 8
-            votes[(winner + 1) % 7] = 2
-            name = f"fer{index:07d}.png"
-            if index in dropped and index % 2:
-                name = ""  # FER+ removed the image; its votes must not count
-            elif index in dropped:
-                votes = [0] * 7 + [10, 0, 0]  # contempt only: no vote for our seven emotions
-            writer.writerow([usage, name, *votes])
-    return path
-
-
-@pytest.fixture(scope="module")
-def module_env(tmp_path_factory):
-    """A cache folder for module-scoped fixtures (monkeypatch itself is per test)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield patch
-
-
-@pytest.fixture(autouse=True)
-def cache_in_tmp(monkeypatch, tmp_path):
-    monkeypatch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def layouts(tmp_path_factory) -> dict[str, tuple[Path, list[str], int]]:
-    """Each layout: (data path, extra train/eval options, number of held-out faces)."""
-    root = tmp_path_factory.mktemp("layouts")
-    rows = labelled_rows()
-    held_out = sum(1 for _, usage in rows if usage != "Training")
-    (root / "ferplus").mkdir()
-    ferplus_csv = write_kaggle_csv(root / "ferplus" / "fer2013.csv", rows)
-    dropped = {0, 3, len(rows) - 1, len(rows) - 4}  # two Training and two PublicTest rows
-    write_ferplus(root / "ferplus" / "fer2013new.csv", rows, dropped)
-    return {
-        "csv": (write_kaggle_csv(root / "fer2013.csv", rows), [], held_out),
-        "csv.gz": (write_kaggle_csv(root / "fer2013.csv.gz", rows), [], held_out),
-        "folder": (write_image_tree(root / "images", {"train": 4, "test": 2}), [], 2 * len(EMOTIONS)),
-        "ferplus": (ferplus_csv, ["--ferplus", "probability"], held_out - 2),
-    }
-
-
-# ---------------------------------------------------------------- CLI helpers
-
-def invoke(*arguments: str):
-    """Run the CLI in-process; stderr is captured apart from stdout."""
-    return CliRunner().invoke(app, [str(argument) for argument in arguments])
-
-
-def train(data_path: Path, output: Path, *options: str, epochs: int = 1, max_rows: int = 16):
-    return invoke("train", "--data", data_path, "--output", output, "--epochs", epochs, "--max-rows", max_rows,
-                  "--batch-size", "16", *options)
 
 
 def assert_user_error(result, *fragments: str) -> None:
@@ -170,15 +64,6 @@ def assert_evaluation(summary: dict, held_out: int) -> None:
     assert list(summary["per_class_recall"]) == list(EMOTIONS)
     assert summary["accuracy"] == pytest.approx(np.trace(confusion) / held_out)
     assert 0.0 <= summary["macro_recall"] <= 1.0
-
-
-@pytest.fixture(scope="module")
-def csv_model(module_env, layouts, tmp_path_factory) -> Path:
-    """One trained model, reused by the tests that only need some valid model."""
-    output = tmp_path_factory.mktemp("csv-run") / "run"
-    result = train(layouts["csv"][0], output)
-    assert result.exit_code == 0, result.output
-    return output
 
 
 # ---------------------------------------------------------------- train, then eval, per layout
