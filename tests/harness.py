@@ -81,7 +81,7 @@ def terminate_context(context: zmq.Context, timeout_s: float = TERM_TIMEOUT_S,
 class TrackedContext:
     """A ZeroMQ context that knows the sockets it made and always ends within a deadline.
 
-    :meth:`socket` makes a socket with a send timeout, binds or connects it and remembers
+    :meth:`socket` makes a socket with send and receive timeouts, binds or connects it and remembers
     it; :meth:`close` closes each with ``CLOSE_LINGER_MS`` and terminates the context with
     :func:`terminate_context`, so a socket a test made straight from :attr:`context` and
     left open fails the test by name.
@@ -94,11 +94,16 @@ class TrackedContext:
 
     def socket(self, socket_type: int, bind: str | None = None, connect: str | None = None,
                receive_hwm: int | None = None, send_hwm: int | None = None,
-               send_timeout_ms: int = SEND_TIMEOUT_MS) -> zmq.Socket:
-        """A socket of this context, bound to ``bind`` or connected to ``connect``, closed by :meth:`close`."""
+               send_timeout_ms: int = SEND_TIMEOUT_MS,
+               receive_timeout_ms: int = int(RECEIVE_TIMEOUT_S * 1000)) -> zmq.Socket:
+        """A socket of this context, bound to ``bind`` or connected to ``connect``, closed by :meth:`close`.
+
+        Even a bare ``recv`` or ``send`` on it raises ``zmq.Again`` after its timeout.
+        """
         socket = self.context.socket(socket_type)
         socket.setsockopt(zmq.LINGER, CLOSE_LINGER_MS)
         socket.setsockopt(zmq.SNDTIMEO, send_timeout_ms)
+        socket.setsockopt(zmq.RCVTIMEO, receive_timeout_ms)
         if receive_hwm is not None:
             socket.setsockopt(zmq.RCVHWM, receive_hwm)
         if send_hwm is not None:

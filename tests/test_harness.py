@@ -50,10 +50,13 @@ def test_a_pair_delivers_its_first_message(socket_pair, pattern, transport):
     assert pair.receive(timeout_s=5) == wire.Control("stop")
 
 
-def test_a_receive_with_nothing_sent_fails_naming_the_endpoint(socket_pair):
+def test_a_receive_with_nothing_sent_fails_naming_the_endpoint(socket_pair, zmq_context):
     pair = socket_pair()
     with pytest.raises(AssertionError, match=r"no message on inproc://.* received within 0.2 s"):
         pair.receive(timeout_s=0.2)
+    bare = zmq_context.socket(zmq.PULL, bind="inproc://bare-receive", receive_timeout_ms=100)
+    with pytest.raises(zmq.Again):
+        bare.recv()  # even without a poll, a harness socket never waits for ever
 
 
 def test_a_receive_from_a_sender_that_exited_fails_early_with_its_exit_code(socket_pair):
