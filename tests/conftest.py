@@ -1,8 +1,10 @@
 """Shared pytest fixtures: ZeroMQ contexts and sockets that cannot hang, a fake supervisor,
-spawned stage processes that are always ended, and the display stage harness.
+spawned stage processes that are always ended, the display stage harness, the two-host
+site and the synthetic training data.
 
-The machinery is in ``tests/harness.py``; these fixtures give each test its own and
-clean it up whatever the test did.
+The machinery is in ``tests/harness.py``, ``tests/sites.py`` and ``tests/training_data.py``;
+these fixtures give each test its own and clean it up whatever the test did.  Fixtures
+used by several test modules live here, so no test module imports another's fixtures.
 """
 
 import logging
