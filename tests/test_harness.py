@@ -15,6 +15,7 @@ from tests.helpers import (
     fuzz_generator,
     reproduce_with,
     seed_on_failure,
+    wait_for_no_orphans,
     wait_until,
 )
 
@@ -106,3 +107,15 @@ def test_a_decoder_crash_on_hostile_input_fails_naming_the_seed_and_the_message(
     monkeypatch.setattr(wire, "decode", crash)
     with pytest.raises(AssertionError, match=r"message 7 \(FAKEBLOCK_FUZZ_SEED=5\) raised TypeError: a bug"):
         decode_hostile([b"x"], seed=5, index=7)
+
+
+def test_waiting_for_no_orphans_fails_naming_the_process_left():
+    fake_supervisor_pid = 2**22 + 4321  # no such process: only its children's environment names it
+    left = subprocess.Popen(["sleep", "30"], env={"FAKEBLOCK_SUPERVISOR_PID": str(fake_supervisor_pid)})
+    try:
+        with pytest.raises(AssertionError, match=rf"still running: \[{left.pid}\]"):
+            wait_for_no_orphans(fake_supervisor_pid, timeout_s=0.3)
+    finally:
+        left.kill()
+        left.wait(10)
+    wait_for_no_orphans(fake_supervisor_pid, timeout_s=5)
