@@ -1,147 +1,184 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures: ZeroMQ contexts and sockets that cannot hang, a fake supervisor,
+spawned stage processes that are always ended, the display stage harness, the two-host
+site and the synthetic training data.
 
-# ---------------------------------------------------------------------------------------
-# Display stage harness (tests/test_display.py, tests/test_web.py): the test plays capture,
-# classify and the supervisor around one display stage running in a spawned child process.
-# ---------------------------------------------------------------------------------------
+The machinery is in ``tests/harness.py``, ``tests/sites.py`` and ``tests/training_data.py``;
+these fixtures give each test its own and clean it up whatever the test did.  Fixtures
+used by several test modules live here, so no test module imports another's fixtures.
+"""
 
-import logging as _logging
-import multiprocessing as _multiprocessing
-import shutil as _shutil
-import socket as _socket
-import time as _time
-from pathlib import Path as _Path
+import logging
+import os
+import shutil
 
-import pytest as _pytest
-import zmq as _zmq
+import pytest
+import zmq
 
-from fakeblock.common import wire as _wire
-from fakeblock.common.endpoints import ipc_endpoints as _ipc_endpoints
-from fakeblock.common.endpoints import make_run_directory as _make_run_directory
+from fakeblock.common import wire
+from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
+from fakeblock.common.preprocess import EMOTIONS
+from tests.harness import (
+    PROCESS_EXIT_TIMEOUT_S,
+    FakeSupervisor,
+    StageProcesses,
+    TrackedContext,
+    make_pair,
+    pair_endpoint,
+)
+from tests.helpers import FUZZ_SEED_VARIABLE, fuzz_seed
+from tests.sites import WORKER_HOST, Site, worker_host_is_loopback
+from tests.training_data import (
+    labelled_rows,
+    train,
+    write_ferplus,
+    write_image_tree,
+    write_kaggle_csv,
+)
 
-DISPLAY_SEND_TIMEOUT_MS = 5000
-DISPLAY_EXIT_TIMEOUT_S = 20.0
+DISPLAY_SEND_HWM = 10000
+STATUS_TIMEOUT_S = 10.0
 
+
+def pytest_report_header(config) -> str | None:
+    """Say when every fuzz test runs with a seed from the environment."""
+    if FUZZ_SEED_VARIABLE in os.environ:
+        return f"fuzz tests seeded with {FUZZ_SEED_VARIABLE}={fuzz_seed(0)}"
+    return None
+
+
+# ---- sockets and the supervisor's links ----------------------------------------------------
+
+@pytest.fixture
+def run_directory():
+    """A short private folder for ``ipc://`` sockets (their paths are limited to ~100 bytes), removed after."""
+    directory = make_run_directory()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def stage_endpoints(run_directory):
+    """Every link of a pipeline as ``ipc://`` endpoints in :func:`run_directory`."""
+    return ipc_endpoints(run_directory)
+
+
+@pytest.fixture
+def zmq_context():
+    """A :class:`~tests.harness.TrackedContext`: its sockets are closed and the context ends at teardown.
+
+    A socket the test made from ``zmq_context.context`` and left open fails the test at
+    teardown, by name, instead of hanging it in ``context.term()``.
+    """
+    context = TrackedContext()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def socket_pair(zmq_context, run_directory):
+    """Make a sender and a receiver on a fresh endpoint: ``socket_pair("push_pull" | "pub_sub", "inproc" | "ipc")``."""
+    def make(pattern: str = "push_pull", transport: str = "inproc"):
+        return make_pair(zmq_context, pattern, pair_endpoint(transport, run_directory))
+
+    return make
+
+
+@pytest.fixture
+def fake_supervisor(zmq_context, stage_endpoints):
+    """The supervisor's control (PUB) and status (PULL) links bound on :func:`stage_endpoints`."""
+    return FakeSupervisor(zmq_context, stage_endpoints)
+
+
+@pytest.fixture
+def stage_processes():
+    """Spawn stage processes with ``stage_processes.start(target, args, name)``; any left are ended after."""
+    processes = StageProcesses()
+    yield processes
+    processes.end_all()
+
+
+# ---- the display stage harness (tests/test_display.py, tests/test_web.py) ---------------------
 
 class DisplayHarness:
-    """Sockets around a display stage child: PUB control and PULL status bound (supervisor),
-    PUSH connected to ``results`` (classify) and ``display_frames`` (capture).
+    """The test plays capture, classify and the supervisor around one display stage child.
 
-    Every send and receive has a timeout; :meth:`close` ends the child if a test left it running.
+    PUSH sockets connect to ``results`` (classify) and ``display_frames`` (capture); the
+    supervisor's links are a :class:`~tests.harness.FakeSupervisor`.  Every send and
+    receive has a timeout; the fixtures it is built on end the child and close the sockets.
     """
 
-    def __init__(self, run_directory):
-        self.endpoints = _ipc_endpoints(run_directory)
-        self.context = _zmq.Context()
-        self.control = self._socket(_zmq.PUB, bind=self.endpoints.control)
-        self.status = self._socket(_zmq.PULL, bind=self.endpoints.status)
-        self.results = self._socket(_zmq.PUSH, connect=self.endpoints.results)
-        self.frames = self._socket(_zmq.PUSH, connect=self.endpoints.display_frames)
+    def __init__(self, endpoints, context: TrackedContext, supervisor: FakeSupervisor, processes: StageProcesses):
+        self.endpoints, self.supervisor, self._processes = endpoints, supervisor, processes
+        self.results = context.socket(zmq.PUSH, connect=endpoints.results, send_hwm=DISPLAY_SEND_HWM)
+        self.frames = context.socket(zmq.PUSH, connect=endpoints.display_frames, send_hwm=DISPLAY_SEND_HWM)
         self.process = None
-        self.counters: dict = {}
-
-    def _socket(self, socket_type, bind=None, connect=None):
-        socket = self.context.socket(socket_type)
-        socket.setsockopt(_zmq.LINGER, 0)
-        socket.setsockopt(_zmq.SNDTIMEO, DISPLAY_SEND_TIMEOUT_MS)
-        socket.setsockopt(_zmq.SNDHWM, 10000)
-        if bind:
-            socket.bind(bind)
-        if connect:
-            socket.connect(connect)
-        return socket
 
     def start(self, config) -> None:
         """Spawn the display stage the way the supervisor does (exit code from ``child_main``)."""
         from fakeblock.common.control.workers import child_main
 
-        context = _multiprocessing.get_context("spawn")
-        self.process = context.Process(target=child_main, name="test-display",
-                                       args=("display", config, self.endpoints, 0, _logging.INFO))
-        self.process.start()
+        self.process = self._processes.start(child_main, ("display", config, self.endpoints, 0, logging.INFO),
+                                             name="test-display")
 
     def send(self, socket, message) -> None:
         """Encode and send one message (raises ``zmq.Again`` after the send timeout)."""
-        socket.send_multipart(_wire.encode(message))
+        socket.send_multipart(wire.encode(message))
 
-    def wait_exit(self, timeout_s: float = DISPLAY_EXIT_TIMEOUT_S) -> int:
+    def wait_exit(self, timeout_s: float = PROCESS_EXIT_TIMEOUT_S) -> int:
         """The child's exit code; fails the test when it is still running after ``timeout_s``."""
         self.process.join(timeout_s)
         assert not self.process.is_alive(), f"the display stage did not exit within {timeout_s} s"
         return self.process.exitcode
 
-    def stop(self, timeout_s: float = DISPLAY_EXIT_TIMEOUT_S) -> int:
-        """Order a stop (repeated: PUB drops messages to a subscriber still joining) and wait."""
-        deadline_s = _time.monotonic() + timeout_s
-        while self.process.is_alive() and _time.monotonic() < deadline_s:
-            self.control.send_multipart(_wire.encode(_wire.Control("stop")))
-            self.process.join(0.2)
-        return self.wait_exit(0)
+    def stop(self, timeout_s: float = PROCESS_EXIT_TIMEOUT_S) -> int:
+        """Order a stop (repeated until it exits) and return the exit code."""
+        return self.supervisor.order_until_exit(self.process, "stop", timeout_s=timeout_s)
 
-    def read_status(self, until=lambda counters: True, timeout_s: float = 10.0) -> dict:
-        """Read heartbeats until ``until(counters)`` holds; the latest display counters."""
-        deadline_s = _time.monotonic() + timeout_s
-        while _time.monotonic() < deadline_s:
-            if self.status.poll(100, _zmq.POLLIN):
-                message = _wire.decode(self.status.recv_multipart())
-                if isinstance(message, _wire.Status) and message.stage == "display":
-                    self.counters = dict(message.counters)
-                    if until(self.counters):
-                        return self.counters
-        raise AssertionError(f"no display heartbeat matched within {timeout_s} s; last: {self.counters}")
-
-    def close(self) -> None:
-        """End a leftover child and close every socket."""
-        if self.process is not None and self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join(2)
-        for socket in (self.control, self.status, self.results, self.frames):
-            socket.close()
-        self.context.term()
+    def read_status(self, until=lambda counters: True, timeout_s: float = STATUS_TIMEOUT_S) -> dict:
+        """Read display heartbeats until ``until(counters)`` holds; the latest display counters."""
+        return self.supervisor.read_status("display", until, timeout_s, process=self.process)
 
 
-@_pytest.fixture
-def display_harness():
-    """A :class:`DisplayHarness` in a short private folder (ipc paths are limited to ~100 bytes)."""
-    run_directory = _make_run_directory()
-    harness = DisplayHarness(run_directory)
-    try:
-        yield harness
-    finally:
-        harness.close()
-        _shutil.rmtree(run_directory, ignore_errors=True)
+@pytest.fixture
+def display_harness(stage_endpoints, zmq_context, fake_supervisor, stage_processes):
+    """A :class:`DisplayHarness` on ``ipc://`` endpoints in a short private folder."""
+    return DisplayHarness(stage_endpoints, zmq_context, fake_supervisor, stage_processes)
 
 
-# ---------------------------------------------------------------------------------------
-# Training CLI (tests/test_train.py, tests/test_distill.py, tests/test_ensemble.py): tiny
-# synthetic datasets of every layout and one trained model, built once per module. The helpers
-# are imported inside the fixtures so that sessions without training tests never load them.
-# ---------------------------------------------------------------------------------------
+# ---- two loopback hosts (tests/test_deploy_pipeline.py, tests/test_recovery.py) ---------------
 
-@_pytest.fixture(scope="module")
+@pytest.fixture
+def site(tmp_path):
+    """A :class:`~tests.sites.Site`; every supervisor it started is killed after the test.
+
+    Skips where 127.0.0.2 is not a loopback address (it is on Linux).
+    """
+    if not worker_host_is_loopback():
+        pytest.skip(f"{WORKER_HOST} is not a loopback address here")
+    made = Site(tmp_path)
+    yield made
+    made.close()
+
+
+# ---- synthetic training data (tests/test_train.py, tests/test_distill.py, tests/test_ensemble.py) -----
+
+@pytest.fixture(scope="module")
 def module_env(tmp_path_factory):
     """A cache folder for module-scoped fixtures (monkeypatch itself is per test)."""
-    with _pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield patch
 
 
-@_pytest.fixture
+@pytest.fixture
 def cache_in_tmp(monkeypatch, tmp_path):
-    """A dataset cache folder of the test's own; the training modules use it for every test
-    (``pytest.mark.usefixtures``), so no test reads another's cache."""
+    """The test's own model cache folder (the training modules use it on every test)."""
     monkeypatch.setenv("FAKEBLOCK_CACHE_DIR", str(tmp_path / "cache"))
 
 
-@_pytest.fixture(scope="module")
-def layouts(tmp_path_factory) -> dict[str, tuple[_Path, list[str], int]]:
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory) -> dict:
     """Each layout: (data path, extra train/eval options, number of held-out faces)."""
-    from fakeblock.common.preprocess import EMOTIONS
-    from tests.training import labelled_rows, write_ferplus, write_image_tree, write_kaggle_csv
-
     root = tmp_path_factory.mktemp("layouts")
     rows = labelled_rows()
     held_out = sum(1 for _, usage in rows if usage != "Training")
@@ -157,32 +194,10 @@ def layouts(tmp_path_factory) -> dict[str, tuple[_Path, list[str], int]]:
     }
 
 
-@_pytest.fixture(scope="module")
-def csv_model(module_env, layouts, tmp_path_factory) -> _Path:
+@pytest.fixture(scope="module")
+def csv_model(module_env, layouts, tmp_path_factory):
     """One trained model, reused by the tests that only need some valid model."""
-    from tests.training import train
-
     output = tmp_path_factory.mktemp("csv-run") / "run"
     result = train(layouts["csv"][0], output)
     assert result.exit_code == 0, result.output
     return output
-
-
-# ---------------------------------------------------------------------------------------
-# Two-host site on loopback (tests/test_deploy_pipeline.py, tests/test_recovery.py).
-# ---------------------------------------------------------------------------------------
-
-@_pytest.fixture
-def site(tmp_path):
-    """A :class:`tests.helpers.Site` whose supervisors are ended after the test; skips where
-    the second loopback address cannot be bound."""
-    from tests.helpers import WORKER_HOST, Site
-
-    try:
-        with _socket.socket() as probe:
-            probe.bind((WORKER_HOST, 0))
-    except OSError:
-        _pytest.skip(f"{WORKER_HOST} is not a loopback address here")
-    made = Site(tmp_path)
-    yield made
-    made.close()

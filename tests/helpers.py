@@ -1,17 +1,25 @@
 """Shared test helpers: where the shared data lives, skipping cleanly without it, running the CLI,
-and the supervisors of a two-host site on loopback (the ``site`` fixture in conftest.py)."""
+waiting with deadlines, and seeded hostile input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from fakeblock.common import wire
+from tests.harness import exit_code, is_running, process_name
+
+FUZZ_SEED_VARIABLE = "FAKEBLOCK_FUZZ_SEED"
+WAIT_INTERVAL_S = 0.05
+ORPHAN_EXIT_TIMEOUT_S = 5.0
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MEDIA = SHARED / "media"
 FER_CSV = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
@@ -67,31 +75,103 @@ def kill_started(processes, runtime_directory) -> None:
     shutil.rmtree(runtime_directory, ignore_errors=True)
 
 
-class Site:
-    """The supervisors of one test, a private registry folder for `fakeblock status`, and cleanup."""
+# ---- waiting with deadlines -------------------------------------------------------------
 
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        # A short private runtime folder: ipc paths are limited to about 100 bytes, and
-        # `fakeblock status` must see this test's pipelines only.
-        self.runtime_directory = tempfile.mkdtemp(prefix="fb-test-")
-        self.environ = dict(os.environ, XDG_RUNTIME_DIR=self.runtime_directory)
-        self.processes: list[subprocess.Popen] = []
+def as_processes(process) -> list:
+    """``process`` as a list: None is none, a list or tuple stays as it is."""
+    if process is None:
+        return []
+    return list(process) if isinstance(process, (list, tuple)) else [process]
 
-    def up(self, name: str, *arguments: str) -> subprocess.Popen:
-        """Start `fakeblock up` in a process group of its own, logging to a file."""
-        log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(fakeblock("up", "--no-status", *arguments), stdout=log, stderr=subprocess.STDOUT,
-                                   env=self.environ, start_new_session=True, cwd=self.tmp_path)
-        process.log_path, process.log = self.tmp_path / f"{name}.log", log
-        self.processes.append(process)
-        return process
 
-    def status(self, *arguments: str) -> tuple[int, dict]:
-        """`fakeblock status --json` with this test's registry folder."""
-        completed = subprocess.run(fakeblock("status", "--json", *arguments), capture_output=True, text=True,
-                                   env=self.environ, timeout=60, cwd=self.tmp_path)
-        return completed.returncode, json.loads(completed.stdout)
+def assert_running(process, what: str, describe: Callable[[object], str] | None = None) -> None:
+    """Fail when any of ``process`` (one, a list, or None) has exited, naming ``what`` was awaited.
 
-    def close(self) -> None:
-        kill_started(self.processes, self.runtime_directory)
+    ``describe(process)`` adds what explains the exit (the tail of its log, say).
+    """
+    for each in as_processes(process):
+        if not is_running(each):
+            detail = f": {describe(each)}" if describe else ""
+            raise AssertionError(f"{process_name(each)} exited with code {exit_code(each)} "
+                                 f"while waiting for {what}{detail}")
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str, process=None,
+               interval_s: float = WAIT_INTERVAL_S, describe: Callable[[object], str] | None = None):
+    """Poll ``condition()`` until it is truthy and return its value.
+
+    Fails naming ``what`` after ``timeout_s``, or as soon as a ``process`` (a
+    ``multiprocessing.Process`` or ``subprocess.Popen``, or a list of them) that should
+    bring it about has exited; ``describe(process)`` adds to that message.
+    """
+    deadline_s = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert_running(process, what, describe)
+        if time.monotonic() > deadline_s:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def line_count(path: Path) -> int:
+    """How many lines ``path`` holds (0 while it does not exist)."""
+    try:
+        return len(path.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_no_orphans(*supervisor_pids: int, timeout_s: float = ORPHAN_EXIT_TIMEOUT_S) -> None:
+    """Wait until no process started by these supervisors is left; fail naming the ones that are."""
+    def left() -> list[int]:
+        return [pid for supervisor_pid in supervisor_pids for pid in orphans_of(supervisor_pid)]
+
+    try:
+        wait_until(lambda: not left(), timeout_s, f"the stages of supervisor(s) {list(supervisor_pids)} to exit")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; still running: {left()}") from None
+
+
+# ---- seeded hostile input -------------------------------------------------------------------
+
+def fuzz_seed(default_seed: int) -> int:
+    """The seed of a test's hostile input: ``FAKEBLOCK_FUZZ_SEED`` when set, else ``default_seed``."""
+    return int(os.environ.get(FUZZ_SEED_VARIABLE, default_seed))
+
+
+def fuzz_generator(default_seed: int) -> tuple[np.random.Generator, int]:
+    """A generator seeded with :func:`fuzz_seed` and the seed itself (for failure messages)."""
+    seed = fuzz_seed(default_seed)
+    return np.random.default_rng(seed), seed
+
+
+def reproduce_with(seed: int) -> str:
+    """What a failure message says so the run can be repeated exactly."""
+    return f"{FUZZ_SEED_VARIABLE}={seed}"
+
+
+@contextlib.contextmanager
+def seed_on_failure(seed: int):
+    """Add the seed to any assertion that fails inside, so the hostile input can be made again."""
+    try:
+        yield
+    except AssertionError as error:
+        raise AssertionError(f"{error} ({reproduce_with(seed)})") from error
+
+
+def decode_hostile(frames: list, seed: int, index: int) -> bool:
+    """``wire.decode(frames)``: True when decoded, False when refused with ``ValueError``.
+
+    Any other exception (one that would crash a stage) fails the test naming the seed
+    and the message's index, so the same input can be made again.
+    """
+    try:
+        wire.decode(frames)
+        return True
+    except ValueError:
+        return False
+    except Exception as error:  # what the fuzz tests exist to catch
+        raise AssertionError(f"message {index} ({reproduce_with(seed)}) raised {type(error).__name__}: "
+                             f"{error}; frames {frames!r:.500}") from error

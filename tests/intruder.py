@@ -5,7 +5,7 @@ real server public key (``--server-key FILE``): an intruder may well know that o
 public.  It pulls from every ``--pull`` endpoint (where frames or faces would arrive) and
 sends a status request to every ``--status`` endpoint, waits ``--wait-s`` seconds, and
 prints one JSON line: how many messages and answers it got.  Every socket has a bounded
-linger and every wait a timeout, so it always ends.
+linger, every wait a timeout and the context's end a deadline, so it always ends.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.keys import load_key_pair, load_public_key
+from tests.harness import terminate_context
 
 LINGER_MS = 0
 POLL_STEP_MS = 100
@@ -66,7 +67,7 @@ def count_received(arguments) -> dict[str, int]:
     finally:
         for socket in sockets:
             socket.close(linger=LINGER_MS)
-        context.term()
+        terminate_context(context)
     return counts
 
 

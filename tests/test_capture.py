@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import multiprocessing
 import sys
 import threading
 import time
@@ -24,12 +23,14 @@ from fakeblock.common.config import CaptureConfig
 from fakeblock.common.endpoints import ipc_endpoints
 from fakeblock.common.errors import UserError
 from fakeblock.common.wire import MAX_DIMENSION_PX
+from tests.harness import receive
 from tests.helpers import MEDIA, shared_file
 
 VIDEO_FRAMES = 12
 VIDEO_FPS = 10.0
 VIDEO_SIZE_PX = (64, 48)  # width, height
 RECEIVE_TIMEOUT_S = 20.0
+RECEIVE_HWM = 1000
 
 
 def grey_level(frame_index: int) -> int:
@@ -263,30 +264,23 @@ def _run_capture_child(config: CaptureConfig, endpoints) -> None:
     sys.exit(run_capture(config, endpoints))
 
 
-class Supervisor:
-    """The test's side of every link: the supervisor's PUB/PULL, detect's PULL and display's PULL."""
+class CapturePeers:
+    """The test's side of every link of one capture stage child: the supervisor's PUB/PULL
+    (a :class:`~tests.harness.FakeSupervisor`), detect's PULL and display's PULL."""
 
-    def __init__(self, endpoints, frames_hwm: int = 1000):
-        self.context = zmq.Context()
-        self.control = self._socket(zmq.PUB, bind=endpoints.control)
-        self.status = self._socket(zmq.PULL, bind=endpoints.status)
-        self.display = self._socket(zmq.PULL, bind=endpoints.display_frames)
-        self.frames = self._socket(zmq.PULL, connect=endpoints.frames, hwm=frames_hwm)
+    def __init__(self, context, supervisor, endpoints, processes, frames_hwm: int):
+        self.supervisor, self.endpoints, self._processes = supervisor, endpoints, processes
+        self.display = context.socket(zmq.PULL, bind=endpoints.display_frames, receive_hwm=RECEIVE_HWM)
+        self.frames = context.socket(zmq.PULL, connect=endpoints.frames, receive_hwm=frames_hwm)
+        self.child = None
 
-    def _socket(self, socket_type, bind=None, connect=None, hwm=1000):
-        socket = self.context.socket(socket_type)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.RCVHWM, hwm)
-        if bind:
-            socket.bind(bind)
-        else:
-            socket.connect(connect)
-        return socket
+    def start(self, config: CaptureConfig) -> None:
+        """Start the stage in a spawned child (ended after the test if it is still running)."""
+        self.child = self._processes.start(_run_capture_child, (config, self.endpoints), name="test-capture")
 
     def receive(self, socket, timeout_s: float = RECEIVE_TIMEOUT_S):
-        if not socket.poll(int(timeout_s * 1000)):
-            raise AssertionError(f"nothing received within {timeout_s} s")
-        return wire.decode(socket.recv_multipart())
+        """One message from the child; fails after ``timeout_s``, or early once it exited with nothing left."""
+        return receive(socket, timeout_s, what="a message from capture", sender=self.child)
 
     def receive_until_end(self, socket) -> tuple[list[wire.Frame], wire.EndOfStream]:
         frames = []
@@ -295,106 +289,68 @@ class Supervisor:
         return frames, message
 
     def last_status(self) -> wire.Status:
-        statuses = []
-        while self.status.poll(200):
-            statuses.append(wire.decode(self.status.recv_multipart()))
+        statuses = self.supervisor.waiting_statuses()
         assert statuses, "the stage sent no heartbeat"
         return statuses[-1]
 
-    def stop(self, child, within_s: float = 5.0) -> None:
+    def stop(self, within_s: float = 5.0) -> None:
         """Order a stop as the supervisor does (repeatedly: PUB drops to late joiners); expect exit 0."""
-        ordered_s = time.monotonic()
-        while child.is_alive() and time.monotonic() - ordered_s < within_s:
-            self.control.send_multipart(wire.encode(wire.Control("stop", "capture")))
-            child.join(0.1)
-        assert child.exitcode == 0, f"capture did not exit 0 within {within_s} s of a stop"
-
-    def close(self) -> None:
-        self.context.destroy(linger=0)
+        code = self.supervisor.order_until_exit(self.child, "stop", "capture", timeout_s=within_s)
+        assert code == 0, f"capture exited {code} after a stop"
 
 
 @pytest.fixture
-def endpoints(tmp_path):
-    return ipc_endpoints(tmp_path)
+def capture_peers(zmq_context, fake_supervisor, stage_endpoints, stage_processes):
+    """Make the test's sockets on every link (``capture_peers(frames_hwm)``); all closed, the child ended, after."""
+    def make(frames_hwm: int = RECEIVE_HWM) -> CapturePeers:
+        return CapturePeers(zmq_context, fake_supervisor, stage_endpoints, stage_processes, frames_hwm)
 
-
-@pytest.fixture
-def make_supervisor(endpoints):
-    """The test's sockets on every link, closed after the test whatever happens."""
-    supervisors = []
-
-    def make(frames_hwm: int = 1000) -> Supervisor:
-        supervisors.append(Supervisor(endpoints, frames_hwm))
-        return supervisors[-1]
-
-    yield make
-    for supervisor in supervisors:
-        supervisor.close()
-
-
-@pytest.fixture
-def start_capture(endpoints):
-    """Start the stage in a spawned child; the child is always gone after the test."""
-    children = []
-
-    def start(config: CaptureConfig):
-        child = multiprocessing.get_context("spawn").Process(target=_run_capture_child, args=(config, endpoints))
-        child.start()
-        children.append(child)
-        return child
-
-    yield start
-    for child in children:
-        child.join(5)
-        if child.is_alive():
-            child.terminate()
-            child.join(5)
+    return make
 
 
 @pytest.mark.timeout(60)
-def test_a_file_replay_delivers_every_frame_to_a_slow_consumer_then_exits(video, make_supervisor, start_capture):
-    supervisor = make_supervisor(frames_hwm=1)
-    child = start_capture(CaptureConfig(source=str(video)))
+def test_a_file_replay_delivers_every_frame_to_a_slow_consumer_then_exits(video, capture_peers):
+    peers = capture_peers(frames_hwm=1)
+    peers.start(CaptureConfig(source=str(video)))
     received = []
     for _ in range(VIDEO_FRAMES):
-        received.append(supervisor.receive(supervisor.frames))
+        received.append(peers.receive(peers.frames))
         time.sleep(0.05)  # slower than the file decodes: lossless must wait, not drop
-    shown, end = supervisor.receive_until_end(supervisor.display)
-    supervisor.stop(child)
+    shown, end = peers.receive_until_end(peers.display)
+    peers.stop()
     assert [frame.info.frame_number for frame in received] == list(range(VIDEO_FRAMES))
     assert {frame.info.stream for frame in received} == {"clip"}
     assert all(abs(float(frame.pixels.mean()) - grey_level(frame.info.frame_number)) < 8 for frame in received)
     assert [frame.info.frame_number for frame in shown] == list(range(VIDEO_FRAMES))
     assert end == wire.EndOfStream("clip", VIDEO_FRAMES)
-    counters = supervisor.last_status().counters
+    counters = peers.last_status().counters
     assert (counters["frames_in"], counters["frames_out"], counters.get("dropped", 0)) == (12, 12, 0)
-    assert not supervisor.frames.poll(200)  # nothing beyond the file
+    assert not peers.frames.poll(200)  # nothing beyond the file
 
 
 @pytest.mark.timeout(60)
-def test_max_frames_limits_the_replay_and_the_display_still_gets_the_count(video, make_supervisor, start_capture):
-    supervisor = make_supervisor()
-    child = start_capture(CaptureConfig(source=str(video), stream="door", max_frames=5,
-                                        send_frames_to_display=False))
-    received = [supervisor.receive(supervisor.frames) for _ in range(5)]
-    assert supervisor.receive(supervisor.display) == wire.EndOfStream("door", 5)  # no Frame before it
-    supervisor.stop(child)
+def test_max_frames_limits_the_replay_and_the_display_still_gets_the_count(video, capture_peers):
+    peers = capture_peers()
+    peers.start(CaptureConfig(source=str(video), stream="door", max_frames=5, send_frames_to_display=False))
+    received = [peers.receive(peers.frames) for _ in range(5)]
+    assert peers.receive(peers.display) == wire.EndOfStream("door", 5)  # no Frame before it
+    peers.stop()
     assert [(frame.info.stream, frame.info.frame_number) for frame in received] == [("door", n) for n in range(5)]
-    assert not supervisor.frames.poll(200)
+    assert not peers.frames.poll(200)
 
 
 @pytest.mark.timeout(60)
-def test_a_live_source_drops_stale_frames_and_stops_promptly_on_order(make_supervisor, start_capture):
-    supervisor = make_supervisor(frames_hwm=1)
-    child = start_capture(CaptureConfig(source="demo", live=True))
+def test_a_live_source_drops_stale_frames_and_stops_promptly_on_order(capture_peers):
+    peers = capture_peers(frames_hwm=1)
+    peers.start(CaptureConfig(source="demo", live=True))
     numbers = []
     for _ in range(6):
-        numbers.append(supervisor.receive(supervisor.frames).info.frame_number)
+        numbers.append(peers.receive(peers.frames).info.frame_number)
         time.sleep(0.3)  # a slow pipeline: a live source must skip ahead, not queue up
     assert numbers == sorted(numbers) and max(np.diff(numbers)) > 1
-    supervisor.stop(child, within_s=5.0)
-    shown, end = supervisor.receive_until_end(supervisor.display)
-    counters = supervisor.last_status().counters
+    peers.stop(within_s=5.0)
+    shown, end = peers.receive_until_end(peers.display)
+    counters = peers.last_status().counters
     assert counters["dropped"] > 0 and counters["frames_in"] == counters["frames_out"] + counters["dropped"]
     # The count covers every number sent (the display waits for nothing beyond it);
     # the dropped numbers below it are holes.

@@ -1,15 +1,13 @@
 """Several supervisors, one site file: `fakeblock up --config ... --only ...` end to end over loopback TCP.
 
-Two loopback addresses play two machines: 127.0.0.1 runs capture and display, 127.0.0.2
-runs detect, queue and classify, each under its own supervisor, with ports chosen free at
-test time.  Every wait has a timeout and every process group a test starts is killed at
-the end if it is still there.
+Two loopback addresses play two machines (tests/sites.py): 127.0.0.1 runs capture and
+display, 127.0.0.2 runs detect, queue and classify, each under its own supervisor, with
+ports chosen free at test time.  Every wait has a timeout and fails early when a supervisor
+exits; every process group a test starts is killed at the end if it is still there.
 """
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,28 +15,21 @@ from pathlib import Path
 import pytest
 
 from fakeblock.common.keys import generate_keys
-from tests.helpers import FRONT_HOST, MEDIA, WORKER_HOST, Site, orphans_of, read_results, shared_file
+from tests.helpers import (
+    MEDIA,
+    assert_running,
+    line_count,
+    read_results,
+    shared_file,
+    wait_for_no_orphans,
+    wait_until,
+)
+from tests.sites import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 OFFICE_FRAMES, PHONE_FRAMES = 464, 115
 FRONT_STAGES, WORKER_STAGES = ("capture", "display"), ("detect", "queue", "classify")
 RUN_TIMEOUT_S = 400
-STOP_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    """A port free on both loopback addresses right now."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind((FRONT_HOST, 0))
-            port = probe.getsockname()[1]
-        with socket.socket() as probe:
-            try:
-                probe.bind((WORKER_HOST, port))
-                return port
-            except OSError:
-                continue
-    raise AssertionError("no free port")
 
 
 def site_text(results: Path, sources: list[tuple[str, Path]], keys: Path | None = None) -> str:
@@ -55,24 +46,10 @@ def site_text(results: Path, sources: list[tuple[str, Path]], keys: Path | None 
     return "\n".join(lines)
 
 
-def log_of(process: subprocess.Popen) -> str:
-    return process.log_path.read_text()[-4000:]
-
-
 def wait_for_lines(path: Path, count: int, processes: list[subprocess.Popen], timeout_s: float = 200) -> None:
-    """Wait until ``path`` has ``count`` lines, failing early when a supervisor exits."""
-    deadline_s = time.monotonic() + timeout_s
-    while not (path.exists() and len(path.read_text().splitlines()) >= count):
-        for process in processes:
-            assert process.poll() is None, log_of(process)
-        assert time.monotonic() < deadline_s, f"fewer than {count} results after {timeout_s} s"
-        time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen) -> int:
-    """Ctrl-C a supervisor, as a user would, and wait for it."""
-    process.send_signal(signal.SIGINT)
-    return process.wait(STOP_TIMEOUT_S)
+    """Wait until ``path`` has ``count`` lines, failing early (with its log) when a supervisor exits."""
+    wait_until(lambda: line_count(path) >= count, timeout_s, f"{count} results in {path}", processes,
+               interval_s=0.2, describe=log_of)
 
 
 def run_split(site: Site, sources: list[tuple[str, Path]], keys: Path | None = None):
@@ -90,8 +67,7 @@ def finish(front: subprocess.Popen, workers: subprocess.Popen) -> None:
     assert front.wait(RUN_TIMEOUT_S) == 0, log_of(front)
     assert workers.poll() is None, "a host of workers serves until it is stopped"
     assert stop(workers) == 130, log_of(workers)  # Ctrl-C: 128 + SIGINT
-    time.sleep(0.5)
-    assert orphans_of(front.pid) == [] and orphans_of(workers.pid) == []
+    wait_for_no_orphans(front.pid, workers.pid)
     assert "Traceback" not in front.log_path.read_text() + workers.log_path.read_text()
 
 
@@ -107,7 +83,8 @@ def wait_for_flowing_status(site: Site, site_file: Path, timeout_s: float = 30) 
         stages = stages_by_host(document)
         flowing = code == 0 and stages.get(WORKER_HOST, {}).get("detect", {}).get("frames_in_per_s", 0) > 0
         if flowing or time.monotonic() > deadline_s:
-            return document
+            return document  # the test's assertions say what is missing
+        assert_running(site.processes, "every stage to answer `fakeblock status`", describe=log_of)
         time.sleep(0.5)
 
 

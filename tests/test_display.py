@@ -10,7 +10,6 @@ import select
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -31,7 +30,7 @@ from fakeblock.display.core import (
     latency_percentiles,
     result_record,
 )
-from tests.helpers import MEDIA, shared_file
+from tests.helpers import MEDIA, fuzz_generator, line_count, seed_on_failure, shared_file, wait_until
 
 STREAM = "office-woman"
 BOX = (200, 100, 120, 120)
@@ -60,12 +59,9 @@ def read_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def wait_for_lines(path: Path, count: int, timeout_s: float = 5.0) -> None:
-    """Wait until the results file holds ``count`` lines (it is flushed every half second)."""
-    deadline_s = time.monotonic() + timeout_s
-    while len(path.read_text().splitlines()) < count:
-        assert time.monotonic() < deadline_s, f"{path} did not reach {count} lines in {timeout_s} s"
-        time.sleep(0.05)
+def wait_for_lines(path: Path, count: int, process, timeout_s: float = 5.0) -> None:
+    """Wait until the results file holds ``count`` lines (it is flushed every half second) while ``process`` runs."""
+    wait_until(lambda: line_count(path) >= count, timeout_s, f"{count} lines in {path}", process)
 
 
 def read_only(array: np.ndarray) -> np.ndarray:
@@ -421,16 +417,17 @@ def test_the_stage_records_the_shared_video_at_its_size(display_harness, tmp_pat
 def test_malformed_messages_are_counted_and_dropped_while_the_stage_runs_on(display_harness, tmp_path):
     results = tmp_path / "results.jsonl"
     display_harness.start(DisplayConfig(results=str(results)))
-    noise = random.Random(3)
-    display_harness.results.send(bytes(noise.randrange(256) for _ in range(64)))
-    display_harness.frames.send_multipart([b"\x81\xa1v\x01", bytes(100)])  # a map without a kind, plus pixels
-    display_harness.results.send_multipart([b"\x00", b"\x01", b"\x02"])
-    send_results_out_of_order(display_harness, range(10))
-    display_harness.send(display_harness.frames, wire.EndOfStream(STREAM, 10))
-    assert display_harness.wait_exit() == 0
-    assert [line["frame"] for line in read_lines(results)] == list(range(10))
-    counters = display_harness.read_status(lambda counters: counters.get("malformed", 0) >= 3)
-    assert counters["malformed"] == 3
+    noise, seed = fuzz_generator(3)
+    with seed_on_failure(seed):
+        display_harness.results.send(noise.bytes(64))
+        display_harness.frames.send_multipart([b"\x81\xa1v\x01", bytes(100)])  # a map without a kind, plus pixels
+        display_harness.results.send_multipart([b"\x00", b"\x01", b"\x02"])
+        send_results_out_of_order(display_harness, range(10))
+        display_harness.send(display_harness.frames, wire.EndOfStream(STREAM, 10))
+        assert display_harness.wait_exit() == 0
+        assert [line["frame"] for line in read_lines(results)] == list(range(10))
+        counters = display_harness.read_status(lambda counters: counters.get("malformed", 0) >= 3)
+        assert counters["malformed"] == 3
 
 
 @pytest.mark.timeout(60)
@@ -439,7 +436,7 @@ def test_a_stop_order_drains_and_writes_everything_received(display_harness, tmp
     display_harness.start(DisplayConfig(results=str(results)))
     send_results_out_of_order(display_harness, [number for number in range(12) if number != 5])
     display_harness.read_status(lambda counters: counters.get("results_in") == 11)
-    wait_for_lines(results, 5)
+    wait_for_lines(results, 5, display_harness.process)
     assert [line["frame"] for line in read_lines(results)] == [0, 1, 2, 3, 4], "lossless waits at the hole"
     assert display_harness.stop() == 0
     assert [line["frame"] for line in read_lines(results)] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]

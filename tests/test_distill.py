@@ -11,10 +11,10 @@ from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
 from fakeblock.train.augment import one_hot
 from fakeblock.train.distill import blend_targets
-from tests.test_train import LeftOrRightModel
-from tests.training import assert_user_error, train
+from tests.test_train import LeftOrRightModel, assert_user_error
+from tests.training_data import train
 
-# layouts and csv_model come from conftest.py; cache_in_tmp gives each test its own dataset cache.
+# cache_in_tmp (tests/conftest.py): every test gets its own model cache.
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 

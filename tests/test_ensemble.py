@@ -11,10 +11,10 @@ import pytest
 from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
-from tests.test_train import angry_and_happy_models
-from tests.training import assert_user_error, evaluate, invoke
+from tests.test_train import angry_and_happy_models, assert_user_error, evaluate
+from tests.training_data import invoke
 
-# layouts and csv_model come from conftest.py; cache_in_tmp gives each test its own dataset cache.
+# cache_in_tmp (tests/conftest.py): every test gets its own model cache.
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 

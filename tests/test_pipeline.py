@@ -7,16 +7,36 @@ import os
 import re
 import signal
 import subprocess
-import time
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import MEDIA, fakeblock, orphans_of, read_results, shared_file
+from tests.helpers import (
+    MEDIA,
+    fakeblock,
+    line_count,
+    orphans_of,
+    read_results,
+    shared_file,
+    wait_for_no_orphans,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 OFFICE_FRAMES = 464
+RESULTS_TIMEOUT_S = 120
+
+
+def stderr_tail(process: subprocess.Popen) -> str:
+    """The end of what an exited ``fakeblock up`` wrote to its standard error."""
+    return process.stderr.read()[-3000:]
+
+
+def wait_for_results(results: Path, count: int, process: subprocess.Popen) -> None:
+    """Wait until ``results`` holds ``count`` lines; fails naming them, or at once if ``up`` exits first."""
+    wait_until(lambda: line_count(results) >= count, RESULTS_TIMEOUT_S, f"{count} lines in {results}", process,
+               interval_s=0.1, describe=stderr_tail)
 
 
 def run_up(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict], int]:
@@ -111,10 +131,7 @@ def test_ctrl_c_on_a_live_source_stops_cleanly_with_no_orphans(tmp_path):
     process = subprocess.Popen(fakeblock("up", "--source", "demo", "--realtime", "--display", "none",
                                          "--results", str(results), "--no-status"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline_s = time.monotonic() + 120
-    while time.monotonic() < deadline_s and (not results.exists() or len(results.read_text().splitlines()) < 20):
-        assert process.poll() is None, process.stderr.read()[-3000:]
-        time.sleep(0.2)
+    wait_for_results(results, 20, process)
     process.send_signal(signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr[-3000:]  # 128 + SIGINT: scripts can tell it from a finished run
@@ -123,8 +140,7 @@ def test_ctrl_c_on_a_live_source_stops_cleanly_with_no_orphans(tmp_path):
     lines = read_results(results)
     assert len(lines) >= 20
     assert [line["frame"] for line in lines] == sorted(line["frame"] for line in lines)
-    time.sleep(0.5)
-    assert orphans_of(process.pid) == []
+    wait_for_no_orphans(process.pid)
 
 
 def test_sigterm_mid_replay_exits_143_with_a_valid_partial_results_file(tmp_path):
@@ -133,10 +149,7 @@ def test_sigterm_mid_replay_exits_143_with_a_valid_partial_results_file(tmp_path
     process = subprocess.Popen(fakeblock("up", "--source", str(video), "--tracking", "off", "--display", "none",
                                          "--results", str(results), "--no-status"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline_s = time.monotonic() + 120
-    while time.monotonic() < deadline_s and (not results.exists() or len(results.read_text().splitlines()) < 20):
-        assert process.poll() is None, process.stderr.read()[-3000:]
-        time.sleep(0.1)
+    wait_for_results(results, 20, process)
     process.send_signal(signal.SIGTERM)
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr[-3000:]
@@ -154,9 +167,7 @@ def test_a_killed_detect_worker_is_restarted_and_the_replay_finishes(tmp_path):
                                          "--no-status", "--detect-workers", "2", "--realtime"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline_s = time.monotonic() + 120
-        while time.monotonic() < deadline_s and (not results.exists() or len(results.read_text().splitlines()) < 30):
-            time.sleep(0.2)
+        wait_for_results(results, 30, process)
         victims = orphans_of(process.pid, "detect/")
         assert victims, "no detect process found"
         os.kill(victims[0], signal.SIGKILL)

@@ -1,6 +1,6 @@
 """Recovery in a live two-host run: detect and classify are killed and the results come back.
 
-Two supervisors over loopback TCP play two machines, as in tests/test_deploy_pipeline.py:
+Two supervisors over loopback TCP play two machines (tests/sites.py), as in tests/test_deploy_pipeline.py:
 127.0.0.1 runs capture (the live demo, looping forever) and display, 127.0.0.2 runs
 detect, queue and classify.  The test SIGKILLs the detect worker, then the classify
 worker; the worker host's supervisor restarts each (with back-off), and results must
@@ -25,8 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fakeblock.common.control.cli import app
-from tests.helpers import FRONT_HOST, WORKER_HOST, Site, orphans_of
-from tests.test_deploy_pipeline import free_port, log_of, stop
+from tests.helpers import assert_running, orphans_of, wait_for_no_orphans, wait_until
+from tests.sites import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, stop
 
 LOGGER = logging.getLogger(__name__)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -72,12 +72,9 @@ class ArrivalSampler:
         return self.arrivals[-1][1] if self.arrivals else 0
 
     def wait_for_lines(self, count: int, processes) -> None:
-        deadline_s = time.monotonic() + WAIT_TIMEOUT_S
-        while self.lines() < count:
-            for process in processes:
-                assert process.poll() is None, log_of(process)
-            assert time.monotonic() < deadline_s, f"fewer than {count} results after {WAIT_TIMEOUT_S} s"
-            time.sleep(0.1)
+        """Wait until ``count`` lines have arrived; fails early (with its log) when a supervisor exits."""
+        wait_until(lambda: self.lines() >= count, WAIT_TIMEOUT_S, f"{count} results in {self.path}", processes,
+                   interval_s=0.1, describe=log_of)
 
     def longest_gap_s(self, start_s: float, end_s: float) -> float:
         """The longest time without a new line from the last arrival before ``start_s`` to ``end_s``."""
@@ -112,13 +109,18 @@ def stage_status(site_file: Path, stage: str, environ: dict) -> dict | None:
     return None
 
 
-def wait_for_status(site_file: Path, stage: str, environ: dict, down: bool, timeout_s: float) -> dict:
-    """Ask until ``stage`` shows fewer alive workers than it has (``down``) or all of them alive."""
+def wait_for_status(site_file: Path, stage: str, environ: dict, down: bool, timeout_s: float, processes) -> dict:
+    """Ask until ``stage`` shows fewer alive workers than it has (``down``) or all of them alive.
+
+    Asks again at once (a down state can be brief); fails early, with its log, when a
+    supervisor in ``processes`` exits.
+    """
     deadline_s = time.monotonic() + timeout_s
     while True:
         row = stage_status(site_file, stage, environ)
         if row is not None and (row["alive"] < row["workers"] if down else row["alive"] == row["workers"]):
             return row
+        assert_running(processes, f"{stage} to show {'down' if down else 'up'}", describe=log_of)
         assert time.monotonic() < deadline_s, f"{stage} never showed {'down' if down else 'up'}: {row}"
 
 
@@ -130,10 +132,11 @@ def kill_and_measure(site: Site, site_file: Path, workers, sampler: ArrivalSampl
     killed_s = time.monotonic()
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
-    down = wait_for_status(site_file, stage, site.environ, down=True, timeout_s=MAX_GAP_S)
+    down = wait_for_status(site_file, stage, site.environ, down=True, timeout_s=MAX_GAP_S, processes=[workers])
     # "done" only in the moment before the supervisor notices the death; then "restarting".
     assert set(down["states"]) & {"restarting", "silent", "done"}, down
-    up = wait_for_status(site_file, stage, site.environ, down=False, timeout_s=3 * MAX_GAP_S)
+    up = wait_for_status(site_file, stage, site.environ, down=False, timeout_s=3 * MAX_GAP_S,
+                         processes=[workers])
     assert up["alive"] == up["workers"] == len(pids)
     assert set(orphans_of(workers.pid, stage)).isdisjoint(pids), "the restarted worker is a new process"
     # Recovered means results keep coming after the restart, not one stray line. Waiting for a
@@ -161,6 +164,5 @@ def test_killed_detect_and_classify_are_restarted_and_results_resume(site):
         assert gap_s < MAX_GAP_S, f"results stopped for {gap_s:.1f} s after {stage} was killed"
     assert stop(front) == 130, log_of(front)  # Ctrl-C: 128 + SIGINT
     assert stop(workers) == 130, log_of(workers)
-    time.sleep(0.5)
-    assert orphans_of(front.pid) == [] and orphans_of(workers.pid) == []
+    wait_for_no_orphans(front.pid, workers.pid)
     assert "Traceback" not in front.log_path.read_text() + workers.log_path.read_text()

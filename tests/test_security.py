@@ -15,6 +15,7 @@ from fakeblock.common import keys, security
 from fakeblock.common.errors import UserError
 from fakeblock.common.keys import check_private, generate_keys
 from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed, check_libzmq
+from tests.harness import terminate_context
 
 RECEIVE_TIMEOUT_MS = 5000
 # Long enough for a CURVE handshake on loopback to finish many times over.
@@ -39,7 +40,7 @@ def sockets():
     for guard in made["securities"]:
         guard.stop()
     for context in made["contexts"]:
-        context.term()
+        terminate_context(context)  # fails naming any socket left open instead of hanging
 
 
 def new_context(made) -> zmq.Context:

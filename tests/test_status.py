@@ -17,6 +17,7 @@ from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_table import stage_summary, status_document, status_table
 from fakeblock.common.keys import generate_keys
 from fakeblock.common.security import Security, SecurityConfig
+from tests.harness import terminate_context
 
 WORKERS = (
     wire.WorkerReport("detect", 0, 101, True, "running", 0, 12.0, 11.5, {"frames_in": 50, "frames_out": 48,
@@ -96,9 +97,10 @@ class ServiceThread:
     def close(self) -> None:
         self.running = False
         self.thread.join(5)
+        assert not self.thread.is_alive(), "the status service thread did not stop within 5 s"
         self.service.close()
         self.security.stop()
-        self.context.term()
+        terminate_context(self.context)
 
 
 @pytest.fixture
@@ -132,20 +134,14 @@ def test_every_host_answers_and_a_silent_one_costs_one_timeout(services, tmp_pat
 
 
 @pytest.mark.timeout(60)
-def test_malformed_requests_are_dropped_and_the_service_keeps_answering(services, tmp_path):
+def test_malformed_requests_are_dropped_and_the_service_keeps_answering(services, tmp_path, zmq_context):
     endpoint = f"ipc://{tmp_path}/status-service"
     services.append(ServiceThread(endpoint))
-    context = zmq.Context()
-    try:
-        for garbage in ([b"\x00junk"], [b"a", b"b"], wire.encode(wire.Control("stop"))):
-            dealer = context.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.LINGER, 0)
-            dealer.connect(endpoint)
-            dealer.send_multipart([b"", *garbage])
-            assert dealer.poll(300) == 0, "nothing answers a malformed request"
-            dealer.close()
-    finally:
-        context.term()
+    for garbage in ([b"\x00junk"], [b"a", b"b"], wire.encode(wire.Control("stop"))):
+        dealer = zmq_context.socket(zmq.DEALER, connect=endpoint)
+        dealer.send_multipart([b"", *garbage])
+        assert dealer.poll(300) == 0, "nothing answers a malformed request"
+        dealer.close()
     assert ask([Target("a", endpoint, SecurityConfig())], timeout_s=5.0)[0].report == REPORT
     assert services[0].service.malformed == 3
 

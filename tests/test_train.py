@@ -1,8 +1,9 @@
 """``fakeblock train`` and ``fakeblock eval`` on tiny synthetic datasets of every layout.
 
-Faces are drawn, not downloaded: a grey head with a bar whose angle depends on the
-emotion, so labels are learnable.  Training runs are one epoch on a few dozen faces;
-the point is that every layout goes through loading, fitting, export and evaluation.
+Faces are drawn, not downloaded (tests/training_data.py): a grey head with a bar whose
+angle depends on the emotion, so labels are learnable.  Training runs are one epoch on a
+few dozen faces; the point is that every layout goes through loading, fitting, export and
+evaluation.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ import pytest
 
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data, metrics
-from tests.training import (
+from tests.training_data import (
     ROWS_PER_CLASS,
-    assert_user_error,
     draw_face,
-    evaluate,
     invoke,
     labelled_rows,
     train,
@@ -33,12 +32,29 @@ from tests.training import (
     write_kaggle_csv,
 )
 
-# cache_in_tmp (conftest.py): every test gets its own dataset cache folder.
+# cache_in_tmp (tests/conftest.py): every test gets its own model cache, as the CLI would use.
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 CARD_KEYS = {"architecture", "layers", "classes", "preprocessing", "validation", "epochs", "wall_time_s",
              "versions", "data"}
 ARTIFACTS = ("model.keras", "emotion.tflite", "model.json", "history.csv", "history.png", "confusion.png")
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    """Exit code 2, exactly one stderr line starting 'error:', and no traceback anywhere."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def evaluate(data_path: Path, model: Path, json_path: Path, *options: str) -> dict:
+    result = invoke("eval", "--data", data_path, "--model", model, "--json", json_path, *options)
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.stdout and "confusion" in result.stdout
+    return json.loads(json_path.read_text())
 
 
 def assert_evaluation(summary: dict, held_out: int) -> None:

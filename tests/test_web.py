@@ -23,6 +23,7 @@ from fakeblock.common.errors import UserError
 from fakeblock.display import web
 from fakeblock.display.core import BOX_COLOUR_BGR, draw_overlay, result_record
 from fakeblock.display.web import WebView
+from tests.helpers import wait_until
 
 STREAM = "web-test"
 BOX = (200, 100, 120, 120)
@@ -214,17 +215,22 @@ def screenshot(browser: str, url: str, tmp_path) -> np.ndarray:
     return cv2.imread(str(png), cv2.IMREAD_COLOR)
 
 
-def wait_for_frames(port: int, frames: int, timeout_s: float = 20.0) -> dict:
-    deadline_s = time.monotonic() + timeout_s
-    while time.monotonic() < deadline_s:
-        try:
-            health = json.loads(get(port, "/healthz", timeout_s=1)[2])
-            if health["frames"] >= frames:
-                return health
-        except OSError:
-            pass  # the stage is still starting
-        time.sleep(0.1)
-    raise AssertionError(f"the web view did not show {frames} frames within {timeout_s} s")
+def shown_frames(port: int) -> dict | None:
+    """The web view's ``/healthz`` answer, or None while the stage is still starting."""
+    try:
+        return json.loads(get(port, "/healthz", timeout_s=1)[2])
+    except OSError:
+        return None
+
+
+def wait_for_frames(port: int, frames: int, process, timeout_s: float = 20.0) -> dict:
+    """``/healthz`` once the web view has shown ``frames`` frames; fails if ``process`` exits first."""
+    def enough() -> dict | None:
+        health = shown_frames(port)
+        return health if health is not None and health["frames"] >= frames else None
+
+    return wait_until(enough, timeout_s, f"the web view on port {port} to show {frames} frames", process,
+                      interval_s=0.1)
 
 
 @pytest.mark.timeout(180)
@@ -237,7 +243,7 @@ def test_the_page_shows_the_annotated_stream_in_headless_chromium(display_harnes
         info = wire.FrameInfo(STREAM, number, number / 30, time.monotonic())
         display_harness.send(display_harness.frames, wire.Frame(info, frame))
         display_harness.send(display_harness.results, wire.Result(info, (BOX,), (HAPPY,)))
-    wait_for_frames(port, 10)
+    wait_for_frames(port, 10, display_harness.process)
     assert json.loads(get(port, "/emotions.json")[2])["frame"] == 9
     page = screenshot(browser, f"http://127.0.0.1:{port}/", tmp_path)
     assert page.shape[:2] == (600, 800)

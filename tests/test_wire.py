@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import msgpack
 import numpy as np
 import pytest
 
 from fakeblock.common import wire
+from tests.helpers import decode_hostile, fuzz_generator
 
 INFO = wire.FrameInfo("office-woman", 7, 0.2336, 1234.5)
 
@@ -127,28 +126,22 @@ def test_a_frame_message_without_pixels_and_a_result_with_pixels_are_refused():
 
 
 def test_random_bytes_never_raise_anything_but_value_error():
-    generator = np.random.default_rng(1)
-    for _ in range(2000):
+    generator, seed = fuzz_generator(1)
+    for index in range(2000):
         count = int(generator.integers(1, 3))
-        frames = [os.urandom(int(generator.integers(0, 200))) for _ in range(count)]
-        try:
-            wire.decode(frames)
-        except ValueError:
-            pass
+        frames = [generator.bytes(int(generator.integers(0, 200))) for _ in range(count)]
+        decode_hostile(frames, seed, index)
 
 
 def test_mutated_valid_headers_never_raise_anything_but_value_error():
-    generator = np.random.default_rng(2)
+    generator, seed = fuzz_generator(2)
     valid = wire.encode(wire.Faces(INFO, ((1, 2, 48, 50),), np.zeros((1, 48, 48), np.uint8)))
     header = bytearray(valid[0])
-    for _ in range(2000):
+    for index in range(2000):
         mutated = bytearray(header)
         for _ in range(int(generator.integers(1, 4))):
             mutated[int(generator.integers(0, len(mutated)))] = int(generator.integers(0, 256))
-        try:
-            wire.decode([bytes(mutated), bytes(valid[1])])
-        except ValueError:
-            pass
+        decode_hostile([bytes(mutated), bytes(valid[1])], seed, index)
 
 
 def status_report_header(**worker_change) -> dict:
