@@ -114,6 +114,10 @@ class CaptureSlot:
     config: CaptureConfig
     frames_bind: str
 
+    def endpoints(self, shared: Endpoints) -> Endpoints:
+        """``shared`` with this capture's own ``frames`` address (each capture binds its own)."""
+        return replace(shared, frames=self.frames_bind)
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

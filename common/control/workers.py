@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from fakeblock.common.config import PipelineConfig
@@ -114,7 +114,7 @@ def plan_workers(config: PipelineConfig, stages: tuple[StageSpec, ...] = STAGES)
 def _workers_of(spec: StageSpec, config: PipelineConfig, endpoints: Endpoints) -> list[Worker]:
     """One stage's workers: one per capture for a per-capture stage, else its worker count."""
     if spec.per_capture:
-        return [Worker(spec.name, slot.index, slot.config, replace(endpoints, frames=slot.frames_bind), spec.entry,
+        return [Worker(spec.name, slot.index, slot.config, slot.endpoints(endpoints), spec.entry,
                        spec.drain) for slot in config.capture_slots()]
     count = getattr(config, spec.workers_field) if spec.workers_field else 1
     stage_config: Any = getattr(config, spec.config_field) if spec.config_field else None
