@@ -124,6 +124,17 @@ def wait_for_lines(path: Path, count: int, processes: list[subprocess.Popen], ti
         time.sleep(0.2)
 
 
+def wait_for_exit(process: subprocess.Popen, others: list[subprocess.Popen], timeout_s: float) -> int:
+    """``process``'s exit code, failing early when one of ``others`` (which must keep running) exits."""
+    deadline_s = time.monotonic() + timeout_s
+    while process.poll() is None:
+        for other in others:
+            assert other.poll() is None, log_of(other)
+        assert time.monotonic() < deadline_s, f"still running after {timeout_s} s: {log_of(process)}"
+        time.sleep(0.2)
+    return process.returncode
+
+
 class Bait:
     """A bound PUSH and PULL that every user may reach: what the intruder does where it is let in.
 
@@ -219,7 +230,7 @@ def test_another_local_user_can_neither_read_nor_feed_a_keyless_only_split(machi
     assert any(isinstance(message, wire.EndOfStream) for message in bait.received)
     assert front.poll() is None, "the replay ended before the intruder tried it: the test proves nothing"
 
-    assert front.wait(RUN_TIMEOUT_S) == 0, log_of(front)
+    assert wait_for_exit(front, [workers], RUN_TIMEOUT_S) == 0, log_of(front)
     assert [line["frame"] for line in read_results(results)] == list(range(OFFICE_FRAMES))
     assert workers.poll() is None, "a host of workers serves until it is stopped"
     workers.send_signal(signal.SIGINT)
