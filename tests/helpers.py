@@ -78,11 +78,11 @@ class Site:
         self.environ = dict(os.environ, XDG_RUNTIME_DIR=self.runtime_directory)
         self.processes: list[subprocess.Popen] = []
 
-    def up(self, name: str, *arguments: str, umask: int = -1) -> subprocess.Popen:
-        """Start `fakeblock up` in a process group of its own, logging to a file (with ``umask`` if given)."""
+    def up(self, name: str, *arguments: str) -> subprocess.Popen:
+        """Start `fakeblock up` in a process group of its own, logging to a file."""
         log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(fakeblock("up", "--no-status", *arguments), stdout=log, stderr=subprocess.STDOUT,
-                                   env=self.environ, start_new_session=True, cwd=self.tmp_path, umask=umask)
+                                   env=self.environ, start_new_session=True, cwd=self.tmp_path)
         process.log_path, process.log = self.tmp_path / f"{name}.log", log
         self.processes.append(process)
         return process

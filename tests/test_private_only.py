@@ -22,6 +22,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.endpoints import DATA_LINKS, LOCAL_SITE_FOLDER_NAME, tcp_endpoints
-from tests.helpers import MEDIA, Site, orphans_of, read_results, shared_file
+from tests.helpers import MEDIA, fakeblock, kill_started, orphans_of, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 INTRUDER = Path(__file__).resolve().parent / "local_intruder.py"
@@ -173,14 +174,39 @@ class Bait:
         self.context.term()
 
 
+class Machine:
+    """One user's `fakeblock up` runs on this machine, with umask 0, in a runtime folder open to all like /tmp.
+
+    With umask 0 every socket file is open to everyone, so only the modes of fakeblock's
+    own folders can keep another user out.
+    """
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.runtime_directory = tempfile.mkdtemp(prefix="fb-only-")  # short: ipc paths are limited
+        os.chmod(self.runtime_directory, 0o1777)
+        self.environ = dict(os.environ, XDG_RUNTIME_DIR=self.runtime_directory)
+        self.processes: list[subprocess.Popen] = []
+
+    def up(self, name: str, *arguments: str) -> subprocess.Popen:
+        """Start `fakeblock up` in a process group of its own, logging to ``<name>.log``."""
+        log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed in close()
+        process = subprocess.Popen(fakeblock("up", "--no-status", *arguments), stdout=log, stderr=subprocess.STDOUT,
+                                   env=self.environ, start_new_session=True, cwd=self.tmp_path, umask=0)
+        process.log_path, process.log = self.tmp_path / f"{name}.log", log
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        kill_started(self.processes, self.runtime_directory)
+
+
 @pytest.fixture
 def machine(tmp_path):
-    """The supervisors of one user on this machine; their runtime folder is open to all, like /tmp."""
     reason = why_not_as_nobody()
     if reason:
         pytest.skip(reason)
-    made = Site(tmp_path)
-    os.chmod(made.runtime_directory, 0o1777)
+    made = Machine(tmp_path)
     yield made
     made.close()
 
@@ -195,9 +221,9 @@ def test_another_local_user_can_neither_read_nor_feed_a_keyless_only_split(machi
     video = shared_file(MEDIA / "office-woman.mp4")
     results = machine.tmp_path / "results.jsonl"
     # Full-frame detection keeps the replay running long enough for the intruder to try it.
-    workers = machine.up("workers", "--only", "detect,queue,classify", "--tracking", "off", umask=0)
+    workers = machine.up("workers", "--only", "detect,queue,classify", "--tracking", "off")
     front = machine.up("front", "--only", "capture,display", "--source", str(video), "--display", "none",
-                       "--results", str(results), umask=0)
+                       "--results", str(results))
     supervisors = [front, workers]
     wait_for_lines(results, RESULTS_BEFORE_INTRUDING, supervisors, START_TIMEOUT_S)
 
