@@ -33,7 +33,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
+from fakeblock.common.errors import UserError
+
 LINKS = ("frames", "faces_in", "faces_out", "results", "display_frames", "control", "status")
+SUPERVISOR_LINKS = ("control", "status")  # each supervisor's own: never shared with another run
+DATA_LINKS = tuple(link for link in LINKS if link not in SUPERVISOR_LINKS)
+LOCAL_SITE_FOLDER_NAME = "fakeblock-only"
+# sun_path holds 108 bytes with its terminating NUL: a longer ipc:// path cannot be bound.
+MAX_IPC_PATH_BYTES = 107
 STATUS_SERVICE_NAME = "status-service"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 5550
@@ -104,6 +111,36 @@ def make_run_directory() -> Path:
     """A fresh private directory for one pipeline's ipc sockets (short path: ipc names are limited)."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     return Path(tempfile.mkdtemp(prefix="fakeblock-", dir=base))
+
+
+def local_site_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """This user's folder for the data sockets that ``fakeblock up --only`` runs without a site file share.
+
+    ``$XDG_RUNTIME_DIR/fakeblock-only`` when the session has one, else
+    ``<temp dir>/fakeblock-only-<uid>``; the same path for every run of this user, so two
+    runs find each other.  Not created here (see ``security.make_private_folder``).
+    """
+    environ = os.environ if environ is None else environ
+    runtime_directory = environ.get("XDG_RUNTIME_DIR")
+    if runtime_directory and Path(runtime_directory).is_dir():
+        return Path(runtime_directory) / LOCAL_SITE_FOLDER_NAME
+    return Path(tempfile.gettempdir()) / f"{LOCAL_SITE_FOLDER_NAME}-{os.getuid()}"
+
+
+def local_site_endpoints(site_directory: str | Path, run_directory: str | Path) -> Endpoints:
+    """Every data link an ``ipc://`` socket in ``site_directory`` (shared with this user's other
+    runs on this machine), control and status in ``run_directory`` (this run's own).
+
+    Raises ``UserError`` when a socket path would be too long to bind.
+    """
+    addresses = {link: f"ipc://{Path(site_directory) / link}" for link in DATA_LINKS}
+    addresses.update({link: f"ipc://{Path(run_directory) / link}" for link in SUPERVISOR_LINKS})
+    for address in addresses.values():
+        path = address.removeprefix("ipc://")
+        if len(os.fsencode(path)) > MAX_IPC_PATH_BYTES:
+            raise UserError(f"the socket path {path} is longer than {MAX_IPC_PATH_BYTES} bytes; "
+                            f"set XDG_RUNTIME_DIR to a shorter folder")
+    return Endpoints.from_links(addresses)
 
 
 def with_ipc_links(endpoints: Endpoints, links: tuple[str, ...]) -> Endpoints:

@@ -1,8 +1,9 @@
 """CurveZMQ security: libzmq checks, key files, and who may listen where.
 
-Secure by default.  With no configuration every stage listens on loopback (or ``ipc://``)
-only.  Listening on any other address needs CurveZMQ keys with a client allow-list, or an
-explicit ``--insecure`` that logs a warning every time such a socket binds.
+Secure by default.  With no configuration every stage listens on ``ipc://`` sockets in a
+folder only its user may enter (:func:`make_private_folder`).  Listening on any address
+beyond loopback needs CurveZMQ keys with a client allow-list, or an explicit
+``--insecure`` that logs a warning every time such a socket binds.
 
 Key files and their layout: :mod:`fakeblock.common.keys`.
 
@@ -15,7 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 import zmq
 import zmq.auth
@@ -24,6 +28,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from fakeblock.common.errors import UserError
 from fakeblock.common.keys import (
     DEFAULT_CLIENT_KEY_NAME,
+    PRIVATE_FOLDER_MODE,
     PUBLIC_SUFFIX,
     SERVER_KEY_NAME,
     authorized_clients_path,
@@ -227,3 +232,27 @@ def check_bind_allowed(endpoint: str, security_config: SecurityConfig) -> None:
         return
     raise UserError(f"refusing to listen on {endpoint} without CurveZMQ keys; run `fakeblock keys generate DIR` "
                     f"and pass --keys DIR, or --insecure")
+
+
+def make_private_folder(folder: str | Path) -> Path:
+    """``folder``, made ``0700`` when missing; refused in one line unless it is this user's own
+    folder (not a link) that no other user may enter.
+
+    Connecting to a Unix socket needs search permission on its folder, so the sockets in
+    such a folder are this user's alone, whatever modes the umask gives the socket files.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
+        info = folder.lstat()
+    except OSError as error:
+        raise UserError(f"cannot make the private socket folder {folder}: {error.strerror or error}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UserError(f"{folder} is not a folder (a link?); remove it and start again")
+    if info.st_uid != os.getuid():
+        raise UserError(f"{folder} belongs to another user (uid {info.st_uid}); its sockets must be your own: "
+                        f"remove it, or set XDG_RUNTIME_DIR to a folder of yours")
+    if info.st_mode & 0o077:
+        raise UserError(f"{folder} is open to other users (mode {stat.filemode(info.st_mode)}); "
+                        f"run `chmod 700 {folder}`")
+    return folder

@@ -8,6 +8,7 @@ high-water marks.  Every receive in a stage goes through a poll with a timeout.
 from __future__ import annotations
 
 import errno
+import socket as system_socket
 
 import zmq
 
@@ -26,6 +27,7 @@ RESULTS_HWM = 1024
 # few frames only, so a lossless capture blocks (and a live one drops, counted at capture)
 # instead of piling up seconds of video in ZeroMQ buffers.
 DISPLAY_FRAMES_HWM = 4
+IN_USE_PROBE_TIMEOUT_S = 1.0
 
 
 def make_socket(context: zmq.Context, socket_type: int, hwm: int, linger_ms: int = LINGER_MS) -> zmq.Socket:
@@ -40,8 +42,31 @@ def make_socket(context: zmq.Context, socket_type: int, hwm: int, linger_ms: int
     return socket
 
 
+def ipc_in_use(endpoint: str) -> bool:
+    """True when ``endpoint`` is an ``ipc://`` socket something still listens on.
+
+    libzmq binds an ``ipc://`` path by replacing whatever file is there, so a second
+    pipeline would silently take the socket over from a running one; a file left by a
+    run that died refuses connections and does not count.
+    """
+    if not endpoint.startswith("ipc://"):
+        return False
+    with system_socket.socket(system_socket.AF_UNIX, system_socket.SOCK_STREAM) as probe:
+        probe.settimeout(IN_USE_PROBE_TIMEOUT_S)
+        try:
+            probe.connect(endpoint.removeprefix("ipc://"))
+        except TimeoutError:  # a listener too busy to accept is still a listener
+            return True
+        except OSError:  # no such file, nobody listening, or not ours to reach
+            return False
+    return True
+
+
 def bind(socket: zmq.Socket, endpoint: str) -> None:
     """Bind, turning "address in use" and bad addresses into a one-line ``UserError``."""
+    if ipc_in_use(endpoint):
+        raise UserError(f"{endpoint} is already in use; is another fakeblock of yours running the same "
+                        f"stages? stop it first")
     try:
         socket.bind(endpoint)
     except zmq.ZMQError as error:

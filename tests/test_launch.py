@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import socket as system_socket
 import stat
+import tempfile
 
 import pytest
+import zmq
 from typer.testing import CliRunner
 
 from fakeblock.common.config import CaptureSlot
 from fakeblock.common.control import preflight as up
 from fakeblock.common.control.cli import app
 from fakeblock.common.control.run_config import Deployment, build_config
-from fakeblock.common.endpoints import run_directory_of
+from fakeblock.common.endpoints import DATA_LINKS, LOCAL_SITE_FOLDER_NAME, run_directory_of
 from fakeblock.common.errors import UserError
 from fakeblock.common.keys import generate_keys
 from fakeblock.common.security import is_local_endpoint
+from fakeblock.common.sockets import bind, ipc_in_use
 from fakeblock.common.stages import STAGE_NAMES
 from tests.helpers import MEDIA
 
@@ -46,6 +52,15 @@ def built():
         shutil.rmtree(run_directory_of(config.endpoints), ignore_errors=True)
 
 
+@pytest.fixture
+def runtime_directory(monkeypatch):
+    """A short XDG_RUNTIME_DIR of the test's own (ipc paths are limited to 107 bytes)."""
+    folder = tempfile.mkdtemp(prefix="fb-launch-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_site(tmp_path, text: str):
     path = tmp_path / "site.toml"
     path.write_text(text)
@@ -62,12 +77,90 @@ def test_plain_up_runs_everything_over_private_unix_sockets(built):
     assert stat.S_IMODE(run_directory_of(config.endpoints).stat().st_mode) == 0o700
 
 
-def test_only_without_a_file_uses_the_default_loopback_ports(built):
-    config = built(Deployment(only="detect,queue,classify"), {"detect_workers": 3}, environ={})
-    assert config.stages == ("detect", "queue", "classify") and config.detect_workers == 3
-    assert config.endpoints.frames == "tcp://127.0.0.1:5550" and config.binds["faces_in"] == "tcp://127.0.0.1:5551"
-    assert config.status_service is None and config.capture_slots() == ()
-    assert all(is_local_endpoint(address) for address in up.listening_addresses(config))
+def test_only_without_a_file_uses_unix_sockets_in_a_private_folder_both_halves_share(built, runtime_directory):
+    environ = {"XDG_RUNTIME_DIR": runtime_directory}
+    workers = built(Deployment(only="detect,queue,classify"), {"detect_workers": 3}, environ=environ)
+    front = built(Deployment(only="capture,display"), {"source": "clip.mp4"}, environ=environ)
+    assert workers.stages == ("detect", "queue", "classify") and workers.detect_workers == 3
+    assert workers.status_service is None and front.capture.source == "clip.mp4"
+    folder = os.path.join(runtime_directory, LOCAL_SITE_FOLDER_NAME)
+    for link in DATA_LINKS:  # the same address in both runs: they find each other
+        assert workers.endpoints.link(link) == front.endpoints.link(link) == f"ipc://{folder}/{link}"
+    assert workers.endpoints.control != front.endpoints.control, "each supervisor keeps its own control link"
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert up.listening_addresses(workers)[-2:] == [f"ipc://{folder}/faces_in", f"ipc://{folder}/faces_out"]
+    assert [slot.frames_bind for slot in front.capture_slots()] == [f"ipc://{folder}/frames"]
+    for config in (workers, front):
+        assert all(address.startswith("ipc://") for address in up.listening_addresses(config))
+        up.check_security(config)
+
+
+def test_only_with_keys_or_insecure_keeps_the_loopback_ports_and_insecure_warns(built, tmp_path, runtime_directory,
+                                                                                caplog):
+    keys = tmp_path / "keys"
+    generate_keys(keys)
+    secured = built(Deployment(only="detect,queue,classify", keys_directory=str(keys)), {}, environ={})
+    assert secured.endpoints.frames == "tcp://127.0.0.1:5550" and secured.binds["faces_in"] == "tcp://127.0.0.1:5551"
+    assert secured.security.keys_directory == str(keys)
+    open_ports = built(Deployment(only="queue", insecure=True), {}, environ={})
+    assert open_ports.binds == {"faces_in": "tcp://127.0.0.1:5551", "faces_out": "tcp://127.0.0.1:5552"}
+    assert all(is_local_endpoint(address) for address in up.listening_addresses(open_ports))
+    with caplog.at_level(logging.WARNING):
+        up.check_security(secured)
+        assert "INSECURE" not in caplog.text
+        up.check_security(open_ports)
+    assert "INSECURE: listening on tcp://127.0.0.1:5551, tcp://127.0.0.1:5552 without CurveZMQ keys" in caplog.text
+
+
+def test_a_socket_folder_that_is_not_privately_the_users_is_refused(runtime_directory):
+    folder = os.path.join(runtime_directory, LOCAL_SITE_FOLDER_NAME)
+    os.mkdir(folder, 0o700)
+    os.chmod(folder, 0o755)
+    with pytest.raises(UserError, match=r"fakeblock-only is open to other users \(mode drwxr-xr-x\); run `chmod 700"):
+        build_config(Deployment(only="queue"), {}, environ={"XDG_RUNTIME_DIR": runtime_directory})
+    os.rmdir(folder)
+    os.symlink(runtime_directory, folder)
+    with pytest.raises(UserError, match=r"fakeblock-only is not a folder \(a link\?\)"):
+        build_config(Deployment(only="queue"), {}, environ={"XDG_RUNTIME_DIR": runtime_directory})
+    os.unlink(folder)
+    if os.getuid() != 0:
+        return  # only root can give a folder to another user
+    os.mkdir(folder, 0o700)
+    os.chown(folder, 65534, 65534)
+    with pytest.raises(UserError, match=r"fakeblock-only belongs to another user \(uid 65534\)"):
+        build_config(Deployment(only="queue"), {}, environ={"XDG_RUNTIME_DIR": runtime_directory})
+
+
+def test_only_without_a_file_refuses_a_socket_path_too_long_and_tcp_placement_variables(tmp_path, runtime_directory):
+    deep = tmp_path / ("x" * 80)
+    deep.mkdir()
+    with pytest.raises(UserError, match=r"longer than 107 bytes; set XDG_RUNTIME_DIR to a shorter folder"):
+        build_config(Deployment(only="queue"), {}, environ={"XDG_RUNTIME_DIR": str(deep)})
+    with pytest.raises(UserError, match=r"the environment sets where stages listen .* --keys DIR \(or --insecure\)"):
+        build_config(Deployment(only="queue"), {},
+                     environ={"XDG_RUNTIME_DIR": runtime_directory, "FAKEBLOCK_QUEUE_PORT": "6001"})
+
+
+def test_a_unix_socket_still_listened_on_is_refused_and_a_stale_one_is_reused(built, runtime_directory):
+    queue = built(Deployment(only="queue"), {}, environ={"XDG_RUNTIME_DIR": runtime_directory})
+    endpoint, stale = queue.endpoints.faces_in, os.path.join(runtime_directory, "stale")
+    with system_socket.socket(system_socket.AF_UNIX, system_socket.SOCK_STREAM) as leftover:
+        leftover.bind(stale)  # closed without listening: the file stays, as a killed run leaves it
+    context = zmq.Context()
+    first, second = context.socket(zmq.PULL), context.socket(zmq.PULL)
+    try:
+        bind(first, endpoint)  # a queue of another run of this user
+        assert ipc_in_use(endpoint)
+        with pytest.raises(UserError, match=r"faces_in is already in use: another fakeblock of yours runs that stage"):
+            up.check_security(queue)
+        with pytest.raises(UserError, match=r"faces_in is already in use; is another fakeblock of yours running"):
+            bind(second, endpoint)
+        assert os.path.exists(stale) and not ipc_in_use(f"ipc://{stale}")
+        bind(second, f"ipc://{stale}")
+    finally:
+        first.close(linger=0)
+        second.close(linger=0)
+        context.term()
 
 
 def test_typed_options_win_over_the_file_and_the_environment(built, tmp_path):

@@ -17,7 +17,14 @@ from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
 from fakeblock.common.endpoints import endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import Security, check_bind_allowed, check_libzmq, is_local_endpoint
+from fakeblock.common.security import (
+    ALWAYS_LOCAL_TRANSPORTS,
+    Security,
+    check_bind_allowed,
+    check_libzmq,
+    is_local_endpoint,
+)
+from fakeblock.common.sockets import ipc_in_use
 from fakeblock.common.stages import STAGES, StageSpec
 from fakeblock.display.screen import screen_available
 
@@ -145,8 +152,10 @@ def listening_addresses(config: PipelineConfig) -> list[str]:
 def check_security(config: PipelineConfig) -> None:
     """libzmq, key files and the bind policy, before any process starts.
 
-    Listening beyond loopback needs keys (or ``insecure``, which warns every start); with
-    keys, every host needs the server pair (its supervisor listens) and a client pair.
+    Listening beyond loopback needs keys (or ``insecure``, which warns every start); loopback
+    TCP without keys is allowed with a warning (every user of this machine can reach it); with
+    keys, every host needs the server pair (its supervisor listens) and a client pair.  A
+    Unix socket another run of this user still listens on is refused.
     """
     addresses = listening_addresses(config)
     if config.security.keys_directory or not all(is_local_endpoint(address) for address in addresses):
@@ -154,7 +163,24 @@ def check_security(config: PipelineConfig) -> None:
     if not config.security.insecure:  # insecure: each socket warns as it binds, no need to say it twice
         for address in addresses:
             check_bind_allowed(address, config.security)
+    warn_open_loopback(addresses, config)
+    for address in addresses:
+        if ipc_in_use(address):
+            raise UserError(f"{address} is already in use: another fakeblock of yours runs that stage here; "
+                            f"stop it first")
     Security(config.security).check_keys(server=True, client=True)
+
+
+def warn_open_loopback(addresses: list[str], config: PipelineConfig) -> None:
+    """Warn once about loopback TCP sockets without keys: other users of this machine can reach them."""
+    if config.security.keys_directory:
+        return
+    open_loopback = [address for address in addresses if is_local_endpoint(address)
+                     and address.partition("://")[0] not in ALWAYS_LOCAL_TRANSPORTS]
+    if open_loopback:
+        LOGGER.warning("INSECURE: listening on %s without CurveZMQ keys: every user and program on this machine "
+                       "can read and inject messages there; pass --keys DIR to close them",
+                       ", ".join(open_loopback))
 
 
 def check_display(config: PipelineConfig, say) -> PipelineConfig:

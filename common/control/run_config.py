@@ -4,9 +4,13 @@ Three ways to start:
 
 - plain ``fakeblock up``: every stage here, ``ipc://`` sockets in a private run directory,
   nothing listening on the network (the default, unchanged);
-- ``fakeblock up --only detect,classify`` without a file: just those stages, on the
-  default loopback TCP ports of an empty site file (so another ``fakeblock up --only ...``
-  on this machine can run the rest);
+- ``fakeblock up --only detect,classify`` without a file: just those stages, their data
+  links ``ipc://`` sockets in this user's private folder (``endpoints.local_site_directory``,
+  mode 0700, refused if it is another user's or open to others), so another
+  ``fakeblock up --only ...`` of the same user on this machine runs the rest and no other
+  user can connect.  With ``--keys`` the two runs talk over the default loopback TCP ports
+  (5550-5554) with CurveZMQ instead; with ``--insecure`` and no keys over those ports
+  without any (the preflight warns that every local user can then read and inject);
 - ``fakeblock up --config site.toml [--only ...] [--host ...]``: this host's share of the
   site file (see :mod:`fakeblock.common.control.site`).
 
@@ -22,15 +26,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from fakeblock.common.config import PipelineConfig
-from fakeblock.common.control.site import load_site, parse_site
+from fakeblock.common.control.site import Site, load_site, parse_site
 from fakeblock.common.control.site_plan import plan_host
-from fakeblock.common.control.site_schema import CONFIG_VARIABLE, HOST_VARIABLE, ONLY_VARIABLE
+from fakeblock.common.control.site_schema import BOUND_LINKS, CONFIG_VARIABLE, HOST_VARIABLE, ONLY_VARIABLE
 from fakeblock.common.control.up_options import STAGE_OPTIONS
-from fakeblock.common.endpoints import ipc_endpoints, make_run_directory
+from fakeblock.common.endpoints import ipc_endpoints, local_site_directory, local_site_endpoints, make_run_directory
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security import SecurityConfig, make_private_folder
 
-DEFAULT_SITE_NAME = "the default loopback site"
+DEFAULT_SITE_NAME = "the default one-machine site"
+
+
 @dataclass(frozen=True)
 class Deployment:
     """Where this ``fakeblock up`` fits in a site: ``--config``, ``--only``, ``--host``, ``--keys``, ``--insecure``."""
@@ -70,9 +76,31 @@ def _site_config(deployment: Deployment, run_directory, environ: Mapping[str, st
     site = site.with_security(deployment.keys_directory, deployment.insecure)
     plan = plan_host(site, run_directory, only=deployment.only, host=deployment.host, environ=environ)
     config = plan.pipeline_config()
+    if with_file:
+        return config
     # Without a file nobody could name this host's status port (`fakeblock status` finds it
     # locally), and "127.0.0.1" says less about the host than its name.
-    return config if with_file else replace(config, status_service=None, host=None)
+    config = replace(config, status_service=None, host=None)
+    if site.security.keys_directory or site.security.insecure:
+        return config  # loopback TCP: with CURVE, or (insecure) open to every local user
+    _refuse_listening_variables(site, environ)
+    site_directory = make_private_folder(local_site_directory(environ))
+    # Every data link is bound where its peers connect, so no stage needs a bind address of its own.
+    return replace(config, endpoints=local_site_endpoints(site_directory, run_directory), binds={})
+
+
+def _listening_places(site: Site) -> list[tuple]:
+    """Host, bind address and ports of every stage that listens."""
+    return [(placement.hosts, placement.bind, placement.ports) for stage in BOUND_LINKS
+            for placement in site.placements(stage)]
+
+
+def _refuse_listening_variables(site: Site, environ: Mapping[str, str]) -> None:
+    """Without a file and keys there are no TCP ports to move: say so rather than ignore the variables."""
+    if _listening_places(site) != _listening_places(parse_site({}, DEFAULT_SITE_NAME, {})):
+        raise UserError("the environment sets where stages listen (FAKEBLOCK_<STAGE>_HOST, _BIND, _PORT or _PORTS), "
+                        "but without a site file the stages talk over private Unix sockets; pass --config site.toml, "
+                        "or --keys DIR (or --insecure) for the loopback TCP ports")
 
 
 def apply_options(config: PipelineConfig, options: Mapping[str, Any]) -> PipelineConfig:
