@@ -61,6 +61,9 @@ def _in_process(name: str, described: Option) -> bool:
 
 ANALYZER_OPTIONS = {**_table(DetectConfig, _in_process), **_table(ClassifyConfig, _in_process)}
 VIDEO_OPTIONS = _table(CaptureConfig, lambda name, _described: name in SOURCE_OPTIONS)
+# What `fakeblock analyze` offers, with `fakeblock up`'s flags: the analyzer's options
+# that are on up's command line, and --max-frames for videos.
+ANALYZE_COMMAND_OPTIONS = (*ANALYZER_OPTIONS, "max_frames")
 
 
 def _refuse_unknown(options: Mapping[str, Any], valid: Mapping[str, TableOption], caller: str) -> None:
