@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,8 +42,8 @@ from fakeblock.display.core import result_record
 from fakeblock.display.smoothing import TrackSmoother
 
 LOGGER = logging.getLogger(__name__)
-ImageInput = Union[np.ndarray, str, "os.PathLike[str]"]
-VideoInput = Union[str, int, "os.PathLike[str]"]
+ImageInput = np.ndarray | str | os.PathLike[str]
+VideoInput = str | int | os.PathLike[str]
 # The stream name of a still image in its (unseen) frame info.
 STILL_STREAM = "image"
 IMAGE_CHANNELS = (1, 3, 4)  # grey, BGR, BGRA
