@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 ARGS ?=
 BIN := $(VENV)/bin
-# The type checker covers the pipeline packages, not training (see [tool.mypy] in pyproject.toml).
-MYPY_PACKAGES := -p fakeblock.capture -p fakeblock.detect -p fakeblock.classify -p fakeblock.display -p fakeblock.common
+# The type checker covers the package entry (its lazy API) and the pipeline packages, not training (see [tool.mypy] in pyproject.toml).
+MYPY_PACKAGES := -m fakeblock -p fakeblock.capture -p fakeblock.detect -p fakeblock.classify -p fakeblock.display -p fakeblock.common
 
 .PHONY: up lint test benchmark clean
 

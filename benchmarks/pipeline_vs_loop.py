@@ -1,6 +1,7 @@
 """Pipeline against a single-process loop, in one run, on the same clip.
 
-The loop reads each frame and calls the very same functions the pipeline stages call
+The loop is ``fakeblock.Analyzer`` with tracking off: in one process it reads each frame
+(``capture.core.open_source``) and calls the very same functions the pipeline stages call
 (``detect.core.detect`` and ``classify.runtime.EmotionModel.scores``) with OpenCV and
 LiteRT thread settings left at their defaults.  The pipeline is ``fakeblock up`` in
 lossless mode writing results.  Both run as child processes so wall time and CPU time
@@ -29,25 +30,17 @@ HERE = Path(__file__).resolve().parent
 
 
 def loop_main(video: str) -> None:
-    """The single-process loop (run in a child): read, detect, classify, frame after frame."""
-    import cv2
+    """The single-process loop (run in a child): read, detect, classify, frame after frame.
 
-    from fakeblock.classify.runtime import EmotionModel
-    from fakeblock.common.config import DetectConfig
-    from fakeblock.common.wire import MAX_FACES_PER_FRAME
-    from fakeblock.detect.core import detect, load_cascade
+    It is ``fakeblock.Analyzer`` with tracking off: the full-frame scan of every frame,
+    the reference the pipeline is measured against.
+    """
+    from fakeblock import Analyzer
 
-    cascade, model, params = load_cascade(), EmotionModel(), DetectConfig()
-    capture = cv2.VideoCapture(video)
     frames = faces = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        boxes, crops = detect(frame, cascade, params, MAX_FACES_PER_FRAME)
-        if len(crops):
-            model.scores(crops)
-        frames, faces = frames + 1, faces + len(boxes)
+    with Analyzer(tracking=False) as analyzer:
+        for result in analyzer.analyze_video(video):
+            frames, faces = frames + 1, faces + len(result.faces)
     print(json.dumps({"frames": frames, "faces": faces}))
 
 

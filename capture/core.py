@@ -106,6 +106,12 @@ class Source:
     def __iter__(self) -> Iterator[Reading]:
         return self.frames()
 
+    def stream_name(self, requested: str | None = None) -> str:
+        """``requested`` (``--stream``) if given, checked so the wire never refuses it, else ``name``."""
+        if requested is not None and not 0 < len(requested) <= MAX_STREAM_NAME_CHARS:
+            raise UserError(f"--stream must be 1 to {MAX_STREAM_NAME_CHARS} characters")
+        return requested or self.name
+
     def _read(self) -> Iterator[Reading]:
         raise NotImplementedError
 

@@ -81,11 +81,12 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
 
 
 def _stream_name(config: CaptureConfig, source: Source) -> str:
-    """``--stream`` if given (checked, so the wire never refuses it), else the source's name."""
-    if config.stream is not None and not 0 < len(config.stream) <= wire.MAX_STREAM_NAME_CHARS:
+    """``--stream`` if given, else the source's name; the source is closed when the name is refused."""
+    try:
+        return source.stream_name(config.stream)
+    except UserError:
         source.close()
-        raise UserError(f"--stream must be 1 to {wire.MAX_STREAM_NAME_CHARS} characters")
-    return config.stream or source.name
+        raise
 
 
 def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames: zmq.Socket,

@@ -1,3 +1,49 @@
-"""fakeblock: real-time facial emotion recognition as a multiprocess ZeroMQ pipeline."""
+"""fakeblock: real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.
+
+In one process, without the pipeline::
+
+    import fakeblock
+
+    with fakeblock.Analyzer() as analyzer:
+        faces = analyzer.analyze("photo.jpg")
+
+The names below load on first use (module ``__getattr__``), so ``import fakeblock``
+loads neither OpenCV nor the model runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakeblock.common.control.analyzer import Analyzer, ImageError
+    from fakeblock.common.control.analyzer_options import OptionError
+    from fakeblock.common.control.analyzer_results import Face, FrameResult
+    from fakeblock.common.errors import UserError
 
 __version__ = "0.1.0"
+# Public name -> the module that defines it.
+_LAZY_NAMES = {
+    "Analyzer": "fakeblock.common.control.analyzer",
+    "ImageError": "fakeblock.common.control.analyzer",
+    "OptionError": "fakeblock.common.control.analyzer_options",
+    "Face": "fakeblock.common.control.analyzer_results",
+    "FrameResult": "fakeblock.common.control.analyzer_results",
+    "UserError": "fakeblock.common.errors",
+}
+__all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is used."""
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fakeblock' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later uses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_NAMES])

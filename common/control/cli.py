@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from fakeblock.common.control.analyzer_options import ANALYZE_COMMAND_OPTIONS
 from fakeblock.common.control.cli_deploy import keys_app, status_command
 from fakeblock.common.control.cli_errors import report_user_errors, setup_logging
 from fakeblock.common.control.up_options import config_values, with_table_options
@@ -179,6 +180,26 @@ def up(
 
 
 app.command()(with_table_options(up))
+
+
+def analyze(
+    paths: list[str] = typer.Argument(..., metavar="PATH", help="Images, folders of images or videos (or what "
+                                      "--source takes: a camera index, a stream URL, demo)."),
+    json_lines: bool = typer.Option(False, "--json", help="One JSON line per image or video frame on stdout, "
+                                    "instead of tables."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    **options,
+) -> None:
+    """Faces and emotions of images, folders and videos, in this process (no pipeline): a table each, or --json."""
+    # The detect and model options are `fakeblock up`'s, from the option table.
+    setup_logging(verbose)
+    with report_user_errors():
+        from fakeblock.common.control.analyze_command import run
+
+        run(paths, config_values(options), as_json=json_lines)
+
+
+app.command()(with_table_options(analyze, names=ANALYZE_COMMAND_OPTIONS))
 
 
 def _typed(ctx: typer.Context, option: str) -> bool:

@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional
 
 import typer
 
@@ -112,14 +112,15 @@ UP_OPTIONS = {option.name: option for option in up_options()}
 STAGE_OPTIONS = {option.name: (option.section, option.field.name) for option in UP_OPTIONS.values()}
 
 
-def with_table_options(command):
+def with_table_options(command, names: Collection[str] | None = None):
     """``command`` (a function taking ``**options``) with a signature typer reads: one keyword
-    parameter per table option, then its own parameters."""
+    parameter per table option (or per one of ``names``, ``fakeblock up``'s flags for them),
+    then its own parameters."""
     own = [parameter for parameter in inspect.signature(command, eval_str=True).parameters.values()
            if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
     context = [parameter for parameter in own if parameter.annotation is typer.Context]
     rest = [parameter for parameter in own if parameter.annotation is not typer.Context]
-    table = [option.parameter() for option in UP_OPTIONS.values()]
+    table = [option.parameter() for option in UP_OPTIONS.values() if names is None or option.name in names]
     parameters = [*context, *table, *[parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in rest]]
     command.__signature__ = inspect.Signature(parameters, return_annotation=None)
     command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
