@@ -149,7 +149,7 @@ def summary_rows(streams: dict[str, StreamSeries]) -> list[list[str]]:
 def write_summary(rows: list[list[str]], path: Path) -> Path:
     """Write the summary table (SUMMARY_HEADER, then ``rows``) as CSV at ``path``; returns ``path``."""
     with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+        writer = csv.writer(file, lineterminator="\n")
         writer.writerow(SUMMARY_HEADER)
         writer.writerows(rows)
     return path
