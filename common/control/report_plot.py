@@ -36,6 +36,9 @@ LINE_WIDTH_PT = 1.5
 # detail than the figure has pixels, and hours of video stay quick to draw.
 MAX_PLOTTED_POINTS = 2000
 MAX_TRACK_ROWS = 12
+# A run's bar reaches half a frame into the next, which is drawn over it: times are rounded
+# to milliseconds, and bars exactly a median frame wide leave hairline seams between runs.
+RUN_OVERLAP = 1.5
 
 
 class TrackBand(NamedTuple):
@@ -123,7 +126,7 @@ def _draw_bands(axes: Axes, timeline: Timeline, interval_s: float) -> None:
     """One row per track, coloured by its top emotion while it is in view."""
     shown = _shown_bands(timeline.bands)
     for row, band in enumerate(shown):
-        axes.broken_barh([(start_s, end_s - start_s + interval_s) for start_s, end_s, _ in band.runs],
+        axes.broken_barh([(start_s, end_s - start_s + interval_s * RUN_OVERLAP) for start_s, end_s, _ in band.runs],
                          (row - 0.4, 0.8), linewidth=0,
                          facecolors=[EMOTION_COLOURS[EMOTIONS[emotion]] for _, _, emotion in band.runs])
     axes.set_yticks(range(len(shown)), [f"track {band.track}" for band in shown])
