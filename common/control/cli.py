@@ -213,6 +213,31 @@ app.add_typer(keys_app, name="keys")
 app.command("status")(status_command)
 
 
+@app.command()
+def report(
+    results: Path = typer.Argument(..., metavar="RESULTS.jsonl", help="A results file from `fakeblock up --results`."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR",
+                                          help="Folder for the report, created if missing "
+                                               "(default: RESULTS-report beside the results file)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Plot each stream's emotion timeline (PNG) and summarise every track (CSV) from a results file.
+
+    Timeline: a line per emotion, the mean score over the faces in view at each frame; no face, a gap.
+
+    The mean, not a line per track, stays readable however many people pass; a band shows each track's top emotion.
+
+    summary.csv: a row per track (per stream without tracking): first and last seen, frames seen, emotion shares.
+    """
+    setup_logging(verbose)
+    with report_user_errors():
+        from fakeblock.common.control.report import write_report
+
+        written = write_report(results, output)
+    for path in written:
+        typer.echo(str(path))
+
+
 def main() -> None:
     """Entry point of the ``fakeblock`` script."""
     app()
