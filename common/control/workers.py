@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +21,8 @@ from fakeblock.common.stages import STAGES, StageSpec, stage_spec
 from fakeblock.common.wire import worker_name
 
 LOGGER = logging.getLogger(__name__)
+TERMINATE_WAIT_S = 2.0  # after SIGTERM, before SIGKILL
+KILL_WAIT_S = 1.0
 
 
 def run_stage(entry: str, config: Any, endpoints: Endpoints, worker: int, security: SecurityConfig) -> int:
@@ -93,6 +96,37 @@ class Worker:
     def alive(self) -> bool:
         """True while the process runs."""
         return self.process is not None and self.process.is_alive()
+
+    @property
+    def pid(self) -> int:
+        """The current process's id, 0 before it started."""
+        return self.process.pid if self.process is not None and self.process.pid else 0
+
+
+def stop_leftovers(workers: list[Worker], deadline_s: float) -> None:
+    """Wait until ``deadline_s`` (monotonic) for every worker to exit, then SIGTERM the rest, then SIGKILL.
+
+    SIGTERM first: a stage that is still running handles it like a stop order, so the
+    display still writes whole lines and closes its files.
+    """
+    _join_all(workers, deadline_s)
+    leftovers = [worker for worker in workers if worker.alive()]
+    for worker in leftovers:
+        LOGGER.warning("%s did not stop in time; terminating it", worker.name)
+        worker.process.terminate()
+    _join_all(leftovers, time.monotonic() + TERMINATE_WAIT_S)
+    for worker in leftovers:
+        if worker.alive():
+            LOGGER.warning("%s ignored SIGTERM; killing it", worker.name)
+            worker.process.kill()
+    _join_all(leftovers, time.monotonic() + KILL_WAIT_S)
+
+
+def _join_all(workers: list[Worker], deadline_s: float) -> None:
+    """Join every started worker's process, all of them by one deadline."""
+    for worker in workers:
+        if worker.process is not None:
+            worker.process.join(max(0.0, deadline_s - time.monotonic()))
 
 
 def plan_workers(config: PipelineConfig, stages: tuple[StageSpec, ...] = STAGES) -> list[Worker]:
