@@ -36,6 +36,7 @@ from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutd
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
 from fakeblock.common.control.workers import Worker, plan_workers, stop_leftovers
+from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import POLL_INTERVAL_MS, receive_message
@@ -91,11 +92,16 @@ class Supervisor:
                 signal.signal(sig, handler)
             discovery.unregister(note)
             self._close(context, sockets, self.service)
-        self.board.write_stats(self.config.stats, self.workers)
+        self.board.write_stats(self.config.stats, self.workers, self.counters())
         if self.shutdown.signal_number is not None and self.exit_code == 0:
             self.exit_code = SIGNAL_EXIT_BASE + self.shutdown.signal_number
             LOGGER.warning("%s", interrupted_line(self.workers, self.board.latest))
         return self.exit_code
+
+    def counters(self) -> dict[str, float]:
+        """The supervisor's own counters: messages it dropped on its status link and its status service."""
+        return {MALFORMED_HEARTBEATS: self.board.malformed,
+                MALFORMED_REQUESTS: self.service.malformed if self.service is not None else 0}
 
     def _bind_links(self, context: zmq.Context, sockets: list) -> tuple[zmq.Socket, zmq.Socket]:
         """The control PUB and status PULL every local stage connects to (CURVE servers with keys)."""
@@ -125,7 +131,7 @@ class Supervisor:
     def report(self) -> wire.StatusReport:
         """This supervisor's answer to a status request."""
         return wire.StatusReport(self.host_name, os.getpid(), self.phase, time.monotonic() - self.board.started_s,
-                                 self.board.reports(self.workers))
+                                 self.board.reports(self.workers), self.counters())
 
     def _close(self, context: zmq.Context, sockets: list, service: StatusService | None) -> None:
         if service is not None:
@@ -150,7 +156,7 @@ class Supervisor:
                 control.send_multipart(wire.encode(wire.Control(command)))
             if self.shutdown.finished(now_s):
                 return
-            self.board.refresh(self.workers)
+            self.board.refresh(self.workers, self.counters())
 
     def _read_inputs(self, status: zmq.Socket, service: StatusService) -> None:
         """Wait up to one poll interval for heartbeats or status requests and handle what came."""
