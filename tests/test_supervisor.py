@@ -1,6 +1,7 @@
-"""The supervisor run in this process on a small host (the queue alone, no model to load):
-its own counters reach `fakeblock status` and `--stats`, and a worker host's drain ends
-once nothing moves.
+"""The supervisor run in this process on a small host (the queue, no model to load): its
+own counters reach `fakeblock status` and `--stats`, a worker host's drain ends once
+nothing moves, and a stage that crashes at every start is given up on.  Also the restart
+policy on its own.
 
 The supervisor must run in the main thread (it installs signal handlers); a helper thread
 plays the outside world and always ends the run with a SIGINT, so a failed check cannot
@@ -26,15 +27,20 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.control.preflight import run
+from fakeblock.common.control.restarts import MAX_RESTARTS, RESTART_WINDOW_S, RestartPolicy
 from fakeblock.common.control.run_config import Deployment, build_config
 from fakeblock.common.control.status_client import Target, ask
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.security import SecurityConfig
+from fakeblock.common.stages import insert_stage
+from tests.crashing_stage import CRASHING
 from tests.helpers import fakeblock, orphans_of
 
 WAIT_TIMEOUT_S = 30.0
+# Six crashes at start, the five back-offs between them (15.5 s) and six start-ups.
+GIVE_UP_BOUND_S = 45.0
 # The drain's quiet time (1.5 s) plus the stop, with room for a loaded machine.
 STOP_BOUND_S = 6.0
 
@@ -55,9 +61,9 @@ def private_runtime(monkeypatch):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def queue_only_config(tmp_path: Path):
+def queue_only_config(tmp_path: Path, stages: tuple[str, ...] = ("queue",)):
     config = build_config(Deployment(), {}, stats=str(tmp_path / "stats.json"), show_status=False)
-    return replace(config, stages=("queue",))
+    return replace(config, stages=stages)
 
 
 def wait_for_report(target: Target, ready, timeout_s: float = WAIT_TIMEOUT_S) -> wire.StatusReport:
@@ -136,6 +142,62 @@ def test_the_supervisors_malformed_counts_reach_status_and_stats_and_a_worker_ho
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["supervisor"] == {MALFORMED_HEARTBEATS: 2, MALFORMED_REQUESTS: 1}
     assert not [pid for pid in orphans_of(os.getpid()) if b"resource_tracker" not in command_line(pid)]
+
+
+@pytest.mark.timeout(180)
+def test_a_stage_that_crashes_at_every_start_is_given_up_on_and_the_run_exits_1(tmp_path, private_runtime, caplog):
+    stages = insert_stage(CRASHING, after="queue")
+    config = queue_only_config(tmp_path, ("queue", "crashing"))
+
+    started_s = time.monotonic()
+    code = run(config, say=lambda line: None, stages=stages)
+    elapsed_s = time.monotonic() - started_s
+    print(f"gave up after {elapsed_s:.1f} s")
+
+    assert code == 1
+    assert elapsed_s < GIVE_UP_BOUND_S
+    given_up = [record.getMessage() for record in caplog.records if "giving up" in record.getMessage()]
+    assert given_up == [f"giving up on crashing/0: it crashed {MAX_RESTARTS + 1} times within "
+                        f"{RESTART_WINDOW_S:.0f} s (last exit code 1); stopping the pipeline"]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["restarts"] == {"queue/0": 0, "crashing/0": MAX_RESTARTS}
+    assert stats["exit_codes"]["crashing/0"] == 1
+    assert not [pid for pid in orphans_of(os.getpid()) if b"resource_tracker" not in command_line(pid)]
+
+
+def crash_at_start(policy: RestartPolicy, start_s: float = 1.0) -> list[float | None]:
+    """The delays the policy gives a worker that crashes as soon as each restart is done."""
+    crashes: list[float] = []
+    delays: list[float | None] = []
+    now_s = 0.0
+    while not delays or delays[-1] is not None:
+        now_s += start_s
+        crashes = [*policy.forget_old(crashes, now_s), now_s]
+        delays.append(policy.restart_delay_s(crashes, now_s))
+        now_s += delays[-1] or 0.0
+    return delays
+
+
+def test_a_stage_crashing_at_start_gets_five_growing_back_offs_then_is_given_up_on():
+    assert crash_at_start(RestartPolicy()) == [0.5, 1.0, 2.0, 4.0, 8.0, None]
+
+
+def test_a_stage_that_crashes_once_an_hour_is_always_restarted_after_the_shortest_wait():
+    policy = RestartPolicy()
+    crashes: list[float] = []
+    for hour in range(1, 25):
+        now_s = hour * 3600.0
+        crashes = [*policy.forget_old(crashes, now_s), now_s]
+        assert policy.restart_delay_s(crashes, now_s) == 0.5
+    assert len(crashes) == 1, "old crashes are forgotten"
+
+
+def test_only_crashes_within_the_window_count():
+    policy = RestartPolicy()
+    # Five crashes long ago and one now: restarted; six within a minute: given up on.
+    assert policy.restart_delay_s([0.0, 1.0, 2.0, 3.0, 4.0, 100.0], 100.0) == 0.5
+    assert policy.restart_delay_s([50.0, 60.0, 70.0, 80.0, 90.0, 100.0], 100.0) is None
+    assert policy.restart_delay_s([40.0, 60.0, 70.0, 80.0, 90.0, 100.0], 100.0) == 8.0
 
 
 def command_line(pid: int) -> bytes:

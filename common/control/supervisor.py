@@ -13,8 +13,9 @@ once the display has written everything, or nothing has moved for a quiet time
 (:mod:`fakeblock.common.control.drain`), "stop": every stage exits, is joined with a
 timeout, and only then is anything terminated.
 
-A stage that crashes is restarted with a back-off; nothing is restarted once a stop has
-begun.
+A stage that crashes is restarted with a back-off and given up on (the pipeline stops,
+exit 1) when it crashes too often (:mod:`fakeblock.common.control.restarts`).  Nothing is
+restarted once a stop has begun.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control import discovery
 from fakeblock.common.control.drain import interrupted_line
+from fakeblock.common.control.restarts import RestartPolicy
 from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutdown
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
@@ -45,15 +47,16 @@ from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
 
 LOGGER = logging.getLogger(__name__)
-RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 SOURCE_START_WAIT_S = 30.0
 
 
 class Supervisor:
     """Owns the stage processes of one pipeline on this host."""
 
-    def __init__(self, config: PipelineConfig, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES):
+    def __init__(self, config: PipelineConfig, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES,
+                 restart_policy: RestartPolicy | None = None):
         self.config, self.log_level = config, log_level
+        self.restart_policy = restart_policy or RestartPolicy()
         self.workers = plan_workers(config, stages)
         self.board = StatusBoard(config, [worker.name for worker in self.workers])
         self.security = Security(config.security)
@@ -238,13 +241,21 @@ class Supervisor:
             self._schedule_restart(worker, now_s)
 
     def _schedule_restart(self, worker: Worker, now_s: float) -> None:
-        """Restart a crashed worker after its back-off."""
-        backoff_s = RESTART_BACKOFF_S[min(worker.restarts, len(RESTART_BACKOFF_S) - 1)]
+        """Restart a crashed worker after its back-off, or give up on it when it crashes too often."""
+        policy = self.restart_policy
+        worker.crash_times_s = [*policy.forget_old(worker.crash_times_s, now_s), now_s]
+        delay_s = policy.restart_delay_s(worker.crash_times_s, now_s)
+        if delay_s is None:
+            LOGGER.error("giving up on %s: it crashed %d times within %.0f s (last exit code %s); "
+                         "stopping the pipeline", worker.name, len(worker.crash_times_s), policy.window_s,
+                         worker.exit_code)
+            self._fail(CRASH_EXIT_CODE, now_s)
+            return
         worker.finished = False
         worker.restarts += 1
-        worker.next_start_s = now_s + backoff_s
+        worker.next_start_s = now_s + delay_s
         self.board.note_restart(worker.name)
-        LOGGER.warning("%s died (exit code %s); restarting in %.1f s", worker.name, worker.exit_code, backoff_s)
+        LOGGER.warning("%s died (exit code %s); restarting in %.1f s", worker.name, worker.exit_code, delay_s)
 
     def _fail(self, exit_code: int, now_s: float) -> None:
         """Stop the pipeline (no drain) and exit with ``exit_code``."""

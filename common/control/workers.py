@@ -73,7 +73,7 @@ class Worker:
     next_start_s: float = 0.0
     finished: bool = False
     exit_code: int | None = None
-    history: list = field(default_factory=list)
+    crash_times_s: list[float] = field(default_factory=list)  # monotonic, the recent ones (restarts.py)
 
     @property
     def name(self) -> str:
