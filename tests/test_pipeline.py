@@ -180,6 +180,35 @@ def test_a_signal_mid_replay_stops_quickly_with_a_valid_partial_results_file(tmp
     assert orphans_of(process.pid) == []
 
 
+def test_ctrl_c_while_the_stages_start_stops_cleanly(tmp_path):
+    results = tmp_path / "early.jsonl"
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(results),
+                                         "--no-status"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline_s = time.monotonic() + 60
+        while not orphans_of(process.pid, "classify"):  # spawned, and still importing
+            assert process.poll() is None, process.stderr.read()[-3000:]
+            assert time.monotonic() < deadline_s, "no classify process after 60 s"
+            time.sleep(0.01)
+        signalled_s = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=60)
+        stop_s = time.monotonic() - signalled_s
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    print(f"SIGINT while starting: exit {process.returncode} {stop_s:.2f} s after the signal")
+    assert process.returncode == 130, stderr[-3000:]
+    assert stop_s < STOP_BOUND_S, stderr[-3000:]
+    # The stages ignore the terminal's Ctrl-C from their first instruction: none dies of it.
+    assert "Traceback" not in stderr and "while draining" not in stderr, stderr[-3000:]
+    assert re.search(r"interrupted at frame \d+", stderr), stderr[-3000:]
+    assert orphans_of(process.pid) == []
+
+
 def test_a_killed_detect_worker_is_restarted_and_the_replay_finishes(tmp_path):
     results = tmp_path / "restart.jsonl"
     video = shared_file(MEDIA / "office-woman.mp4")

@@ -222,6 +222,7 @@ class Supervisor:
         worker.start(self.log_level, self.config.security)
 
     def _on_exit(self, worker: Worker, now_s: float) -> None:
+        """A worker exited: it is done, unless it crashed while the pipeline runs and is to be restarted."""
         code = worker.exit_code
         worker.finished = True
         if code == USER_QUIT_EXIT_CODE:
@@ -233,12 +234,20 @@ class Supervisor:
             elif worker.role == SOURCE and self.phase == RUNNING:
                 LOGGER.info("source finished; waiting for the last results")
         elif self.phase == DRAINING:  # interrupted: the signal's exit code stands, the drain goes on
-            LOGGER.warning("%s exited with code %s while draining; not restarting it", worker.name, code)
+            self._note_exit_while_draining(worker)
         elif code == USER_ERROR_EXIT_CODE or worker.role == SOURCE:
             LOGGER.error("%s exited with code %s; stopping the pipeline", worker.name, code)
             self._fail(USER_ERROR_EXIT_CODE if code == USER_ERROR_EXIT_CODE else CRASH_EXIT_CODE, now_s)
         else:
             self._schedule_restart(worker, now_s)
+
+    def _note_exit_while_draining(self, worker: Worker) -> None:
+        """Log a worker lost during the drain: quietly when the user's own signal reached it (Ctrl-C
+        goes to the whole process group, and a child just spawned has not yet learnt to ignore it)."""
+        if self.shutdown.signal_number is not None and worker.exit_code == -self.shutdown.signal_number:
+            LOGGER.info("%s stopped by %s", worker.name, signal.Signals(self.shutdown.signal_number).name)
+        else:
+            LOGGER.warning("%s exited with code %s while draining; not restarting it", worker.name, worker.exit_code)
 
     def _schedule_restart(self, worker: Worker, now_s: float) -> None:
         """Restart a crashed worker after its back-off, or give up on it when it crashes too often."""
@@ -251,7 +260,7 @@ class Supervisor:
                          worker.exit_code)
             self._fail(CRASH_EXIT_CODE, now_s)
             return
-        worker.finished = False
+        worker.finished = False  # it comes back
         worker.restarts += 1
         worker.next_start_s = now_s + delay_s
         self.board.note_restart(worker.name)

@@ -44,6 +44,8 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
     ``security_config`` (keys, insecure) is handed to it, None meaning the secure default.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Started with SIGINT blocked (see Worker.start): a Ctrl-C that came meanwhile is discarded now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     logging.basicConfig(level=log_level, stream=sys.stderr, datefmt="%H:%M:%S",
                         format=f"%(asctime)s %(levelname)s {worker_name(stage, worker)}: %(message)s")
     entry = entry or stage_spec(stage).entry
@@ -90,7 +92,15 @@ class Worker:
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
                                        args=(self.stage, self.config, self.endpoints, self.worker, log_level,
                                              security_config, self.entry))
-        self.process.start()
+        # Ctrl-C goes to the terminal's whole process group. The new interpreter inherits a
+        # blocked SIGINT and keeps it pending until child_main ignores it, so a Ctrl-C during
+        # its start-up does not kill it mid-import; here the signal waits only as long as the
+        # spawn takes, then reaches the supervisor's handler.
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         self.exit_code = None
 
     def alive(self) -> bool:
