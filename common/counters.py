@@ -45,6 +45,10 @@ LATENCY_P99_MS = "latency_p99_ms"  # its 99th percentile
 # The latency counters by the percentile name ``latency_percentiles`` gives them.
 LATENCY_BY_PERCENTILE = {"p50": LATENCY_P50_MS, "p95": LATENCY_P95_MS, "p99": LATENCY_P99_MS}
 
+# The supervisor's own, in its status report and the --stats file (not in any heartbeat).
+MALFORMED_HEARTBEATS = "malformed_heartbeats"  # messages on its status link that failed to decode, dropped
+MALFORMED_REQUESTS = "malformed_requests"  # requests to its status service that were not a status request
+
 # Added to every heartbeat by the runtime.
 UPTIME_S = "uptime_s"  # seconds since the stage's runtime started
 IDLE_S = "idle_s"  # seconds since input last arrived (a source is never idle)

@@ -3,6 +3,11 @@
 Every socket gets a bounded linger (so closing never hangs), ``maxmsgsize`` (so an
 oversized message is refused by libzmq before it reaches Python) and explicit
 high-water marks.  Every receive in a stage goes through a poll with a timeout.
+
+Oversized messages are not counted anywhere, because they cannot be told apart: libzmq
+(4.3.5) refuses one by closing the sender's connection, and the socket monitor reports
+that as a plain ``EVENT_DISCONNECTED`` followed by the sender reconnecting
+(``EVENT_ACCEPTED``), exactly what a peer that exits and a restarted one look like.
 """
 
 from __future__ import annotations

@@ -65,13 +65,14 @@ class WorkerReport(StageWorker):
 
 @dataclass(frozen=True)
 class StatusReport:
-    """A supervisor's answer: its host name, phase, uptime and every worker it runs."""
+    """A supervisor's answer: its host name, phase, uptime, every worker it runs and its own counters."""
 
     host: str
     supervisor_pid: int
     phase: str
     uptime_s: float
     workers: tuple[WorkerReport, ...] = ()
+    counters: dict[str, float] = field(default_factory=dict)
 
 
 StatusMessage = Status | StatusRequest | StatusReport
@@ -86,7 +87,8 @@ def status_header(message) -> dict | None:
     if isinstance(message, StatusReport):
         return {"kind": "status_report", "host": message.host, "pid": message.supervisor_pid,
                 "phase": message.phase, "uptime_s": float(message.uptime_s),
-                "workers": [_report_header(report) for report in message.workers]}
+                "workers": [_report_header(report) for report in message.workers],
+                "counters": dict(message.counters)}
     return None
 
 
@@ -134,9 +136,11 @@ def _status_report(header: dict) -> StatusReport:
     uptime_s = fields.number(header, "uptime_s")
     if uptime_s < 0:
         raise ValueError("uptime cannot be negative")
+    # A supervisor from before its counters were reported sends none: that is no counters, not an error.
+    counters = fields.counters(header) if "counters" in header else {}
     return StatusReport(fields.name(header, "host"), fields.integer(header, "pid", 0, MAX_PID),
                         fields.name(header, "phase", SUPERVISOR_PHASES), uptime_s,
-                        tuple(_worker_report(entry) for entry in workers))
+                        tuple(_worker_report(entry) for entry in workers), counters)
 
 
 # The status messages' decoders by kind; the wire's decoder looks every kind up here too.

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def wait_for_results(results: Path, count: int, process: subprocess.Popen) -> No
     """Wait until ``results`` holds ``count`` lines; fails naming them, or at once if ``up`` exits first."""
     wait_until(lambda: line_count(results) >= count, RESULTS_TIMEOUT_S, f"{count} lines in {results}", process,
                interval_s=0.1, describe=stderr_tail)
+# A stop ends within 3 s of the last progress, and the drain waits 1.5 s without any:
+# 4.5 s after a signal, with room for a loaded machine.
+STOP_BOUND_S = 6.0
 
 
 def run_up(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict], int]:
@@ -143,20 +147,73 @@ def test_ctrl_c_on_a_live_source_stops_cleanly_with_no_orphans(tmp_path):
     wait_for_no_orphans(process.pid)
 
 
-def test_sigterm_mid_replay_exits_143_with_a_valid_partial_results_file(tmp_path):
+@pytest.mark.parametrize("stage_down", [False, True], ids=["healthy", "classify-down"])
+@pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_replay_stops_quickly_with_a_valid_partial_results_file(tmp_path, signal_number, exit_code,
+                                                                             stage_down):
     results = tmp_path / "partial.jsonl"
     video = shared_file(MEDIA / "office-woman.mp4")
     process = subprocess.Popen(fakeblock("up", "--source", str(video), "--tracking", "off", "--display", "none",
                                          "--results", str(results), "--no-status"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_results(results, 20, process)
-    process.send_signal(signal.SIGTERM)
-    _stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr[-3000:]
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for_results(results, 20, process)
+        if stage_down:  # the work the classify worker held is lost: the drain can never finish
+            victims = orphans_of(process.pid, "classify")
+            assert victims, "no classify process found"
+            os.kill(victims[0], signal.SIGKILL)
+        signalled_s = time.monotonic()
+        if signal_number == signal.SIGINT:
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
+        else:
+            process.send_signal(signal.SIGTERM)  # kill, systemd, docker: the supervisor alone
+        _stdout, stderr = process.communicate(timeout=60)
+        stop_s = time.monotonic() - signalled_s
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    print(f"{signal.Signals(signal_number).name}, {'classify down' if stage_down else 'healthy'}: "
+          f"exit {process.returncode} {stop_s:.2f} s after the signal")
+    assert process.returncode == exit_code, stderr[-3000:]
+    assert stop_s < STOP_BOUND_S, stderr[-3000:]
+    assert "Traceback" not in stderr
     match = re.search(r"interrupted at frame (\d+) of 464; (\d+) results written", stderr)
     assert match, stderr[-3000:]
     lines = read_results(results)  # every line parses: no partial line
+    frames = [line["frame"] for line in lines]
     assert 20 <= len(lines) < OFFICE_FRAMES and int(match.group(2)) == len(lines)
+    assert frames == sorted(set(frames))
+    assert orphans_of(process.pid) == []
+
+
+def test_ctrl_c_while_the_stages_start_stops_cleanly(tmp_path):
+    results = tmp_path / "early.jsonl"
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(results),
+                                         "--no-status"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline_s = time.monotonic() + 60
+        while not orphans_of(process.pid, "classify"):  # spawned, and still importing
+            assert process.poll() is None, process.stderr.read()[-3000:]
+            assert time.monotonic() < deadline_s, "no classify process after 60 s"
+            time.sleep(0.01)
+        signalled_s = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        _stdout, stderr = process.communicate(timeout=60)
+        stop_s = time.monotonic() - signalled_s
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    print(f"SIGINT while starting: exit {process.returncode} {stop_s:.2f} s after the signal")
+    assert process.returncode == 130, stderr[-3000:]
+    assert stop_s < STOP_BOUND_S, stderr[-3000:]
+    # The stages ignore the terminal's Ctrl-C from their first instruction: none dies of it.
+    assert "Traceback" not in stderr and "while draining" not in stderr, stderr[-3000:]
+    assert re.search(r"interrupted at frame \d+", stderr), stderr[-3000:]
     assert orphans_of(process.pid) == []
 
 

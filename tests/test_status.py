@@ -27,7 +27,8 @@ WORKERS = (
     wire.WorkerReport("display", 0, 104, True, "running", 0, 20.0, 20.0, {"pending": 3, "latency_p95_ms": 80.0,
                                                                            "uptime_s": 29.0}),
 )
-REPORT = wire.StatusReport("gpu-box", 4242, "running", 31.5, WORKERS)
+REPORT = wire.StatusReport("gpu-box", 4242, "running", 31.5, WORKERS,
+                           {"malformed_heartbeats": 2, "malformed_requests": 1})
 
 
 # ---- discovery -----------------------------------------------------------------------------
@@ -191,3 +192,19 @@ def test_the_document_lists_stages_in_pipeline_order_and_silent_hosts(tmp_path):
     console.print(status_table(document))
     text = console.export_text()
     assert "classify (idle)" in text and "no answer" in text and "0:31" in text
+
+
+def test_the_supervisors_own_malformed_counts_are_in_the_document_and_its_row():
+    from rich.console import Console
+
+    from fakeblock.common.control.status_client import Answer
+
+    draining = wire.StatusReport("gpu-box", 4242, "draining", 31.5, WORKERS[:1], {"malformed_heartbeats": 2,
+                                                                                  "malformed_requests": 1})
+    document = status_document([Answer(Target("gpu-box", "tcp://10.0.0.6:5557", SecurityConfig()), report=draining)])
+    assert document["hosts"][0]["supervisor_counters"] == {"malformed_heartbeats": 2, "malformed_requests": 1}
+    console = Console(width=160, record=True)
+    console.print(status_table(document))
+    rows = [line for line in console.export_text().splitlines() if "supervisor" in line]
+    cells = [cell.strip() for cell in rows[0].strip("│").split("│")] if len(rows) == 1 else []
+    assert cells == ["gpu-box", "supervisor (draining)", "", "", "", "", "", "3", "", "", "0:31"], rows

@@ -42,6 +42,7 @@ def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     wire.StatusRequest(),
     wire.StatusReport("gpu-box", 77, "running", 12.5, ()),
     wire.StatusReport("gpu-box", 77, "draining", 3.0, (REPORTED_WORKER, REPORTED_WORKER)),
+    wire.StatusReport("gpu-box", 77, "running", 3.0, (), {"malformed_heartbeats": 2, "malformed_requests": 1}),
 ])
 def test_round_trip_keeps_every_field(message):
     decoded = wire.decode([bytes(frame) for frame in wire.encode(message)])
@@ -159,10 +160,17 @@ def test_bad_worker_reports_are_refused(change):
 
 
 @pytest.mark.parametrize("change", [{"workers": "all"}, {"workers": [1]}, {"phase": "asleep"}, {"uptime_s": -1.0},
-                                    {"host": ""}, {"workers": [header_of(wire.Status("x", 0, 1))] * 65}])
+                                    {"host": ""}, {"workers": [header_of(wire.Status("x", 0, 1))] * 65},
+                                    {"counters": {"malformed_heartbeats": "2"}}, {"counters": [1]}])
 def test_bad_status_reports_are_refused(change):
     with pytest.raises(ValueError):
         wire.decode(rebuild(status_report_header() | change))
+
+
+def test_a_status_report_without_the_supervisor_counters_is_one_with_none():
+    header = status_report_header()
+    del header["counters"]  # as a supervisor from before they were reported sends it
+    assert wire.decode(rebuild(header)).counters == {}
 
 
 def test_a_status_request_carries_nothing_else():

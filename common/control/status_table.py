@@ -2,8 +2,9 @@
 
 One row per host and stage: workers, how many are alive, frames/s in and out (summed over
 workers), queue depth (messages held inside the stage), drops, the latest batch size,
-latency p95 (measured at the display) and uptime.  A host that did not answer is one row
-saying so.
+latency p95 (measured at the display) and uptime.  Above a host's stages, a row for its
+supervisor: its phase when not running, the messages it dropped as malformed (heartbeats
+and status requests) and its uptime.  A host that did not answer is one row saying so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from fakeblock.common.counters import (
     FRAMES_OUT,
     LATENCY_P95_MS,
     MALFORMED,
+    MALFORMED_HEARTBEATS,
+    MALFORMED_REQUESTS,
     PENDING,
     UPTIME_S,
 )
@@ -27,6 +30,7 @@ from fakeblock.common.stages import STAGE_NAMES
 
 COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
 DROP_COUNTERS = (DROPPED, DISPLAY_DROPPED, MALFORMED)
+SUPERVISOR_DROP_COUNTERS = (MALFORMED_HEARTBEATS, MALFORMED_REQUESTS)
 
 
 def _queue_depth(counters: dict) -> float:
@@ -67,7 +71,8 @@ def host_summary(answer: Answer) -> dict:
         by_stage.setdefault(worker.stage, []).append(worker)
     order = [stage for stage in STAGE_NAMES if stage in by_stage] + sorted(set(by_stage) - set(STAGE_NAMES))
     return {**summary, "reported_host": report.host, "supervisor_pid": report.supervisor_pid, "phase": report.phase,
-            "uptime_s": round(report.uptime_s, 1), "stages": [stage_summary(stage, by_stage[stage]) for stage in order],
+            "uptime_s": round(report.uptime_s, 1), "supervisor_counters": dict(report.counters),
+            "stages": [stage_summary(stage, by_stage[stage]) for stage in order],
             "workers": [_worker_json(worker) for worker in report.workers]}
 
 
@@ -103,6 +108,7 @@ def status_table(document: dict) -> Table:
         if not host["answered"]:
             table.add_row(host["host"], f"[red]{host['error']}[/red]", *[""] * (len(COLUMNS) - 2))
             continue
+        table.add_row(*_supervisor_row(host))
         for stage in host["stages"]:
             alive_style = "green" if stage["alive"] == stage["workers"] else "red"
             # "idle" means its upstream is silent; "silent" that the stage itself stopped reporting.
@@ -115,3 +121,12 @@ def status_table(document: dict) -> Table:
                           _number(stage["batch_size"], 0), _number(stage["latency_p95_ms"], 0),
                           _uptime(stage["uptime_s"]))
     return table
+
+
+def _supervisor_row(host: dict) -> tuple[str, ...]:
+    """The supervisor's own row: its phase when not running, its malformed messages as drops, its uptime."""
+    phase = "" if host["phase"] == "running" else f" [yellow]({host['phase']})[/yellow]"
+    drops = sum(host["supervisor_counters"].get(name, 0) for name in SUPERVISOR_DROP_COUNTERS)
+    cells = {"host": host["host"], "stage": f"supervisor{phase}", "drops": _number(drops, 0),
+             "uptime": _uptime(host["uptime_s"])}
+    return tuple(cells.get(column, "") for column in COLUMNS)

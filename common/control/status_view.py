@@ -84,12 +84,12 @@ class StatusBoard:
         else:
             yield
 
-    def refresh(self, workers) -> None:
+    def refresh(self, workers, supervisor_counters: dict[str, float] | None = None) -> None:
         """Redraw (at most every ``REFRESH_INTERVAL_S``) or log a summary line."""
         now_s = time.monotonic()
         if self._live is not None and now_s >= self._next_refresh_s:
             self._next_refresh_s = now_s + REFRESH_INTERVAL_S
-            self._live.update(self.table(workers))
+            self._live.update(self.table(workers, supervisor_counters))
         elif self._live is None and now_s - self.started_s >= self._next_log_s:
             self._next_log_s += LOG_INTERVAL_S
             LOGGER.info("status: %s", "; ".join(self.summary_line(name) for name in self.names))
@@ -110,10 +110,13 @@ class StatusBoard:
             return "silent"
         return "idle" if status.counters.get(IDLE_S, 0) > IDLE_WARNING_S else "running"
 
-    def table(self, workers) -> Table:
-        """One row per stage worker: state, rates, drops, batch, latency, restarts."""
+    def table(self, workers, supervisor_counters: dict[str, float] | None = None) -> Table:
+        """One row per stage worker: state, rates, drops, batch, latency, restarts; the supervisor's own below."""
         alive = {worker.name: worker.alive() for worker in workers}
         table = Table(title="fakeblock", expand=False)
+        if supervisor_counters:
+            table.caption = "supervisor: " + ", ".join(f"{name.replace('_', ' ')} {value:.0f}"
+                                                       for name, value in supervisor_counters.items())
         for column in ("stage", "state", "in/s", "out/s", "in flight", "dropped", "malformed", "batch",
                        "p95 ms", "restarts"):
             table.add_column(column, justify="left" if column in ("stage", "state") else "right")
@@ -148,8 +151,8 @@ class StatusBoard:
                                              dict(status.counters) if status else {}))
         return tuple(reports)
 
-    def stats(self, workers) -> dict:
-        """The summary written by ``--stats``."""
+    def stats(self, workers, supervisor_counters: dict[str, float] | None = None) -> dict:
+        """The summary written by ``--stats``; ``supervisor_counters`` are the supervisor's own."""
         duration_s = time.monotonic() - self.started_s
         per_stage = {name: dict(status.counters) for name, status in sorted(self.latest.items())}
         captures = [counters for name, counters in per_stage.items() if name.startswith("capture/")]
@@ -164,16 +167,17 @@ class StatusBoard:
             "throughput_fps": round(frames_out / duration_s, 2) if duration_s > 0 else 0.0,
             "latency_ms": {key: display.get(name) for key, name in LATENCY_BY_PERCENTILE.items()},
             "restarts": self.restarts,
+            "supervisor": dict(supervisor_counters or {}),
             "exit_codes": {worker.name: worker.exit_code for worker in workers},
             "stages": per_stage,
             "options": _jsonable(asdict(self.config)),
         }
 
-    def write_stats(self, path: str | None, workers) -> None:
+    def write_stats(self, path: str | None, workers, supervisor_counters: dict[str, float] | None = None) -> None:
         """Write :meth:`stats` as JSON when a path was given."""
         if not path:
             return
-        Path(path).write_text(json.dumps(self.stats(workers), indent=2) + "\n")
+        Path(path).write_text(json.dumps(self.stats(workers, supervisor_counters), indent=2) + "\n")
         LOGGER.info("wrote stats to %s", path)
 
 

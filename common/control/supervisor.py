@@ -6,11 +6,16 @@ answers ``fakeblock status`` on its status service (see
 capture-only host after its file), it exits too; a host of workers (detect, queue,
 classify) runs until it is told to stop.
 
-One shutdown path: SIGINT/SIGTERM (or the end of a lossless source) becomes orders on the
-control link.  First "finish": sources end their streams while every link stays open, so
-what is in flight drains into the results; once the display has written everything (or
-a drain timeout passes) "stop": every stage exits, is joined with a timeout, and only
-then is anything terminated.
+One shutdown path (:mod:`fakeblock.common.control.shutdown`): SIGINT/SIGTERM (or the end
+of a lossless source) becomes orders on the control link.  First "finish": sources end
+their streams while every link stays open, so what is in flight drains into the results;
+once the display has written everything, or nothing has moved for a quiet time
+(:mod:`fakeblock.common.control.drain`), "stop": every stage exits, is joined with a
+timeout, and only then is anything terminated.
+
+A stage that crashes is restarted with a back-off and given up on (the pipeline stops,
+exit 1) when it crashes too often (:mod:`fakeblock.common.control.restarts`).  Nothing is
+restarted once a stop has begun.
 """
 
 from __future__ import annotations
@@ -27,39 +32,42 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control import discovery
+from fakeblock.common.control.drain import interrupted_line
+from fakeblock.common.control.restarts import RestartPolicy
+from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutdown
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
-from fakeblock.common.control.workers import Worker, plan_workers
-from fakeblock.common.counters import FRAMES_OUT, FRAMES_TOTAL, RESULTS_WRITTEN
+from fakeblock.common.control.workers import Worker, plan_workers, stop_leftovers
+from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
-from fakeblock.common.runtime import POLL_INTERVAL_MS, STOP_GRACE_S, receive_message
+from fakeblock.common.runtime import POLL_INTERVAL_MS, receive_message
 from fakeblock.common.security import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
 
 LOGGER = logging.getLogger(__name__)
-DRAIN_TIMEOUT_S = 15.0
-JOIN_TIMEOUT_S = STOP_GRACE_S + 3.0  # a stage's own drain after a stop, and its exit
-RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-STOP_REPEAT_S = 0.5
 SOURCE_START_WAIT_S = 30.0
 
 
 class Supervisor:
     """Owns the stage processes of one pipeline on this host."""
 
-    def __init__(self, config: PipelineConfig, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES):
+    def __init__(self, config: PipelineConfig, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES,
+                 restart_policy: RestartPolicy | None = None):
         self.config, self.log_level = config, log_level
+        self.restart_policy = restart_policy or RestartPolicy()
         self.workers = plan_workers(config, stages)
         self.board = StatusBoard(config, [worker.name for worker in self.workers])
         self.security = Security(config.security)
-        self.signals_received = 0
-        self.signal_number: int | None = None
-        self.phase = "running"  # running -> draining -> stopping
-        self.phase_started_s = 0.0
+        self.shutdown = Shutdown(self.workers, self.board)
+        self.service: StatusService | None = None
         self.exit_code = 0
-        self._last_stop_sent_s = 0.0
+
+    @property
+    def phase(self) -> str:
+        """running, draining or stopping."""
+        return self.shutdown.phase
 
     def run(self) -> int:
         """Run until the source is done, a fatal error, or a signal; return the exit code."""
@@ -68,44 +76,35 @@ class Supervisor:
         resource_tracker.ensure_running()
         context = zmq.Context()
         sockets: list[zmq.Socket] = []
-        service, note = None, None
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        note = None
+        previous = {sig: signal.signal(sig, self.shutdown.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             control, status = self._bind_links(context, sockets)
-            service = StatusService(context, self.security, local_status_service(self.config.endpoints),
-                                    self.config.status_service)
+            self.service = StatusService(context, self.security, local_status_service(self.config.endpoints),
+                                         self.config.status_service)
             note = self._register()
             for worker in self.workers:
                 if worker.role != SOURCE:  # sources start once the rest is ready (see _start_sources)
                     worker.start(self.log_level, self.config.security)
             with self.board.live(self.config.show_status):
-                self._loop(control, status, service)
+                self._loop(control, status, self.service)
         finally:
+            # Still under this supervisor's handlers: a signal now cannot cut the cleanup short.
+            stop_leftovers(self.workers, self.shutdown.leftovers_deadline_s(time.monotonic()))
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self._terminate_leftovers()
             discovery.unregister(note)
-            self._close(context, sockets, service)
-        self.board.write_stats(self.config.stats, self.workers)
-        if self.signal_number is not None and self.exit_code == 0:
-            self.exit_code = SIGNAL_EXIT_BASE + self.signal_number
-            LOGGER.warning("%s", self._interrupted_line())
+            self._close(context, sockets, self.service)
+        self.board.write_stats(self.config.stats, self.workers, self.counters())
+        if self.shutdown.signal_number is not None and self.exit_code == 0:
+            self.exit_code = SIGNAL_EXIT_BASE + self.shutdown.signal_number
+            LOGGER.warning("%s", interrupted_line(self.workers, self.board.latest))
         return self.exit_code
 
-    def _interrupted_line(self) -> str:
-        """``interrupted at frame N of M; K results written``, from the stages' last counters."""
-        sent = written = 0
-        totals = []
-        roles = {worker.name: worker.role for worker in self.workers}
-        for name, status in self.board.latest.items():
-            if roles.get(name) == SOURCE:
-                sent += int(status.counters.get(FRAMES_OUT, 0))
-                if FRAMES_TOTAL in status.counters:
-                    totals.append(int(status.counters[FRAMES_TOTAL]))
-            elif roles.get(name) == SINK:
-                written += int(status.counters.get(RESULTS_WRITTEN, 0))
-        of_total = f" of {sum(totals)}" if totals else ""
-        return f"interrupted at frame {sent}{of_total}; {written} results written"
+    def counters(self) -> dict[str, float]:
+        """The supervisor's own counters: messages it dropped on its status link and its status service."""
+        return {MALFORMED_HEARTBEATS: self.board.malformed,
+                MALFORMED_REQUESTS: self.service.malformed if self.service is not None else 0}
 
     def _bind_links(self, context: zmq.Context, sockets: list) -> tuple[zmq.Socket, zmq.Socket]:
         """The control PUB and status PULL every local stage connects to (CURVE servers with keys)."""
@@ -135,7 +134,7 @@ class Supervisor:
     def report(self) -> wire.StatusReport:
         """This supervisor's answer to a status request."""
         return wire.StatusReport(self.host_name, os.getpid(), self.phase, time.monotonic() - self.board.started_s,
-                                 self.board.reports(self.workers))
+                                 self.board.reports(self.workers), self.counters())
 
     def _close(self, context: zmq.Context, sockets: list, service: StatusService | None) -> None:
         if service is not None:
@@ -145,31 +144,22 @@ class Supervisor:
         self.security.stop()  # its thread owns a socket of this context
         context.term()
 
-    def _on_signal(self, signal_number, _frame) -> None:
-        self.signals_received += 1
-        if self.signal_number is None:
-            self.signal_number = int(signal_number)
-        if self.signals_received == 1:
-            LOGGER.info("%s: draining and stopping (again to stop at once)", signal.Signals(signal_number).name)
-        else:
-            LOGGER.info("stopping at once")
-
     def _loop(self, control: zmq.Socket, status: zmq.Socket, service: StatusService) -> None:
         while True:
             self._read_inputs(status, service)
             now_s = time.monotonic()
-            self._handle_signals(now_s)
+            self.shutdown.handle_signals(now_s)
             self._check_workers(now_s)
-            if self.phase == "running" and all(worker.finished for worker in self.workers):
+            if self.phase == RUNNING and all(worker.finished for worker in self.workers):
                 LOGGER.info("every stage on this host has finished")
                 return
-            if self.phase != "running":
-                self._send_stops(control, now_s)
-                if all(not worker.alive() for worker in self.workers):
-                    return
-                if self.phase == "stopping" and now_s - self.phase_started_s > JOIN_TIMEOUT_S:
-                    return
-            self.board.refresh(self.workers)
+            self.shutdown.check_drain(now_s)
+            command = self.shutdown.order_due(now_s)
+            if command is not None:
+                control.send_multipart(wire.encode(wire.Control(command)))
+            if self.shutdown.finished(now_s):
+                return
+            self.board.refresh(self.workers, self.counters())
 
     def _read_inputs(self, status: zmq.Socket, service: StatusService) -> None:
         """Wait up to one poll interval for heartbeats or status requests and handle what came."""
@@ -196,31 +186,6 @@ class Supervisor:
         LOGGER.debug("dropped a malformed status message: %s", error)
         self.board.malformed += 1
 
-    def _handle_signals(self, now_s: float) -> None:
-        if self.signals_received >= 2 and self.phase != "stopping":
-            self._enter("stopping", now_s)
-        elif self.signals_received == 1 and self.phase == "running":
-            self._enter("draining", now_s)
-
-    def _enter(self, phase: str, now_s: float) -> None:
-        LOGGER.debug("phase %s -> %s", self.phase, phase)
-        self.phase, self.phase_started_s, self._last_stop_sent_s = phase, now_s, 0.0
-
-    def _send_stops(self, control: zmq.Socket, now_s: float) -> None:
-        """Repeat stop orders (PUB drops messages to late subscribers, so say it again)."""
-        if self.phase == "draining" and now_s - self.phase_started_s > DRAIN_TIMEOUT_S:
-            LOGGER.warning("drain took over %.0f s; stopping", DRAIN_TIMEOUT_S)
-            self._enter("stopping", now_s)
-        elif self.phase == "draining" and not any(worker.alive() for worker in self.workers
-                                                  if worker.role in (SOURCE, SINK)):
-            # Only sources and the sink take part in a drain; a host of workers just stops.
-            self._enter("stopping", now_s)
-        if now_s - self._last_stop_sent_s < STOP_REPEAT_S:
-            return
-        self._last_stop_sent_s = now_s
-        command = wire.FINISH if self.phase == "draining" else wire.STOP
-        control.send_multipart(wire.encode(wire.Control(command)))
-
     def _start_sources(self, now_s: float) -> None:
         """Start capture once every other local stage has sent a heartbeat (or after a wait).
 
@@ -228,7 +193,7 @@ class Supervisor:
         live source's first frames are not dropped while the pipeline is still starting.
         """
         pending = [worker for worker in self.workers if worker.role == SOURCE and worker.process is None]
-        if not pending or self.phase != "running":
+        if not pending or self.phase != RUNNING:
             return
         others = [worker.name for worker in self.workers if worker.role != SOURCE]
         if all(name in self.board.latest for name in others) or now_s - self.board.started_s > SOURCE_START_WAIT_S:
@@ -244,46 +209,64 @@ class Supervisor:
                 worker.process.join(0)
                 worker.exit_code = worker.process.exitcode
                 self._on_exit(worker, now_s)
-            elif worker.exit_code is not None and not worker.finished and now_s >= worker.next_start_s:
-                LOGGER.info("restarting %s (restart %d)", worker.name, worker.restarts)
-                worker.start(self.log_level, self.config.security)
+            elif worker.exit_code is not None and now_s >= worker.next_start_s:
+                self._restart(worker)
+
+    def _restart(self, worker: Worker) -> None:
+        """Start a crashed worker again, unless the pipeline is stopping."""
+        if self.phase != RUNNING:
+            LOGGER.info("not restarting %s: the pipeline is stopping", worker.name)
+            worker.finished = True
+            return
+        LOGGER.info("restarting %s (restart %d)", worker.name, worker.restarts)
+        worker.start(self.log_level, self.config.security)
 
     def _on_exit(self, worker: Worker, now_s: float) -> None:
+        """A worker exited: it is done, unless it crashed while the pipeline runs and is to be restarted."""
         code = worker.exit_code
+        worker.finished = True
         if code == USER_QUIT_EXIT_CODE:
             LOGGER.info("window closed; stopping")
-            worker.finished = True
-            self._enter("stopping", now_s)
-            return
-        if code == 0 or self.phase == "stopping":
-            worker.finished = True
-            if worker.role == SINK and self.phase != "stopping":
-                self._enter("stopping", now_s)  # every result is written: the pipeline is done
-            elif worker.role == SOURCE and self.phase == "running":
+            self.shutdown.enter(STOPPING, now_s)
+        elif code == 0 or self.phase == STOPPING:
+            if worker.role == SINK:
+                self.shutdown.enter(STOPPING, now_s)  # every result is written: the pipeline is done
+            elif worker.role == SOURCE and self.phase == RUNNING:
                 LOGGER.info("source finished; waiting for the last results")
-            return
-        if code == USER_ERROR_EXIT_CODE or worker.role == SOURCE or self.phase != "running":
+        elif self.phase == DRAINING:  # interrupted: the signal's exit code stands, the drain goes on
+            self._note_exit_while_draining(worker)
+        elif code == USER_ERROR_EXIT_CODE or worker.role == SOURCE:
             LOGGER.error("%s exited with code %s; stopping the pipeline", worker.name, code)
-            worker.finished = True
-            self.exit_code = USER_ERROR_EXIT_CODE if code == USER_ERROR_EXIT_CODE else CRASH_EXIT_CODE
-            self._enter("stopping", now_s)
-            return
-        backoff_s = RESTART_BACKOFF_S[min(worker.restarts, len(RESTART_BACKOFF_S) - 1)]
-        worker.restarts += 1
-        worker.next_start_s = now_s + backoff_s
-        self.board.note_restart(worker.name)
-        LOGGER.warning("%s died (exit code %s); restarting in %.1f s", worker.name, code, backoff_s)
+            self._fail(USER_ERROR_EXIT_CODE if code == USER_ERROR_EXIT_CODE else CRASH_EXIT_CODE, now_s)
+        else:
+            self._schedule_restart(worker, now_s)
 
-    def _terminate_leftovers(self) -> None:
-        deadline_s = time.monotonic() + JOIN_TIMEOUT_S
-        for worker in self.workers:
-            if worker.process is not None:
-                worker.process.join(max(0.0, deadline_s - time.monotonic()))
-        for worker in self.workers:
-            if worker.alive():
-                LOGGER.warning("%s did not stop in time; terminating it", worker.name)
-                worker.process.terminate()
-                worker.process.join(2.0)
-            if worker.alive():
-                worker.process.kill()
-                worker.process.join(1.0)
+    def _note_exit_while_draining(self, worker: Worker) -> None:
+        """Log a worker lost during the drain: quietly when the user's own signal reached it (Ctrl-C
+        goes to the whole process group, and a child just spawned has not yet learnt to ignore it)."""
+        if self.shutdown.signal_number is not None and worker.exit_code == -self.shutdown.signal_number:
+            LOGGER.info("%s stopped by %s", worker.name, signal.Signals(self.shutdown.signal_number).name)
+        else:
+            LOGGER.warning("%s exited with code %s while draining; not restarting it", worker.name, worker.exit_code)
+
+    def _schedule_restart(self, worker: Worker, now_s: float) -> None:
+        """Restart a crashed worker after its back-off, or give up on it when it crashes too often."""
+        policy = self.restart_policy
+        worker.crash_times_s = [*policy.forget_old(worker.crash_times_s, now_s), now_s]
+        delay_s = policy.restart_delay_s(worker.crash_times_s, now_s)
+        if delay_s is None:
+            LOGGER.error("giving up on %s: it crashed %d times within %.0f s (last exit code %s); "
+                         "stopping the pipeline", worker.name, len(worker.crash_times_s), policy.window_s,
+                         worker.exit_code)
+            self._fail(CRASH_EXIT_CODE, now_s)
+            return
+        worker.finished = False  # it comes back
+        worker.restarts += 1
+        worker.next_start_s = now_s + delay_s
+        self.board.note_restart(worker.name)
+        LOGGER.warning("%s died (exit code %s); restarting in %.1f s", worker.name, worker.exit_code, delay_s)
+
+    def _fail(self, exit_code: int, now_s: float) -> None:
+        """Stop the pipeline (no drain) and exit with ``exit_code``."""
+        self.exit_code = exit_code
+        self.shutdown.enter(STOPPING, now_s)

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from fakeblock.common.stages import STAGES, StageSpec, stage_spec
 from fakeblock.common.wire import worker_name
 
 LOGGER = logging.getLogger(__name__)
+TERMINATE_WAIT_S = 2.0  # after SIGTERM, before SIGKILL
+KILL_WAIT_S = 1.0
 
 
 def run_stage(entry: str, config: Any, endpoints: Endpoints, worker: int, security: SecurityConfig) -> int:
@@ -41,6 +44,8 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
     ``security_config`` (keys, insecure) is handed to it, None meaning the secure default.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Started with SIGINT blocked (see Worker.start): a Ctrl-C that came meanwhile is discarded now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     logging.basicConfig(level=log_level, stream=sys.stderr, datefmt="%H:%M:%S",
                         format=f"%(asctime)s %(levelname)s {worker_name(stage, worker)}: %(message)s")
     entry = entry or stage_spec(stage).entry
@@ -70,7 +75,7 @@ class Worker:
     next_start_s: float = 0.0
     finished: bool = False
     exit_code: int | None = None
-    history: list = field(default_factory=list)
+    crash_times_s: list[float] = field(default_factory=list)  # monotonic, the recent ones (restarts.py)
 
     @property
     def name(self) -> str:
@@ -87,12 +92,51 @@ class Worker:
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
                                        args=(self.stage, self.config, self.endpoints, self.worker, log_level,
                                              security_config, self.entry))
-        self.process.start()
+        # Ctrl-C goes to the terminal's whole process group. The new interpreter inherits a
+        # blocked SIGINT and keeps it pending until child_main ignores it, so a Ctrl-C during
+        # its start-up does not kill it mid-import; here the signal waits only as long as the
+        # spawn takes, then reaches the supervisor's handler.
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         self.exit_code = None
 
     def alive(self) -> bool:
         """True while the process runs."""
         return self.process is not None and self.process.is_alive()
+
+    @property
+    def pid(self) -> int:
+        """The current process's id, 0 before it started."""
+        return self.process.pid if self.process is not None and self.process.pid else 0
+
+
+def stop_leftovers(workers: list[Worker], deadline_s: float) -> None:
+    """Wait until ``deadline_s`` (monotonic) for every worker to exit, then SIGTERM the rest, then SIGKILL.
+
+    SIGTERM first: a stage that is still running handles it like a stop order, so the
+    display still writes whole lines and closes its files.
+    """
+    _join_all(workers, deadline_s)
+    leftovers = [worker for worker in workers if worker.alive()]
+    for worker in leftovers:
+        LOGGER.warning("%s did not stop in time; terminating it", worker.name)
+        worker.process.terminate()
+    _join_all(leftovers, time.monotonic() + TERMINATE_WAIT_S)
+    for worker in leftovers:
+        if worker.alive():
+            LOGGER.warning("%s ignored SIGTERM; killing it", worker.name)
+            worker.process.kill()
+    _join_all(leftovers, time.monotonic() + KILL_WAIT_S)
+
+
+def _join_all(workers: list[Worker], deadline_s: float) -> None:
+    """Join every started worker's process, all of them by one deadline."""
+    for worker in workers:
+        if worker.process is not None:
+            worker.process.join(max(0.0, deadline_s - time.monotonic()))
 
 
 def plan_workers(config: PipelineConfig, stages: tuple[StageSpec, ...] = STAGES) -> list[Worker]:
