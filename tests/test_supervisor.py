@@ -113,7 +113,9 @@ def test_the_supervisors_malformed_counts_reach_status_and_stats_and_a_worker_ho
         try:
             wait_for_report(target, lambda report: any(worker.alive for worker in report.workers))
             send_malformed(context, config)
-            report = wait_for_report(target, lambda report: report.counters.get(MALFORMED_HEARTBEATS) == 2)
+            # The request and the heartbeats travel different sockets: wait for both counts.
+            report = wait_for_report(target, lambda report: report.counters.get(MALFORMED_HEARTBEATS) == 2
+                                     and report.counters.get(MALFORMED_REQUESTS) == 1)
             seen["report"] = report.counters
             seen["json"] = json.loads(status_cli(private_runtime, "--json"))
             seen["table"] = status_cli(private_runtime)
