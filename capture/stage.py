@@ -66,6 +66,9 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
     display = runtime.socket(zmq.PUSH, DISPLAY_FRAMES_HWM, connect_to=endpoints.display_frames,
                              linger_ms=linger_ms)
     try:
+        # Announced on the link its end follows, before any frame: the display writes
+        # results only for streams a capture announced.
+        runtime.send(display, wire.StreamStart(stream, source.frame_count), until_finish=True)
         if live:
             _wait_for_a_reader(runtime, frames, FIRST_READER_WAIT_S)
         frame_count = _pump(runtime, source, stream, live, frames,
