@@ -32,7 +32,7 @@ MAX_REORDER_FRAMES = 4096
 MAX_STREAMS = 64
 # A stream's results may come before its announcement (they travel other links); a few are
 # held, and none are written until the capture that owns the name announces it.
-MAX_UNANNOUNCED_PENDING = 64
+MAX_UNANNOUNCED_PENDING = 256
 
 
 @dataclass
@@ -77,13 +77,16 @@ class FrameOrderer:
     announced.  Only announced streams are released.
     """
 
-    def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S, expected_streams: int = 1):
+    def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S, expected_streams: int = 1,
+                 announced: tuple[str, ...] = ()):
         self.live, self.needs_frames, self.max_wait_s = live, needs_frames, max_wait_s
         # Several cameras feed one display: one that ended before another's first frame came
         # must not end the run.
         self.expected_streams = expected_streams
         self.streams: dict[str, _Stream] = {}
         self.skipped = self.unmatched = self.discarded = self.missing_pixels = self.refused = 0
+        for name in announced:  # streams known before any message (tests, a restarted display)
+            self.announce(name)
 
     def add_result(self, result: wire.Result, now_s: float) -> bool:
         """Hold a result until its turn; False (and counted) when it is not wanted any more."""
