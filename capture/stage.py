@@ -58,14 +58,18 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
     LOGGER.info("capture: %s as stream %r, %s, %s fps", config.source, stream,
                 "live" if live else "lossless", source.fps or "unknown")
     runtime = StageRuntime("capture", worker, endpoints, security)
-    if source.frame_count is not None:
-        runtime.counters[FRAMES_TOTAL] = source.frame_count  # for progress and the "interrupted" line
+    frames_total = _frames_total(source.frame_count, config.max_frames)
+    if frames_total is not None:
+        runtime.counters[FRAMES_TOTAL] = frames_total  # for progress and the "interrupted" line
     linger_ms = None if live else LOSSLESS_LINGER_MS
     frames = runtime.socket(zmq.PUSH, LIVE_FRAMES_HWM if live else LOSSLESS_FRAMES_HWM,
                             bind_to=endpoints.frames, linger_ms=linger_ms)
     display = runtime.socket(zmq.PUSH, DISPLAY_FRAMES_HWM, connect_to=endpoints.display_frames,
                              linger_ms=linger_ms)
     try:
+        # Announced on the link its end follows, before any frame: the display writes
+        # results only for streams a capture announced.
+        runtime.send(display, wire.StreamStart(stream, frames_total), until_finish=True)
         if live:
             _wait_for_a_reader(runtime, frames, FIRST_READER_WAIT_S)
         frame_count = _pump(runtime, source, stream, live, frames,
@@ -78,6 +82,13 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
         source.close()
         runtime.close()
     return 0
+
+
+def _frames_total(frame_count: int | None, max_frames: int | None) -> int | None:
+    """How many frames this run will send, when the source's length is known."""
+    if frame_count is None:
+        return None
+    return frame_count if max_frames is None else min(frame_count, max_frames)
 
 
 def _stream_name(config: CaptureConfig, source: Source) -> str:

@@ -46,7 +46,7 @@ from fakeblock.common.wire_status import (
 
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
            "MAX_HEADER_BYTES", "MAX_REPORTED_WORKERS", "SUPERVISOR_PHASES", "WORKER_STATES", "Control", "EndOfStream",
-           "Faces", "Frame", "FrameInfo", "Result", "StageWorker", "Status", "StatusReport", "StatusRequest",
+           "StreamStart", "Faces", "Frame", "FrameInfo", "Result", "StageWorker", "Status", "StatusReport", "StatusRequest",
            "WorkerReport", "decode", "encode", "worker_name"]
 SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
@@ -109,6 +109,18 @@ class Result:
 
 
 @dataclass(frozen=True)
+class StreamStart:
+    """A source announces a stream before its first frame, on the link its end will follow.
+
+    The display writes results only for announced streams, so a result or an end for a
+    name no capture uses is refused.  ``frames_total`` is the source's length when known.
+    """
+
+    stream: str
+    frames_total: int | None = None
+
+
+@dataclass(frozen=True)
 class EndOfStream:
     """A source has ended: every frame it sent is numbered below ``frame_count``.
 
@@ -128,7 +140,7 @@ class Control:
     target: str = ""
 
 
-Message = Frame | Faces | Result | EndOfStream | Control | Status | StatusRequest | StatusReport
+Message = Frame | Faces | Result | StreamStart | EndOfStream | Control | Status | StatusRequest | StatusReport
 # "finish": sources end their streams but every link stays open (so what is in flight
 # drains); "stop": every stage winds down and exits.
 FINISH, STOP = "finish", "stop"
@@ -162,6 +174,8 @@ def _header_only(message: Message) -> dict:
         return {"kind": "result", **_info_header(message.info), "boxes": [list(b) for b in message.boxes],
                 "tracks": [int(track) for track in message.tracks],
                 "scores": [[float(s) for s in row] for row in message.scores]}
+    if isinstance(message, StreamStart):
+        return {"kind": "start", "stream": message.stream, "frames_total": message.frames_total}
     if isinstance(message, EndOfStream):
         return {"kind": "end", "stream": message.stream, "frame_count": message.frame_count}
     if isinstance(message, Control):
@@ -251,6 +265,12 @@ def _result(header: dict) -> Result:
     return Result(_info(header), boxes, scores, fields.tracks(header, len(boxes)))
 
 
+def _start(header: dict) -> StreamStart:
+    total = header.get("frames_total")
+    return StreamStart(fields.name(header, "stream"),
+                       None if total is None else fields.integer(header, "frames_total", 0, MAX_FRAME_NUMBER))
+
+
 def _end(header: dict) -> EndOfStream:
     return EndOfStream(fields.name(header, "stream"), fields.integer(header, "frame_count", 0, MAX_FRAME_NUMBER))
 
@@ -265,5 +285,6 @@ def _control(header: dict) -> Control:
 
 
 PIXEL_DECODERS: dict[str, Callable[[dict, memoryview], Message]] = {"frame": _frame, "faces": _faces}
-HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {"result": _result, "end": _end, "control": _control,
+HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {"result": _result, "start": _start, "end": _end,
+                                                         "control": _control,
                                                          **STATUS_DECODERS}

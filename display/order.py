@@ -30,6 +30,9 @@ LIVE_MAX_WAIT_S = 1.0
 # and so are streams beyond this many.
 MAX_REORDER_FRAMES = 4096
 MAX_STREAMS = 64
+# A stream's results may come before its announcement (they travel other links); a few are
+# held, and none are written until the capture that owns the name announces it.
+MAX_UNANNOUNCED_PENDING = 256
 
 
 @dataclass
@@ -52,6 +55,8 @@ class _Stream:
     frame_count: int | None = None
     ended_s: float | None = None
     newest_pixels: int = -1  # the highest frame number whose pixels have come
+    announced: bool = False  # its capture said it exists (wire.StreamStart)
+    frames_total: int | None = None  # the source's length, when its capture knew it
 
     @property
     def done(self) -> bool:
@@ -67,16 +72,21 @@ class FrameOrderer:
     messages that came too late, twice, or past the end of their stream,
     ``missing_pixels`` results released without their frame although pixels were wanted,
     and ``refused`` messages no honest peer sends: frame numbers beyond the reorder
-    window, a stream beyond ``MAX_STREAMS``, an end of stream below frames already written.
+    window, a stream beyond ``MAX_STREAMS``, an end of stream below frames already written,
+    an end or more than ``MAX_UNANNOUNCED_PENDING`` messages for a stream no capture
+    announced.  Only announced streams are released.
     """
 
-    def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S, expected_streams: int = 1):
+    def __init__(self, live: bool, needs_frames: bool, max_wait_s: float = LIVE_MAX_WAIT_S, expected_streams: int = 1,
+                 announced: tuple[str, ...] = ()):
         self.live, self.needs_frames, self.max_wait_s = live, needs_frames, max_wait_s
         # Several cameras feed one display: one that ended before another's first frame came
         # must not end the run.
         self.expected_streams = expected_streams
         self.streams: dict[str, _Stream] = {}
         self.skipped = self.unmatched = self.discarded = self.missing_pixels = self.refused = 0
+        for name in announced:  # streams known before any message (tests, a restarted display)
+            self.announce(name)
 
     def add_result(self, result: wire.Result, now_s: float) -> bool:
         """Hold a result until its turn; False (and counted) when it is not wanted any more."""
@@ -85,6 +95,16 @@ class FrameOrderer:
     def add_frame(self, frame: wire.Frame, now_s: float) -> bool:
         """Hold a frame's pixels until its result comes; False (and counted) when not wanted."""
         return self._add(frame.info, "frame", frame, now_s)
+
+    def announce(self, stream_name: str, frames_total: int | None = None) -> bool:
+        """A capture announced ``stream_name`` (of ``frames_total`` frames when known): its
+        frames may be released from now on."""
+        stream = self._stream(stream_name)
+        if stream is None:
+            return False
+        stream.announced = True
+        stream.frames_total = frames_total if stream.frames_total is None else stream.frames_total
+        return True
 
     def _stream(self, name: str) -> _Stream | None:
         """The stream's state, made on first sight unless ``MAX_STREAMS`` are known (then None, refused)."""
@@ -107,6 +127,9 @@ class FrameOrderer:
         number = info.frame_number
         if stream is None or not self._in_window(stream, number):
             return False
+        if not stream.announced and len(stream.pending) >= MAX_UNANNOUNCED_PENDING:
+            self.refused += 1
+            return False
         if slot == "frame":
             stream.newest_pixels = max(stream.newest_pixels, number)
         beyond_end = stream.frame_count is not None and number >= stream.frame_count
@@ -122,13 +145,15 @@ class FrameOrderer:
     def end_stream(self, stream_name: str, frame_count: int, now_s: float) -> bool:
         """The source of ``stream_name`` sent frames ``0 .. frame_count-1`` and no more.
 
-        Refused (and counted) when it contradicts what was written already: frames up to
-        ``next_number - 1`` exist, so a count below that is forged.
+        Refused (and counted) when it contradicts what was seen: the stream was never
+        announced, or frames up to ``next_number - 1`` were written already (a count below
+        that is forged).  (The announced length is not a limit: a container's frame count
+        is an estimate.)
         """
-        stream = self._stream(stream_name)
-        if stream is None or stream.frame_count is not None:
-            return False
-        if frame_count < stream.next_number:
+        stream = self.streams.get(stream_name)
+        if stream is not None and stream.frame_count is not None:
+            return False  # ended already: the first end stands
+        if stream is None or not stream.announced or frame_count < stream.next_number:
             self.refused += 1
             return False
         stream.frame_count, stream.ended_s = frame_count, now_s
@@ -141,7 +166,8 @@ class FrameOrderer:
         """Every entry whose turn has come, per stream in frame order."""
         released: list[Joined] = []
         for stream in self.streams.values():
-            self._release_stream(stream, now_s, released)
+            if stream.announced:
+                self._release_stream(stream, now_s, released)
         return released
 
     def _release_stream(self, stream: _Stream, now_s: float, released: list[Joined]) -> None:
@@ -194,6 +220,10 @@ class FrameOrderer:
         """On stop: every held result in frame order despite holes; frames without one are unmatched."""
         released: list[Joined] = []
         for stream in self.streams.values():
+            if not stream.announced:
+                self.refused += len(stream.pending)  # nobody announced them: forged or lost
+                stream.pending.clear()
+                continue
             for number in sorted(stream.pending):
                 entry = stream.pending.pop(number)
                 if entry.result is None:

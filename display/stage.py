@@ -137,13 +137,15 @@ class DisplayLoop:
                 self.orderer.add_frame(message, now_s)
             else:
                 self.runtime.count(FRAMES_IGNORED)  # no output draws: pixels are not worth keeping
+        elif isinstance(message, wire.StreamStart):
+            if self.orderer.announce(message.stream, message.frames_total):
+                LOGGER.debug("stream %s announced (%s frames)", message.stream, message.frames_total or "unknown")
         elif isinstance(message, wire.EndOfStream):
             if self.orderer.end_stream(message.stream, message.frame_count, now_s):
                 LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
             else:
-                LOGGER.warning("ignored an end of stream %s after %d frames: ended already, or below frames written",
-                               message.stream,
-                               message.frame_count)
+                LOGGER.warning("ignored an end of stream %s after %d frames: not announced, ended already, "
+                               "or contradicting frames written or announced", message.stream, message.frame_count)
         else:
             self.runtime.count(UNEXPECTED)
 

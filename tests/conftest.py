@@ -111,6 +111,7 @@ class DisplayHarness:
         self.endpoints, self.supervisor, self._processes = endpoints, supervisor, processes
         self.results = context.socket(zmq.PUSH, connect=endpoints.results, send_hwm=DISPLAY_SEND_HWM)
         self.frames = context.socket(zmq.PUSH, connect=endpoints.display_frames, send_hwm=DISPLAY_SEND_HWM)
+        self.announced: set[str] = set()
         self.process = None
 
     def start(self, config) -> None:
@@ -121,7 +122,21 @@ class DisplayHarness:
                                              name="test-display")
 
     def send(self, socket, message) -> None:
-        """Encode and send one message (raises ``zmq.Again`` after the send timeout)."""
+        """Encode and send one message (raises ``zmq.Again`` after the send timeout).
+
+        Like a capture, the harness announces each stream on the frames link before the
+        first message that names it (the display writes only announced streams);
+        :meth:`send_raw` sends without that.
+        """
+        info = getattr(message, "info", None)
+        stream = info.stream if info is not None else getattr(message, "stream", None)
+        if stream is not None and stream not in self.announced and not isinstance(message, wire.StreamStart):
+            self.announced.add(stream)
+            self.frames.send_multipart(wire.encode(wire.StreamStart(stream)))
+        socket.send_multipart(wire.encode(message))
+
+    def send_raw(self, socket, message) -> None:
+        """Encode and send one message as it is, announcing nothing."""
         socket.send_multipart(wire.encode(message))
 
     def wait_exit(self, timeout_s: float = PROCESS_EXIT_TIMEOUT_S) -> int:

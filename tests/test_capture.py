@@ -283,9 +283,13 @@ class CapturePeers:
         return receive(socket, timeout_s, what="a message from capture", sender=self.child)
 
     def receive_until_end(self, socket) -> tuple[list[wire.Frame], wire.EndOfStream]:
+        """The display link's frames and its end, after the stream's announcement that opens it."""
+        start = self.receive(socket)
+        assert isinstance(start, wire.StreamStart), f"the display link began with {start!r}, not an announcement"
         frames = []
         while not isinstance(message := self.receive(socket), wire.EndOfStream):
             frames.append(message)
+        assert message.stream == start.stream
         return frames, message
 
     def last_status(self) -> wire.Status:
@@ -333,6 +337,7 @@ def test_max_frames_limits_the_replay_and_the_display_still_gets_the_count(video
     peers = capture_peers()
     peers.start(CaptureConfig(source=str(video), stream="door", max_frames=5, send_frames_to_display=False))
     received = [peers.receive(peers.frames) for _ in range(5)]
+    assert peers.receive(peers.display) == wire.StreamStart("door", 5)  # announced: 5 of the file's frames
     assert peers.receive(peers.display) == wire.EndOfStream("door", 5)  # no Frame before it
     peers.stop()
     assert [(frame.info.stream, frame.info.frame_number) for frame in received] == [("door", n) for n in range(5)]

@@ -159,7 +159,7 @@ def released_numbers(joined) -> list[int]:
 
 
 def test_lossless_orderer_releases_in_frame_order_and_never_skips():
-    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=(STREAM,))
     for number in (2, 0, 3):
         orderer.add_result(make_result(number), now_s=0.0)
     assert released_numbers(orderer.release(now_s=0.0)) == [0]
@@ -171,7 +171,7 @@ def test_lossless_orderer_releases_in_frame_order_and_never_skips():
 
 
 def test_lossless_orderer_joins_pixels_and_stops_waiting_for_them_at_the_end_of_the_stream():
-    orderer = FrameOrderer(live=False, needs_frames=True)
+    orderer = FrameOrderer(live=False, needs_frames=True, announced=(STREAM,))
     orderer.add_result(make_result(0), now_s=0.0)
     orderer.add_result(make_result(1), now_s=0.0)
     assert orderer.release(now_s=10.0) == [], "frame 0's pixels have not come yet"
@@ -184,7 +184,7 @@ def test_lossless_orderer_joins_pixels_and_stops_waiting_for_them_at_the_end_of_
 
 
 def test_pixels_dropped_at_capture_do_not_hold_up_later_frames():
-    orderer = FrameOrderer(live=True, needs_frames=True, max_wait_s=1.0)
+    orderer = FrameOrderer(live=True, needs_frames=True, max_wait_s=1.0, announced=(STREAM,))
     orderer.add_result(make_result(0), now_s=0.0)  # capture dropped frame 0's pixels for the display
     assert orderer.release(now_s=0.1) == []
     orderer.add_frame(make_frame(1), now_s=0.2)  # pixels come in order: frame 0's will never come
@@ -195,7 +195,7 @@ def test_pixels_dropped_at_capture_do_not_hold_up_later_frames():
 
 
 def test_orderer_discards_duplicates_late_arrivals_and_frames_past_the_end():
-    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=(STREAM,))
     assert orderer.add_result(make_result(0), now_s=0.0)
     assert not orderer.add_result(make_result(0), now_s=0.0)
     orderer.release(now_s=0.0)
@@ -206,7 +206,7 @@ def test_orderer_discards_duplicates_late_arrivals_and_frames_past_the_end():
 
 
 def test_live_orderer_skips_a_hole_after_the_maximum_wait_and_counts_it():
-    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0)
+    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0, announced=(STREAM,))
     for number in (0, 2, 3):
         orderer.add_result(make_result(number), now_s=5.0)
     assert released_numbers(orderer.release(now_s=5.5)) == [0]
@@ -216,7 +216,7 @@ def test_live_orderer_skips_a_hole_after_the_maximum_wait_and_counts_it():
 
 
 def test_live_orderer_drops_unmatched_frames_and_releases_results_without_pixels():
-    orderer = FrameOrderer(live=True, needs_frames=True, max_wait_s=1.0)
+    orderer = FrameOrderer(live=True, needs_frames=True, max_wait_s=1.0, announced=(STREAM,))
     orderer.add_frame(make_frame(0), now_s=0.0)  # its result never comes
     orderer.add_result(make_result(1), now_s=0.2)  # its pixels never come
     orderer.add_frame(make_frame(2), now_s=0.3)
@@ -229,7 +229,7 @@ def test_live_orderer_drops_unmatched_frames_and_releases_results_without_pixels
 
 
 def test_live_orderer_gives_up_on_missing_frames_at_the_end_of_a_stream():
-    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0)
+    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0, announced=(STREAM,))
     orderer.add_result(make_result(0), now_s=0.0)
     orderer.end_stream(STREAM, 3, now_s=0.0)
     assert released_numbers(orderer.release(now_s=0.5)) == [0] and not orderer.finished()
@@ -238,7 +238,7 @@ def test_live_orderer_gives_up_on_missing_frames_at_the_end_of_a_stream():
 
 
 def test_flush_writes_every_held_result_in_order_despite_holes():
-    orderer = FrameOrderer(live=False, needs_frames=True)
+    orderer = FrameOrderer(live=False, needs_frames=True, announced=(STREAM,))
     orderer.add_result(make_result(3), now_s=0.0)
     orderer.add_frame(make_frame(3), now_s=0.0)
     orderer.add_result(make_result(1), now_s=0.0)
@@ -249,7 +249,7 @@ def test_flush_writes_every_held_result_in_order_despite_holes():
 
 
 def test_streams_are_ordered_independently():
-    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2)
+    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2, announced=("a", "b"))
     orderer.add_result(make_result(1, stream="a"), now_s=0.0)
     orderer.add_result(make_result(0, stream="b"), now_s=0.0)
     assert [(entry.stream, entry.frame_number) for entry in orderer.release(0.0)] == [("b", 0)]
@@ -258,7 +258,7 @@ def test_streams_are_ordered_independently():
 
 
 def test_a_stream_that_ends_before_another_one_starts_does_not_end_the_run():
-    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2)
+    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2, announced=("phone", "office"))
     orderer.add_result(make_result(0, stream="phone"), now_s=0.0)
     orderer.end_stream("phone", 1, now_s=0.0)
     assert released_numbers(orderer.release(0.0)) == [0]

@@ -4,7 +4,7 @@ streams and ends that contradict what was written are refused and counted."""
 from __future__ import annotations
 
 from fakeblock.common import wire
-from fakeblock.display.order import MAX_REORDER_FRAMES, MAX_STREAMS, FrameOrderer
+from fakeblock.display.order import MAX_REORDER_FRAMES, MAX_STREAMS, MAX_UNANNOUNCED_PENDING, FrameOrderer
 
 
 def result(number: int, stream: str = "clip") -> wire.Result:
@@ -12,7 +12,7 @@ def result(number: int, stream: str = "clip") -> wire.Result:
 
 
 def test_a_far_future_result_cannot_stop_a_live_stream():
-    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0)
+    orderer = FrameOrderer(live=True, needs_frames=False, max_wait_s=1.0, announced=("clip",))
     assert not orderer.add_result(result(1_000_000), 0.0)
     released = []
     for number in range(50):
@@ -23,7 +23,7 @@ def test_a_far_future_result_cannot_stop_a_live_stream():
 
 
 def test_a_flood_of_future_results_and_new_streams_is_bounded():
-    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=("clip",))
     for number in range(1, 3 * MAX_REORDER_FRAMES):
         orderer.add_result(result(number), 0.0)
     for index in range(3 * MAX_STREAMS):
@@ -35,7 +35,7 @@ def test_a_flood_of_future_results_and_new_streams_is_bounded():
 
 
 def test_an_end_of_stream_below_frames_already_written_is_refused():
-    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=("clip",))
     for number in range(200):
         orderer.add_result(result(number), 0.0)
     assert len(orderer.release(0.0)) == 200
@@ -48,7 +48,7 @@ def test_an_end_of_stream_below_frames_already_written_is_refused():
 
 
 def test_results_for_a_stream_no_capture_ends_cannot_keep_a_replay_waiting():
-    orderer = FrameOrderer(live=False, needs_frames=False)
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=("clip",))
     orderer.add_result(result(0, "ghost"), 0.0)
     for number in range(3):
         orderer.add_result(result(number), 0.0)
@@ -60,7 +60,7 @@ def test_results_for_a_stream_no_capture_ends_cannot_keep_a_replay_waiting():
 
 
 def test_a_replay_of_two_streams_waits_for_both_to_end():
-    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2)
+    orderer = FrameOrderer(live=False, needs_frames=False, expected_streams=2, announced=("door", "hall"))
     orderer.add_result(result(0, "door"), 0.0)
     orderer.end_stream("door", 1, 0.0)
     orderer.release(0.0)
@@ -69,3 +69,26 @@ def test_a_replay_of_two_streams_waits_for_both_to_end():
     orderer.end_stream("hall", 1, 0.0)
     orderer.release(0.0)
     assert orderer.finished()
+
+
+def test_only_announced_streams_are_released_and_an_unannounced_end_is_refused():
+    orderer = FrameOrderer(live=False, needs_frames=False)
+    for number in range(3):
+        orderer.add_result(result(number), 0.0)  # results may come before the announcement
+    assert orderer.release(0.0) == []
+    assert not orderer.end_stream("clip", 3, 0.0) and orderer.refused == 1  # an end never precedes its start
+    orderer.announce("clip", 3)
+    assert [joined.frame_number for joined in orderer.release(0.0)] == [0, 1, 2]
+    assert orderer.end_stream("clip", 3, 0.0) and orderer.finished()
+
+
+def test_results_for_a_stream_nobody_announced_are_held_boundedly_and_never_written():
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=("clip",))
+    for number in range(2 * MAX_UNANNOUNCED_PENDING):
+        orderer.add_result(result(number, "ghost"), 0.0)
+    assert orderer.pending == MAX_UNANNOUNCED_PENDING and orderer.refused == MAX_UNANNOUNCED_PENDING
+    orderer.add_result(result(0), 0.0)
+    orderer.end_stream("clip", 1, 0.0)
+    assert [(joined.stream, joined.frame_number) for joined in orderer.release(0.0)] == [("clip", 0)]
+    assert orderer.finished()
+    assert orderer.flush() == [] and orderer.refused == 2 * MAX_UNANNOUNCED_PENDING

@@ -36,6 +36,8 @@ def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     wire.Result(INFO, ((1, 2, 3, 4),), ((0.1, 0.0, 0.2, 0.5, 0.1, 0.05, 0.05),)),
     wire.Result(INFO, (), ()),
     wire.EndOfStream("office-woman", 464),
+    wire.StreamStart("office-woman", 464),
+    wire.StreamStart("camera0"),
     wire.Control("stop"),
     wire.Control("stop", "capture"),
     wire.Status("detect", 1, 4242, {"frames_in": 3, "latency_p95_ms": 12.5}),

@@ -22,6 +22,7 @@ def samples() -> list[wire.Message]:
     return [wire.Frame(INFO, np.zeros((4, 6, 3), np.uint8), True),
             wire.Faces(INFO, ((1, 1, 2, 2),), np.zeros((1, 48, 48), np.uint8), (5,)),
             wire.Result(INFO, ((1, 1, 2, 2),), ((0.1,) * 7,), (5,)), wire.EndOfStream("clip", 10),
+            wire.StreamStart("clip", 10),
             wire.Control("stop"), wire.Status("detect", 0, 42, {"frames_in": 1.0}), wire.StatusRequest(),
             wire.StatusReport("host", 42, "running", 1.5, (worker,), {"malformed_heartbeats": 1})]
 
