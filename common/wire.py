@@ -46,8 +46,8 @@ from fakeblock.common.wire_status import (
 
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
            "MAX_HEADER_BYTES", "MAX_REPORTED_WORKERS", "SUPERVISOR_PHASES", "WORKER_STATES", "Control", "EndOfStream",
-           "StreamStart", "Faces", "Frame", "FrameInfo", "Result", "StageWorker", "Status", "StatusReport", "StatusRequest",
-           "WorkerReport", "decode", "encode", "worker_name"]
+           "StreamStart", "Faces", "Frame", "FrameInfo", "Result", "StageWorker", "Status", "StatusReport",
+           "StatusRequest", "WorkerReport", "decode", "encode", "worker_name"]
 SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize and a whole message's limit; a 4096x4096x3 frame fits
