@@ -104,6 +104,11 @@ class DisplayConfig:
     live: bool = derived(False, "Whether the streams are live (show the newest frame, never wait).")
     window_title: str = option("fakeblock", "Title of the window output.", command_line=False)
     expected_streams: int = derived(1, "How many capture stages feed the display.")
+    resume: bool = derived(False, "A restarted display: append to the results file, after the frames in it.")
+
+    def for_restart(self) -> DisplayConfig:
+        """These settings for a display the supervisor restarts after a crash."""
+        return replace(self, resume=True)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,12 @@ class FrameOrderer:
         stream.frames_total = frames_total if stream.frames_total is None else stream.frames_total
         return True
 
+    def resume_stream(self, stream_name: str, next_number: int) -> None:
+        """A restarted display: ``stream_name`` was announced and written up to ``next_number - 1``."""
+        stream = self._stream(stream_name)
+        if stream is not None:
+            stream.announced, stream.next_number = True, max(stream.next_number, next_number)
+
     def _stream(self, name: str) -> _Stream | None:
         """The stream's state, made on first sight unless ``MAX_STREAMS`` are known (then None, refused)."""
         stream = self.streams.get(name)

@@ -11,11 +11,9 @@ and its own window, and the web view shows the first stream seen.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import time
 from pathlib import Path
 
 import cv2
@@ -25,49 +23,13 @@ from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.errors import UserError
 from fakeblock.display.core import DEFAULT_FPS, Joined, draw_overlay, faces_of, fps_from_positions, result_record
+from fakeblock.display.results_file import ResultsWriter
 from fakeblock.display.screen import screen_available
 from fakeblock.display.web import WebView
 
 LOGGER = logging.getLogger(__name__)
-RESULTS_FLUSH_INTERVAL_S = 0.5
 VIDEO_CODEC = "mp4v"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Escape
-
-
-class ResultsWriter:
-    """One JSON line per released result, flushed at least every ``RESULTS_FLUSH_INTERVAL_S``."""
-
-    def __init__(self, path: str):
-        self.path = path
-        try:
-            self._file = open(Path(path).expanduser(), "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        except OSError as error:
-            raise UserError(f"cannot write results to {path}: {error.strerror or error}") from None
-        self.lines = 0
-        self._flushed_s, self._unflushed = time.monotonic(), False
-
-    def write(self, result: wire.Result, raw: wire.Result | None = None) -> None:
-        """Append the result's record; flushes when the last flush is old enough to matter."""
-        self._file.write(json.dumps(result_record(result, raw)) + "\n")
-        self.lines += 1
-        self._unflushed = True
-        self.flush_if_due()
-
-    def flush_if_due(self) -> None:
-        """Flush when lines wait and the last flush is ``RESULTS_FLUSH_INTERVAL_S`` old."""
-        if self._unflushed and time.monotonic() - self._flushed_s >= RESULTS_FLUSH_INTERVAL_S:
-            self.flush()
-
-    def flush(self) -> None:
-        """Push buffered lines to the file (tail -f and a crash both see them)."""
-        self._file.flush()
-        self._flushed_s, self._unflushed = time.monotonic(), False
-
-    def close(self) -> None:
-        """Flush and close; safe to call twice."""
-        if not self._file.closed:
-            self._file.close()
-            LOGGER.info("wrote %d result lines to %s", self.lines, self.path)
 
 
 class VideoRecorder:
@@ -207,9 +169,9 @@ class Outputs:
         self._web_stream: str | None = None
         try:
             # The results file first: it is the output a user can least afford to lose.
-            self.results_file = ResultsWriter(config.results) if config.results else None
+            self.results_file = ResultsWriter(config.results, config.resume) if config.results else None
             several = config.expected_streams > 1
-            self.recorder = StreamRecorders(config.record, several) if config.record else None
+            self.recorder = StreamRecorders(_recording_path(config), several) if config.record else None
             self.web = WebView(config.web_host, config.web_port) if "web" in config.outputs else None
             self.window = Window(config.window_title) if "window" in config.outputs else None
         except BaseException:
@@ -267,3 +229,15 @@ class Outputs:
                 output.close()
             except Exception:  # one broken output must not lose the others' data
                 LOGGER.exception("closing %s failed", type(output).__name__)
+
+
+def _recording_path(config: DisplayConfig) -> str:
+    """Where to record: the chosen file, or after a restart a new one beside it (mp4 cannot be appended)."""
+    assert config.record is not None
+    if not config.resume:
+        return config.record
+    path = Path(config.record).expanduser()
+    resumed = str(path.with_name(f"{path.stem}-resumed{path.suffix}"))
+    LOGGER.warning("the display restarted: %s cannot be continued (an mp4 cannot be appended); "
+                   "the frames from now on are recorded in %s", config.record, resumed)
+    return resumed

@@ -82,6 +82,9 @@ class DisplayLoop:
         self.runtime, self.outputs, self.live = runtime, outputs, config.live
         self.results_socket, self.frames_socket = results, frames
         self.orderer = FrameOrderer(config.live, outputs.needs_pixels, expected_streams=config.expected_streams)
+        written = outputs.results_file.written_frames if outputs.results_file is not None else {}
+        for stream, next_number in written.items():  # a restarted display goes on after them
+            self.orderer.resume_stream(stream, next_number)
         self.latency = LatencyWindow()
         self.smoother = TrackSmoother()
         self.draining = False

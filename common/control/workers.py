@@ -89,8 +89,10 @@ class Worker:
         # notice being orphaned) and itself (so `ps e` and tests can tell stages apart).
         os.environ[SUPERVISOR_PID_VARIABLE] = str(os.getpid())
         os.environ[STAGE_VARIABLE] = self.name
+        # A restarted stage may continue rather than begin (the display appends its results).
+        config = self.config.for_restart() if self.restarts and hasattr(self.config, "for_restart") else self.config
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
-                                       args=(self.stage, self.config, self.endpoints, self.worker, log_level,
+                                       args=(self.stage, config, self.endpoints, self.worker, log_level,
                                              security_config, self.entry))
         # Ctrl-C goes to the terminal's whole process group. The new interpreter inherits a
         # blocked SIGINT and keeps it pending until child_main ignores it, so a Ctrl-C during

@@ -1,0 +1,86 @@
+"""The results file: one JSON line per released frame, never truncated by a restarted display.
+
+A display restarted after a crash (``DisplayConfig.resume``) opens the file to append. It
+first reads what is there: whole lines stay, a line cut short by the crash is removed,
+and the last frame written of each stream tells the orderer where to go on, so no frame
+is written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from fakeblock.common import wire
+from fakeblock.common.errors import UserError
+from fakeblock.display.core import result_record
+
+LOGGER = logging.getLogger(__name__)
+RESULTS_FLUSH_INTERVAL_S = 0.5
+
+
+class ResultsWriter:
+    """One JSON line per released result, flushed at least every ``RESULTS_FLUSH_INTERVAL_S``."""
+
+    def __init__(self, path: str, resume: bool = False):
+        self.path = path
+        # Stream -> the frame number after the last one already in the file (resume only).
+        self.written_frames: dict[str, int] = {}
+        file_path = Path(path).expanduser()
+        try:
+            if resume and file_path.exists():
+                self.written_frames, kept = read_written_frames(file_path)
+                LOGGER.warning("the display restarted: continuing %s after its %d whole lines", path, kept)
+            self._file = open(file_path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            raise UserError(f"cannot write results to {path}: {error.strerror or error}") from None
+        self.lines = 0
+        self._flushed_s, self._unflushed = time.monotonic(), False
+
+    def write(self, result: wire.Result, raw: wire.Result | None = None) -> None:
+        """Append the result's record; flushes when the last flush is old enough to matter."""
+        self._file.write(json.dumps(result_record(result, raw)) + "\n")
+        self.lines += 1
+        self._unflushed = True
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Flush when lines wait and the last flush is ``RESULTS_FLUSH_INTERVAL_S`` old."""
+        if self._unflushed and time.monotonic() - self._flushed_s >= RESULTS_FLUSH_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push buffered lines to the file (tail -f and a crash both see them)."""
+        self._file.flush()
+        self._flushed_s, self._unflushed = time.monotonic(), False
+
+    def close(self) -> None:
+        """Flush and close; safe to call twice."""
+        if not self._file.closed:
+            self._file.close()
+            LOGGER.info("wrote %d result lines to %s", self.lines, self.path)
+
+
+def read_written_frames(path: Path) -> tuple[dict[str, int], int]:
+    """Per stream, the frame after the last one in ``path``, and how many whole lines it has.
+
+    A last line without its newline (the writer died mid-line) is cut off the file, so the
+    appended lines start on a line of their own.
+    """
+    data = path.read_bytes()
+    whole = data[:data.rfind(b"\n") + 1]
+    if len(whole) < len(data):
+        with open(path, "r+b") as file:
+            file.truncate(len(whole))
+    written: dict[str, int] = {}
+    lines = whole.splitlines()
+    for line in lines:
+        try:
+            record = json.loads(line)
+            stream, frame = record["stream"], int(record["frame"])
+        except (ValueError, KeyError, TypeError):
+            continue  # not a line this writer wrote: left as it is
+        written[stream] = max(written.get(stream, 0), frame + 1)
+    return written, len(lines)
