@@ -240,13 +240,15 @@ class FrameOrderer:
         return released
 
     def finished(self) -> bool:
-        """True once ``expected_streams`` streams have ended and every ended one is released.
+        """True once ``expected_streams`` streams were announced and every announced one has
+        ended and been released.
 
-        A stream that never ends (results for a name no capture uses, as a forged message
-        would bring) cannot keep a finished replay waiting.
+        Results for a name no capture announced cannot keep a finished replay waiting, and
+        a stream that was announced but has not ended keeps it going: a forged stream that
+        ends early cannot cut a real one short.
         """
-        ended = [stream for stream in self.streams.values() if stream.frame_count is not None]
-        return len(ended) >= self.expected_streams and all(stream.done for stream in ended)
+        announced = [stream for stream in self.streams.values() if stream.announced]
+        return len(announced) >= self.expected_streams and all(stream.done for stream in announced)
 
     @property
     def pending_frames(self) -> int:

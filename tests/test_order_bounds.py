@@ -92,3 +92,16 @@ def test_results_for_a_stream_nobody_announced_are_held_boundedly_and_never_writ
     assert [(joined.stream, joined.frame_number) for joined in orderer.release(0.0)] == [("clip", 0)]
     assert orderer.finished()
     assert orderer.flush() == [] and orderer.refused == 2 * MAX_UNANNOUNCED_PENDING
+
+
+def test_a_forged_stream_that_ends_early_cannot_cut_a_real_one_short():
+    orderer = FrameOrderer(live=False, needs_frames=False, announced=("clip",))
+    orderer.add_result(result(0), 0.0)
+    orderer.announce("forged")
+    orderer.add_result(result(0, "forged"), 0.0)
+    orderer.end_stream("forged", 1, 0.0)
+    orderer.release(0.0)
+    assert not orderer.finished(), "the real stream has not ended"
+    orderer.end_stream("clip", 1, 0.0)
+    orderer.release(0.0)
+    assert orderer.finished()
