@@ -176,11 +176,20 @@ class Supervisor:
         service.answer(ready, self.report)
 
     def _read_status(self, status: zmq.Socket) -> None:
-        """Every heartbeat waiting; malformed ones are dropped and counted."""
+        """Every heartbeat waiting; malformed ones, and any not from a worker running here
+        (name and pid), are dropped and counted."""
         while status.poll(0):
             message = receive_message(status, self._drop_malformed_status)
-            if isinstance(message, wire.Status):
+            if isinstance(message, wire.Status) and self._from_own_worker(message):
                 self.board.update(message)
+            elif message is not None:
+                self._drop_malformed_status(ValueError(f"a {type(message).__name__} not from a worker of this host"))
+
+    def _from_own_worker(self, status: wire.Status) -> bool:
+        for worker in self.workers:
+            if worker.name == status.name:
+                return worker.process is not None and worker.process.pid == status.pid
+        return False
 
     def _drop_malformed_status(self, error: ValueError) -> None:
         LOGGER.debug("dropped a malformed status message: %s", error)
