@@ -72,16 +72,33 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
         runtime.send(display, wire.StreamStart(stream, frames_total), until_finish=True)
         if live:
             _wait_for_a_reader(runtime, frames, FIRST_READER_WAIT_S)
-        frame_count = _pump(runtime, source, stream, live, frames,
-                            display if config.send_frames_to_display else None, config.max_frames)
-        _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
-        LOGGER.info("capture: %s done, %d frames sent, %d dropped", stream, runtime.counters.get(FRAMES_OUT, 0),
-                    runtime.counters.get(DROPPED, 0))
-        _wait(runtime, END_DRAIN_S)
+        epoch = config.epoch
+        while True:
+            frame_count = _pump(runtime, source, stream, live, frames,
+                                display if config.send_frames_to_display else None, config.max_frames, epoch)
+            if not _rewind_due(runtime, live, epoch):
+                _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
+                LOGGER.info("capture: %s done, %d frames sent, %d dropped", stream,
+                            runtime.counters.get(FRAMES_OUT, 0), runtime.counters.get(DROPPED, 0))
+                _wait(runtime, END_DRAIN_S)
+                if not _rewind_due(runtime, live, epoch):
+                    break
+            # A crashed stage lost frames in flight: send the whole stream again, in a new epoch.
+            epoch = runtime.rewind_epoch
+            LOGGER.warning("capture: %s starts again from its first frame (epoch %d) for work a crash lost",
+                           stream, epoch)
+            source.close()
+            source = open_source(config.source, realtime=config.realtime or bool(config.live))
+            runtime.send(display, wire.StreamStart(stream, frames_total), until_finish=True)
     finally:
         source.close()
         runtime.close()
     return 0
+
+
+def _rewind_due(runtime: StageRuntime, live: bool, epoch: int) -> bool:
+    """True when a lossless source was ordered to start again in a newer epoch (and not to stop)."""
+    return not live and runtime.rewind_epoch > epoch and not (runtime.stop_requested or runtime.finish_requested)
 
 
 def _frames_total(frame_count: int | None, max_frames: int | None) -> int | None:
@@ -101,9 +118,10 @@ def _stream_name(config: CaptureConfig, source: Source) -> str:
 
 
 def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames: zmq.Socket,
-          display: zmq.Socket | None, max_frames: int | None) -> int:
+          display: zmq.Socket | None, max_frames: int | None, epoch: int = 0) -> int:
     """Send frames until the source ends, ``max_frames`` are read or a stop.
 
+    Stops early, too, when a rewind to a newer epoch than ``epoch`` is ordered.
     Returns the end-of-stream frame count: one past the last frame number sent.  Lossless,
     that is the number of frames sent; live, the numbers below it that are missing are the
     dropped frames, which the display skips as holes.
@@ -112,10 +130,10 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
     rate = RateMeter()
     readings = islice(source.frames(wait=lambda delay_s: _wait(runtime, delay_s)), max_frames)
     for frame_number, (pixels, position_s) in enumerate(readings):
-        if runtime.stop_requested or runtime.finish_requested:
+        if runtime.stop_requested or runtime.finish_requested or runtime.rewind_epoch > epoch:
             break
         runtime.count(FRAMES_IN)
-        frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic()), pixels, live)
+        frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic(), epoch), pixels, live)
         if not runtime.send(frames, frame, block=not live, until_finish=True):
             if not live:  # a blocked lossless send only gives up when a stop or finish was ordered
                 break

@@ -33,6 +33,11 @@ class CaptureConfig:
     send_frames_to_display: bool = derived(True, "Whether the display needs the pixels (a window, the web "
                                            "view or a recording).")
     max_frames: int | None = option(None, "Stop after this many frames.", minimum=1)
+    epoch: int = derived(0, "How often the source started again from its first frame (see wire.REWIND).")
+
+    def for_epoch(self, epoch: int) -> CaptureConfig:
+        """These settings for a capture restarted to send its stream again, in ``epoch``."""
+        return replace(self, epoch=epoch)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ FRAMES_TOTAL = "frames_total"  # frames the source holds, when it knows (a file)
 FPS = "fps"  # frames sent per second, recently
 
 # Detect and classify.
+STALE = "stale"  # lossless frames detect could not track exactly (an older epoch, or joined mid-stream): sent again
 HURRIED = "hurried"  # live frames only searched near known tracks, since another frame waited (detect)
 FACES = "faces"  # faces found (detect) or scored (classify)
 BATCHES = "batches"  # model calls (classify)

@@ -52,6 +52,7 @@ class StageRuntime:
         self.counters: dict[str, float] = {MALFORMED: 0}
         self.stop_requested = False
         self.finish_requested = False
+        self.rewind_epoch = 0  # the newest epoch a rewind order asked a source to start
         self.started_s = time.monotonic()
         self.last_input_s = self.started_s
         self._idle_reported = False
@@ -143,6 +144,8 @@ class StageRuntime:
                 self.stop_requested = True
             elif message.command == wire.FINISH:
                 self.finish_requested = True
+            elif message.command == wire.REWIND:
+                self.rewind_epoch = max(self.rewind_epoch, message.epoch)
 
     def receive(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK, expect: type | None = None):
         """One decoded message, or None when nothing is waiting or the message was malformed.

@@ -5,12 +5,10 @@ pixel messages dtype and shape) followed, for messages that carry pixels, by the
 pixel bytes as a frame of their own so they travel without copies.
 
 Decoding is a trust boundary: :func:`decode` checks version, kind, field types, dtype
-against an allow-list, that every dimension is positive and bounded and that the byte
-count matches the shape exactly before it touches ``np.frombuffer``; anything else raises
-``ValueError``.  Never pickle, never msgpack-numpy.  Decoded pixel arrays are read-only.
-The field checks themselves are in :mod:`fakeblock.common.wire_fields`, and the status
-messages (heartbeats, ``fakeblock status``) in :mod:`fakeblock.common.wire_status`; this
-module re-exports them, so it is the one wire module every stage imports.
+(allow-listed), bounded dimensions and an exact byte count before ``np.frombuffer``;
+anything else raises ``ValueError``.  Never pickle, never msgpack-numpy.  Field checks are
+in :mod:`fakeblock.common.wire_fields`, status messages in
+:mod:`fakeblock.common.wire_status`; this module re-exports them: the one wire module.
 """
 
 from __future__ import annotations
@@ -52,6 +50,7 @@ SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize and a whole message's limit; a 4096x4096x3 frame fits
 MAX_MESSAGE_PARTS = 2  # a header, and pixels for frames and faces
+MAX_EPOCH = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -59,13 +58,16 @@ class FrameInfo:
     """Identity and timing of one source frame, carried by every per-frame message.
 
     ``position_s`` is the frame's place in a file (seconds since start for live sources);
-    ``captured_s`` is ``time.monotonic()`` at capture, for latency on one host.
+    ``captured_s`` is ``time.monotonic()`` at capture, for latency on one host.  ``epoch``
+    counts how often the source started again from its first frame to make up for work a
+    crashed stage lost (see ``REWIND``); detect's tracker follows one epoch at a time.
     """
 
     stream: str
     frame_number: int
     position_s: float
     captured_s: float
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,22 +136,27 @@ class EndOfStream:
 
 @dataclass(frozen=True)
 class Control:
-    """An order from the supervisor; ``command`` is ``finish`` or ``stop``, ``target`` a stage name or "" for all."""
+    """An order from the supervisor: ``command`` is ``finish``, ``stop`` or ``rewind``,
+    ``target`` a stage name or "" for all; ``epoch`` is the epoch a rewind starts."""
 
     command: str
     target: str = ""
+    epoch: int = 0
 
 
 Message = Frame | Faces | Result | StreamStart | EndOfStream | Control | Status | StatusRequest | StatusReport
-# "finish": sources end their streams but every link stays open (so what is in flight
-# drains); "stop": every stage winds down and exits.
-FINISH, STOP = "finish", "stop"
-CONTROL_COMMANDS = (FINISH, STOP)
+# "finish": sources end their streams, links stay open (in-flight work drains); "stop": every
+# stage exits; "rewind": a lossless source starts again from its first frame in a new epoch.
+FINISH, STOP, REWIND = "finish", "stop", "rewind"
+CONTROL_COMMANDS = (FINISH, STOP, REWIND)
 
 
 def _info_header(info: FrameInfo) -> dict:
-    return {"stream": info.stream, "frame": info.frame_number, "position_s": info.position_s,
-            "captured_s": info.captured_s}
+    header = {"stream": info.stream, "frame": info.frame_number, "position_s": info.position_s,
+              "captured_s": info.captured_s}
+    if info.epoch:
+        header["epoch"] = info.epoch
+    return header
 
 
 def encode(message: Message) -> list:
@@ -179,7 +186,8 @@ def _header_only(message: Message) -> dict:
     if isinstance(message, EndOfStream):
         return {"kind": "end", "stream": message.stream, "frame_count": message.frame_count}
     if isinstance(message, Control):
-        return {"kind": "control", "command": message.command, "target": message.target}
+        order = {"kind": "control", "command": message.command, "target": message.target}
+        return {**order, "epoch": message.epoch} if message.epoch else order
     header = status_header(message)
     if header is None:
         raise TypeError(f"cannot encode {type(message).__name__}")
@@ -242,8 +250,9 @@ def _as_buffer(frame) -> memoryview:
 
 
 def _info(header: dict) -> FrameInfo:
+    epoch = fields.integer(header, "epoch", 0, MAX_EPOCH) if "epoch" in header else 0
     return FrameInfo(fields.name(header, "stream"), fields.integer(header, "frame", 0, MAX_FRAME_NUMBER),
-                     fields.number(header, "position_s"), fields.number(header, "captured_s"))
+                     fields.number(header, "position_s"), fields.number(header, "captured_s"), epoch)
 
 
 def _frame(header: dict, payload: memoryview) -> Frame:
@@ -281,7 +290,8 @@ def _control(header: dict) -> Control:
         raise ValueError(f"unknown control command {command!r}")
     if not isinstance(target, str) or len(target) > MAX_STREAM_NAME_CHARS:
         raise ValueError("control target must be a stage name")
-    return Control(command, target)
+    epoch = fields.integer(header, "epoch", 0, MAX_EPOCH) if "epoch" in header else 0
+    return Control(command, target, epoch)
 
 
 PIXEL_DECODERS: dict[str, Callable[[dict, memoryview], Message]] = {"frame": _frame, "faces": _faces}

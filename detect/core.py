@@ -76,25 +76,45 @@ def cascade_finder(cascade: cv2.CascadeClassifier, params: DetectConfig) -> Find
 class StreamTrackers:
     """One :class:`FaceTracker` per stream, at most ``max_streams`` of them.
 
-    A stream whose frame numbers go back (a source that started again) starts afresh.
+    A tracker follows one epoch of its stream (``wire.FrameInfo.epoch``) from its first
+    frame, so a stream sent again after a crash gets exactly the boxes and ids it got
+    the first time.  A stream whose frame numbers go back (a live source that started
+    again) starts afresh.  Lossless frames a tracker cannot follow exactly — an older
+    epoch's, or a stream joined after its first frame (this worker was restarted) — are
+    refused (None): the rewind that follows a crash sends them again.
     """
 
     def __init__(self, params: DetectConfig, find: Finder, max_streams: int = MAX_TRACKED_STREAMS):
         self.settings, self.find, self.max_streams = tracker_settings(params), find, max_streams
-        self._trackers: OrderedDict[str, tuple[FaceTracker, int]] = OrderedDict()
+        self._trackers: OrderedDict[str, tuple[FaceTracker, int, int]] = OrderedDict()
+
+    def _tracker_for(self, stream: str, frame_number: int, epoch: int, live: bool) -> FaceTracker | None:
+        tracker, last_number, tracked_epoch = self._trackers.pop(stream, (None, -1, -1))
+        fresh = tracker is None or epoch > tracked_epoch or (live and frame_number <= last_number)
+        if not live and (fresh and frame_number != 0 or not fresh and (epoch < tracked_epoch
+                                                                       or frame_number <= last_number)):
+            if tracker is not None:  # keep following the epoch it follows
+                self._trackers[stream] = (tracker, last_number, tracked_epoch)
+            return None
+        if fresh:
+            tracker = FaceTracker(self.settings, self.find)
+        assert tracker is not None
+        self._trackers[stream] = (tracker, frame_number, epoch)
+        while len(self._trackers) > self.max_streams:
+            self._trackers.popitem(last=False)
+        return tracker
 
     def detect(self, stream: str, frame_number: int, image: np.ndarray, max_faces: int,
-               hurry: bool = False) -> tuple[list[Box], list[int], np.ndarray]:
-        """Boxes, track ids and crops of one frame of ``stream``, at most ``max_faces`` (the largest).
+               hurry: bool = False, epoch: int = 0,
+               live: bool = True) -> tuple[list[Box], list[int], np.ndarray] | None:
+        """Boxes, track ids and crops of one frame of ``stream``, at most ``max_faces`` (the largest);
+        None for a lossless frame its tracker cannot follow (see the class).
 
         ``hurry``: see :meth:`FaceTracker.step`.
         """
-        tracker, last_number = self._trackers.pop(stream, (None, -1))
-        if tracker is None or frame_number <= last_number:
-            tracker = FaceTracker(self.settings, self.find)
-        self._trackers[stream] = (tracker, frame_number)
-        while len(self._trackers) > self.max_streams:
-            self._trackers.popitem(last=False)
+        tracker = self._tracker_for(stream, frame_number, epoch, live)
+        if tracker is None:
+            return None
         gray = to_gray(image)
         faces = tracker.step(gray, hurry)[:max_faces]
         boxes = [face.box for face in faces]

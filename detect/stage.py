@@ -16,7 +16,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.config import DetectConfig, detect_threads
-from fakeblock.common.counters import FACES, FRAMES_OUT, HURRIED
+from fakeblock.common.counters import FACES, FRAMES_OUT, HURRIED, STALE
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.common.security import SecurityConfig
@@ -68,8 +68,12 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
                 # Live and another frame already waiting: this one gets only its tracks looked for.
                 hurry = message.live and bool(frames.poll(0, zmq.POLLIN))
                 runtime.count(HURRIED, hurry)
-                boxes, tracks, crops = trackers.detect(message.info.stream, message.info.frame_number,
-                                                       message.pixels, wire.MAX_FACES_PER_FRAME, hurry)
+                found = trackers.detect(message.info.stream, message.info.frame_number, message.pixels,
+                                        wire.MAX_FACES_PER_FRAME, hurry, message.info.epoch, message.live)
+                if found is None:  # sent again after a crash: its turn comes from the stream's start
+                    runtime.count(STALE)
+                    continue
+                boxes, tracks, crops = found
             runtime.count(FACES, len(boxes))
             if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops, tuple(tracks))):
                 runtime.count(FRAMES_OUT)

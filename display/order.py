@@ -46,6 +46,8 @@ class Joined:
     frame: wire.Frame | None = None
     # The result as classify sent it, when ``result`` was smoothed over tracks since.
     raw_result: wire.Result | None = None
+    # Written before the display restarted: released only to rebuild the smoothing.
+    silent: bool = False
 
 
 @dataclass
@@ -56,6 +58,7 @@ class _Stream:
     ended_s: float | None = None
     newest_pixels: int = -1  # the highest frame number whose pixels have come
     announced: bool = False  # its capture said it exists (wire.StreamStart)
+    silent_below: int = 0  # a restarted display: frames below this are in the file already
     frames_total: int | None = None  # the source's length, when its capture knew it
 
     @property
@@ -106,11 +109,21 @@ class FrameOrderer:
         stream.frames_total = frames_total if stream.frames_total is None else stream.frames_total
         return True
 
-    def resume_stream(self, stream_name: str, next_number: int) -> None:
-        """A restarted display: ``stream_name`` was announced and written up to ``next_number - 1``."""
+    def resume_stream(self, stream_name: str, next_number: int, rebuild: bool = False) -> None:
+        """A restarted display: ``stream_name`` was announced and written up to ``next_number - 1``.
+
+        ``rebuild`` (lossless, where the source sends the stream again from its first frame
+        after a crash): those frames are released once more, marked ``silent``, so the
+        smoothing that follows them is exactly what it was; otherwise they are skipped.
+        """
         stream = self._stream(stream_name)
-        if stream is not None:
-            stream.announced, stream.next_number = True, max(stream.next_number, next_number)
+        if stream is None:
+            return
+        stream.announced = True
+        if rebuild:
+            stream.silent_below = max(stream.silent_below, next_number)
+        else:
+            stream.next_number = max(stream.next_number, next_number)
 
     def _stream(self, name: str) -> _Stream | None:
         """The stream's state, made on first sight unless ``MAX_STREAMS`` are known (then None, refused)."""
@@ -188,6 +201,7 @@ class FrameOrderer:
 
     def _pop_into(self, stream: _Stream, released: list[Joined]) -> None:
         entry = stream.pending.pop(stream.next_number)
+        entry.silent = entry.frame_number < stream.silent_below
         if self.needs_frames and entry.frame is None:
             self.missing_pixels += 1
         released.append(entry)

@@ -84,7 +84,7 @@ class DisplayLoop:
         self.orderer = FrameOrderer(config.live, outputs.needs_pixels, expected_streams=config.expected_streams)
         written = outputs.results_file.written_frames if outputs.results_file is not None else {}
         for stream, next_number in written.items():  # a restarted display goes on after them
-            self.orderer.resume_stream(stream, next_number)
+            self.orderer.resume_stream(stream, next_number, rebuild=not config.live)
         self.latency = LatencyWindow()
         self.smoother = TrackSmoother()
         self.draining = False
@@ -158,6 +158,8 @@ class DisplayLoop:
         for index, joined in enumerate(released):
             if joined.result is not None and joined.result.tracks:
                 joined.raw_result, joined.result = joined.result, self.smoother.smooth(joined.result)
+            if joined.silent:  # written before a restart: it only rebuilt the smoothing
+                continue
             self.outputs.emit(joined, show=not self.live or index == newest)
             if joined.frame is not None:
                 self.runtime.count(FRAMES_OUT)

@@ -40,6 +40,8 @@ def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     wire.StreamStart("camera0"),
     wire.Control("stop"),
     wire.Control("stop", "capture"),
+    wire.Control(wire.REWIND, "", 3),
+    wire.Result(wire.FrameInfo("clip", 7, 0.25, 1.5, 2), ((1, 2, 3, 4),), ((0.5,) * 7,), (1,)),
     wire.Status("detect", 1, 4242, {"frames_in": 3, "latency_p95_ms": 12.5}),
     wire.StatusRequest(),
     wire.StatusReport("gpu-box", 77, "running", 12.5, ()),

@@ -134,7 +134,9 @@ class Analyzer:
             boxes, crops = detect(pixels, self._cascade, self.detect_config, wire.MAX_FACES_PER_FRAME)
             tracks: list[int] = []
         else:
-            boxes, tracks, crops = trackers.detect(info.stream, info.frame_number, pixels, wire.MAX_FACES_PER_FRAME)
+            found = trackers.detect(info.stream, info.frame_number, pixels, wire.MAX_FACES_PER_FRAME)
+            assert found is not None  # frames come in order from the first: every one is tracked
+            boxes, tracks, crops = found
         result = self._classify(wire.Faces(info, tuple(boxes), crops, tuple(tracks)))
         raw = None
         if result.tracks:

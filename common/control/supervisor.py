@@ -34,6 +34,7 @@ from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control import discovery
 from fakeblock.common.control.drain import interrupted_line
 from fakeblock.common.control.restarts import RestartPolicy
+from fakeblock.common.control.rewinds import Rewinds
 from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutdown
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
@@ -61,6 +62,7 @@ class Supervisor:
         self.board = StatusBoard(config, [worker.name for worker in self.workers])
         self.security = Security(config.security)
         self.shutdown = Shutdown(self.workers, self.board)
+        self.rewinds = Rewinds(config)
         self.service: StatusService | None = None
         self.exit_code = 0
 
@@ -157,6 +159,8 @@ class Supervisor:
             command = self.shutdown.order_due(now_s)
             if command is not None:
                 control.send_multipart(wire.encode(wire.Control(command)))
+            elif (rewind := self.rewinds.order_due(now_s)) is not None and self.phase == RUNNING:
+                control.send_multipart(wire.encode(rewind))
             if self.shutdown.finished(now_s):
                 return
             self.board.refresh(self.workers, self.counters())
@@ -228,6 +232,8 @@ class Supervisor:
             worker.finished = True
             return
         LOGGER.info("restarting %s (restart %d)", worker.name, worker.restarts)
+        for source in self.rewinds.after_restart(worker, self.workers, time.monotonic()):
+            source.start(self.log_level, self.config.security)
         worker.start(self.log_level, self.config.security)
 
     def _on_exit(self, worker: Worker, now_s: float) -> None:
@@ -244,7 +250,7 @@ class Supervisor:
                 LOGGER.info("source finished; waiting for the last results")
         elif self.phase == DRAINING:  # interrupted: the signal's exit code stands, the drain goes on
             self._note_exit_while_draining(worker)
-        elif code == USER_ERROR_EXIT_CODE or worker.role == SOURCE:
+        elif code == USER_ERROR_EXIT_CODE:
             LOGGER.error("%s exited with code %s; stopping the pipeline", worker.name, code)
             self._fail(USER_ERROR_EXIT_CODE if code == USER_ERROR_EXIT_CODE else CRASH_EXIT_CODE, now_s)
         else:
