@@ -9,6 +9,7 @@ RUN apt-get update \
 
 WORKDIR /src
 COPY . /src
+# The base install: the stages run the model on LiteRT, so the image holds no TensorFlow.
 RUN pip install --no-cache-dir /src
 
 # Unbuffered, so `docker compose logs` shows every line as it is written.

@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make up` and `make test`.
-# Each creates the virtual environment it needs (Python 3.11+), then runs.
+# Each creates the virtual environment it needs (Python 3.11+), then runs: `make up` the
+# runtime alone (LiteRT, no TensorFlow), `make test` adds the test tools and the train extra.
 PYTHON ?= python3
 VENV ?= .venv
 ARGS ?=
@@ -29,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,train]'
 	touch $@
 
 clean:

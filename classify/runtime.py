@@ -15,7 +15,7 @@ import numpy as np
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTION_COUNT, FACE_INPUT_SHAPE, FACE_SIZE_PX
 from fakeblock.common.preprocess import normalise_faces
-from fakeblock.common.tensorflow_setup import quiet_tensorflow
+from fakeblock.common.tensorflow_setup import missing_tensorflow, needs_tensorflow_message, quiet_tensorflow
 
 LOGGER = logging.getLogger(__name__)
 TFLITE_SUFFIX = ".tflite"
@@ -46,16 +46,47 @@ def padded_size(count: int) -> int:
 
 
 def load_keras_model(path: Path):
-    """A saved ``.keras`` model, uncompiled; a file Keras cannot read is a ``ModelError``."""
+    """A saved ``.keras`` model, uncompiled; a file Keras cannot read is a ``ModelError``.
+
+    Keras comes with the ``train`` extra only: without it this is a ``ModelError`` naming the extra.
+    """
     quiet_tensorflow()
-    import keras
+    try:
+        import keras
 
-    import fakeblock.classify.smoothing  # noqa: F401  registers InferenceSmoothing for loading
-
+        import fakeblock.classify.smoothing  # noqa: F401  registers InferenceSmoothing for loading
+    except ImportError as error:
+        if not missing_tensorflow(error):
+            raise
+        raise ModelError(f"{path}: {needs_tensorflow_message('a Keras model')} (or use a .tflite model)") from None
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a bad file
         raise ModelError(f"{path}: not a Keras model ({type(error).__name__}: {error})") from None
+
+
+def tflite_interpreter_class():
+    """LiteRT's ``Interpreter``, else TensorFlow's bundled one (platforms without LiteRT wheels).
+
+    With neither installed this is a ``ModelError`` saying what to install.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        LOGGER.debug("LiteRT is not installed; trying TensorFlow's interpreter")
+    quiet_tensorflow()
+    try:
+        import tensorflow
+    except ImportError as error:
+        if not missing_tensorflow(error):
+            raise
+        raise ModelError("a .tflite model needs LiteRT (pip install ai-edge-litert) or, where LiteRT has "
+                         "no wheel, TensorFlow (pip install tensorflow)") from None
+    # ``tf.lite.Interpreter`` is the public name: ``from tensorflow.lite import Interpreter``
+    # finds the bare source package in TensorFlow 2.20, which exports nothing.
+    return tensorflow.lite.Interpreter
 
 
 def open_tflite(path: Path, threads: int | None = None):
@@ -63,13 +94,9 @@ def open_tflite(path: Path, threads: int | None = None):
 
     A file that is not a TFLite model is a ``ModelError``.
     """
+    interpreter_class = tflite_interpreter_class()
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # fall back to TensorFlow's bundled interpreter
-        quiet_tensorflow()
-        from tensorflow.lite import Interpreter
-    try:
-        return Interpreter(model_path=str(path), num_threads=threads)
+        return interpreter_class(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as error:
         raise ModelError(f"{path}: not a TFLite model ({error})") from None
 

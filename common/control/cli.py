@@ -11,7 +11,7 @@ import typer
 
 from fakeblock.common.control.analyzer_options import ANALYZE_COMMAND_OPTIONS
 from fakeblock.common.control.cli_deploy import keys_app, status_command
-from fakeblock.common.control.cli_errors import report_user_errors, setup_logging
+from fakeblock.common.control.cli_errors import report_user_errors, setup_logging, tensorflow_required
 from fakeblock.common.control.up_options import config_values, with_table_options
 
 app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
@@ -68,8 +68,8 @@ def train(
     setup_logging(verbose)
     check_ferplus(ferplus)
     with report_user_errors():
-        from fakeblock.train.run import TrainConfig, run
-
+        with tensorflow_required("fakeblock train"):
+            from fakeblock.train.run import TrainConfig, run
         card = run(TrainConfig(data=str(data), output=str(output), architecture=architecture, epochs=epochs,
                                batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer, loss=loss,
                                label_smoothing=label_smoothing, class_weight_power=class_weight_power,
@@ -102,9 +102,9 @@ def ensemble(
     """Average trained models inside one network and export it as one .tflite for the classify stage."""
     setup_logging(verbose)
     with report_user_errors():
-        from fakeblock.train.ensemble import EnsembleConfig, run
+        with tensorflow_required("fakeblock ensemble"):
+            from fakeblock.train.ensemble import EnsembleConfig, run
         from fakeblock.train.run_files import TFLITE_NAME
-
         smoothing = {} if smoothing_sigma is None else {"smoothing_sigma_px": smoothing_sigma}
         card = run(EnsembleConfig(models=tuple(str(path) for path in model), data=str(data), output=str(output),
                                   quantization=quantize, calibration_faces=calibration_faces, tta=tta, seed=seed,

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from fakeblock.common.errors import SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, UserError
+from fakeblock.common.tensorflow_setup import missing_tensorflow, needs_tensorflow_message
 
 
 @contextlib.contextmanager
@@ -23,6 +24,22 @@ def report_user_errors():
     except UserError as error:  # DataError, TrainError, ModelError and the rest derive from it
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(USER_ERROR_EXIT_CODE) from None
+
+
+@contextlib.contextmanager
+def tensorflow_required(command: str):
+    """Turn TensorFlow or Keras missing while importing ``command``'s code into a ``UserError`` naming the extra.
+
+    The base install runs the pipeline without TensorFlow; ``train`` and ``ensemble`` need
+    the ``train`` extra, and say so in one line (inside ``report_user_errors``).
+    """
+    try:
+        yield
+    except ImportError as error:
+        if not missing_tensorflow(error):
+            raise
+        logging.getLogger(__name__).debug("%s: %s", command, error)
+        raise UserError(needs_tensorflow_message(command)) from None
 
 
 def setup_logging(verbose: bool) -> None:
