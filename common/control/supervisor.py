@@ -96,6 +96,9 @@ class Supervisor:
             discovery.unregister(note)
             self._close(context, sockets, self.service)
         self.board.write_stats(self.config.stats, self.workers, self.counters())
+        summary = self.board.end_summary()
+        if summary is not None:
+            LOGGER.info("%s", summary)
         if self.shutdown.signal_number is not None and self.exit_code == 0:
             self.exit_code = SIGNAL_EXIT_BASE + self.shutdown.signal_number
             LOGGER.warning("%s", interrupted_line(self.workers, self.board.latest))
