@@ -14,6 +14,7 @@ from rich import box
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
@@ -27,6 +28,7 @@ from fakeblock.common.control.progress import (
     written_files,
 )
 from fakeblock.common.control.status_table import DROP_COUNTERS, queue_depth
+from fakeblock.common.control.stderr_relay import StderrRelay
 from fakeblock.common.counters import (
     BATCH_SIZE,
     DROPPED,
@@ -41,6 +43,7 @@ from fakeblock.common.counters import (
     UPTIME_S,
 )
 from fakeblock.common.runtime import IDLE_WARNING_S
+from fakeblock.common.stages import STAGE_NAMES
 
 LOGGER = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.5
@@ -70,6 +73,7 @@ class StatusBoard:
         self._next_log_s = LOG_INTERVAL_S
         self._next_progress_log_s = PROGRESS_LOG_INTERVAL_S
         self._last_logged_done: tuple[int, ...] = ()
+        self._last_view: tuple = ([], None)  # refresh's arguments, for the view's last redraw
         self.sources_started_s: float | None = None  # when the first capture started, from its uptime
 
     def update(self, status: wire.Status) -> None:
@@ -94,18 +98,28 @@ class StatusBoard:
 
     @contextlib.contextmanager
     def live(self, enabled: bool):
-        """Show the table live on a terminal; log a line now and then otherwise."""
-        if enabled and sys.stderr.isatty():
-            with Live(self.view([]), console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
-                self._live = live
-                yield
-                self._live = None
-        else:
+        """Show the view live on a terminal, every stderr line above it; log a line now and then otherwise."""
+        if not (enabled and sys.stderr.isatty()):
             yield
+            return
+        relay = StderrRelay()
+        try:
+            console = Console(file=relay.terminal)
+            with Live(self.view([]), console=console, refresh_per_second=4, transient=False) as live:
+                relay.print_line = lambda line: live.console.print(Text(line.rstrip("\n")))
+                self._live = live
+                try:
+                    yield
+                finally:
+                    self._live = None
+                    live.update(self.view(*self._last_view), refresh=True)  # the figures at the end
+        finally:
+            relay.restore()
 
     def refresh(self, workers, supervisor_counters: dict[str, float] | None = None) -> None:
         """Redraw (at most every ``REFRESH_INTERVAL_S``) or log a summary line."""
         now_s = time.monotonic()
+        self._last_view = (workers, supervisor_counters)
         if self._live is not None and now_s >= self._next_refresh_s:
             self._next_refresh_s = now_s + REFRESH_INTERVAL_S
             self._live.update(self.view(workers, supervisor_counters))
@@ -157,7 +171,7 @@ class StatusBoard:
         for column in LIVE_COLUMNS:
             table.add_column(column, justify="left" if column in ("stage", "state") else "right", overflow="fold")
         now_s = time.monotonic()
-        for name in self.names:
+        for name in sorted(self.names, key=_pipeline_position):
             status = self.latest.get(name)
             counters = status.counters if status else {}
             state = self.state(name, alive.get(name, True), now_s)
@@ -234,6 +248,12 @@ class StatusBoard:
             return
         Path(path).write_text(json.dumps(self.stats(workers, supervisor_counters), indent=2) + "\n")
         LOGGER.info("wrote stats to %s", path)
+
+
+def _pipeline_position(name: str) -> tuple[int, str]:
+    """Where a ``stage/worker`` row goes: in pipeline order (capture first), then by name."""
+    stage = name.split("/")[0]
+    return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), name)
 
 
 def _jsonable(value):
