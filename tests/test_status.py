@@ -170,7 +170,8 @@ def test_a_busy_site_status_port_is_a_warning_not_a_failure(services, tmp_path, 
 def test_workers_of_a_stage_are_added_up():
     detect = stage_summary("detect", list(WORKERS[:2]))
     assert (detect["workers"], detect["alive"], detect["restarts"]) == (2, 1, 2)
-    assert detect["frames_in_per_s"] == 12.0 and detect["queue_depth"] == 2 and detect["drops"] == 1
+    # 50 in, 48 out, 1 dropped: one frame held (a dropped frame is not in the queue).
+    assert detect["frames_in_per_s"] == 12.0 and detect["queue_depth"] == 1 and detect["drops"] == 1
     assert detect["states"] == ["restarting", "running"] and detect["uptime_s"] == 30.0
     display = stage_summary("display", [WORKERS[3]])
     assert display["queue_depth"] == 3 and display["latency_p95_ms"] == 80.0
@@ -186,25 +187,58 @@ def test_the_document_lists_stages_in_pipeline_order_and_silent_hosts(tmp_path):
     assert document["hosts"][1] == {"host": "camera", "endpoint": "tcp://10.0.0.5:5557", "answered": False,
                                     "error": "no answer"}
     json.dumps(document)
-    from rich.console import Console
-
-    console = Console(width=160, record=True)
-    console.print(status_table(document))
-    text = console.export_text()
-    assert "classify (idle)" in text and "no answer" in text and "0:31" in text
+    text = render_at_80_columns(status_table(document))
+    lines = text.splitlines()
+    classify = next(index for index, line in enumerate(lines) if line.strip().startswith("classify"))
+    assert lines[classify + 1].strip() == "(idle)" and "no answer" in text and "0:31" in text
 
 
 def test_the_supervisors_own_malformed_counts_are_in_the_document_and_its_row():
-    from rich.console import Console
-
     from fakeblock.common.control.status_client import Answer
 
     draining = wire.StatusReport("gpu-box", 4242, "draining", 31.5, WORKERS[:1], {"malformed_heartbeats": 2,
                                                                                   "malformed_requests": 1})
     document = status_document([Answer(Target("gpu-box", "tcp://10.0.0.6:5557", SecurityConfig()), report=draining)])
     assert document["hosts"][0]["supervisor_counters"] == {"malformed_heartbeats": 2, "malformed_requests": 1}
-    console = Console(width=160, record=True)
-    console.print(status_table(document))
-    rows = [line for line in console.export_text().splitlines() if "supervisor" in line]
-    cells = [cell.strip() for cell in rows[0].strip("│").split("│")] if len(rows) == 1 else []
-    assert cells == ["gpu-box", "supervisor (draining)", "", "", "", "", "", "3", "", "", "0:31"], rows
+    lines = render_at_80_columns(status_table(document)).splitlines()
+    host = next(index for index, line in enumerate(lines) if line.strip().startswith("gpu-box"))
+    assert lines[host].split() == ["gpu-box", "3", "0:31"] and lines[host + 1].strip() == "(draining)", lines
+    header = next(line for line in lines if line.strip().startswith("stage"))
+    assert header.index("drops") < lines[host].index("3") + 1 <= header.index("drops") + len("drops")
+
+
+def render_at_80_columns(renderable) -> str:
+    """``renderable`` as an 80-column terminal shows it, checked to fit with no name cut short."""
+    from rich.console import Console
+
+    console = Console(width=80, record=True)
+    console.print(renderable)
+    text = console.export_text()
+    assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80, text
+    return text
+
+
+def test_the_status_table_fits_80_columns_with_every_name_whole():
+    from fakeblock.common.control.status_client import Answer
+
+    busy = wire.StatusReport("camera-hall-2", 1, "running", 3600.0, (
+        wire.WorkerReport("capture", 0, 7, True, "running", 0, 30.0, 29.9, {"frames_in": 9000, "frames_out": 5140,
+                                                                          "dropped": 3860, "uptime_s": 3599.0}),
+        *WORKERS), {})
+    text = render_at_80_columns(status_table(status_document(
+        [Answer(Target("camera-hall-2", "tcp://10.0.0.6:5557", SecurityConfig()), report=busy)])))
+    for name in ("stage", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime",
+                 "camera-hall-2", "capture", "detect", "classify", "display", "(restarting)"):
+        assert name in text, name
+
+
+def test_a_live_captures_dropped_frames_are_not_in_its_queue():
+    from fakeblock.common.control.status_table import queue_depth
+
+    # A camera that read 9000 frames, sent 5140 and dropped 3860 for want of room holds none.
+    assert queue_depth({"frames_in": 9000, "frames_out": 5140, "dropped": 3860}) == 0
+    assert queue_depth({"frames_in": 9002, "frames_out": 5140, "dropped": 3860}) == 2
+    live = wire.WorkerReport("capture", 0, 7, True, "running", 0, 30.0, 20.0,
+                             {"frames_in": 9000, "frames_out": 5140, "dropped": 3860})
+    summary = stage_summary("capture", [live])
+    assert (summary["queue_depth"], summary["drops"]) == (0, 3860)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -111,11 +112,13 @@ def summary_tables(summary: dict) -> list:
                     f"n {summary['n']}   split {summary['split']}{'   flip TTA' if summary.get('tta') else ''}\n"
                     f"model {summary['model']}\ndata {summary['data']}")
     confusion = np.asarray(summary["confusion"])
-    table = Table(title="confusion (rows: true, columns: predicted)")
-    table.add_column("true", style="bold")
+    # No borders between columns: eight emotions' names and the recall stay whole at 80 columns.
+    table = Table(title="confusion (rows: true, columns: predicted)", box=box.SIMPLE_HEAD, show_edge=False,
+                  collapse_padding=True)
+    table.add_column("true", style="bold", overflow="fold")
     for name in EMOTIONS:
-        table.add_column(name, justify="right")
-    table.add_column("recall", justify="right", style="bold")
+        table.add_column(name, justify="right", overflow="fold")
+    table.add_column("recall", justify="right", style="bold", overflow="fold")
     for row, name in enumerate(EMOTIONS):
         counts = [str(value) if value else "[dim]0[/dim]" for value in confusion[row]]
         recall = f"{summary['per_class_recall'][name]:.3f}" if confusion[row].sum() else "-"

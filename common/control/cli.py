@@ -11,11 +11,13 @@ import typer
 
 from fakeblock.common.control.analyzer_options import ANALYZE_COMMAND_OPTIONS
 from fakeblock.common.control.cli_deploy import keys_app, status_command
-from fakeblock.common.control.cli_errors import report_user_errors, setup_logging, tensorflow_required
+from fakeblock.common.control.cli_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
 from fakeblock.common.control.up_options import config_values, with_table_options
 
+# Plain help (rich_markup_mode None): click's two columns give each description the room left
+# of its option, where typer's rich panel squeezes it into a fraction of 80 columns.
 app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 @app.callback()
@@ -62,7 +64,7 @@ def train(
     erase_probability: float = typer.Option(0.0, min=0.0, max=1.0,
                                             help="Share of training faces that get a random rectangle of noise "
                                                  "(random erasing)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
     setup_logging(verbose)
@@ -97,7 +99,7 @@ def ensemble(
         help="Blur for members trained before models had their own inference smoothing "
              "[default: 0.71, the blur of training augmentation; 0 turns it off]."),
     seed: int = typer.Option(1337, help="Seed of the calibration sample and of the split for unsplit data."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Average trained models inside one network and export it as one .tflite for the classify stage."""
     setup_logging(verbose)
@@ -124,7 +126,7 @@ def evaluate(
     ferplus: Optional[str] = typer.Option(None, help="Score against FER+ votes from fer2013new.csv: majority or "
                                           "probability."),
     seed: int = typer.Option(1337, help="Seed of the held-out split for data without named splits (as for train)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Score a model on held-out faces: accuracy, macro recall, per-class recall, confusion matrix."""
     setup_logging(verbose)
@@ -157,7 +159,7 @@ def up(
                                   "5550-5554 without keys, open to every local user."),
     stats: Optional[Path] = typer.Option(None, help="Write a JSON summary (frames, drops, latency) at exit."),
     status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     **options,
 ) -> None:
     """Start capture, detect, classify and display (or this host's share of a deployment) as supervised processes."""
@@ -187,7 +189,7 @@ def analyze(
                                       "--source takes: a camera index, a stream URL, demo)."),
     json_lines: bool = typer.Option(False, "--json", help="One JSON line per image or video frame on stdout, "
                                     "instead of tables."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     **options,
 ) -> None:
     """Faces and emotions of images, folders and videos, in this process (no pipeline): a table each, or --json."""
@@ -219,7 +221,7 @@ def report(
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR",
                                           help="Folder for the report, created if missing "
                                                "(default: RESULTS-report beside the results file)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Plot each stream's emotion timeline (PNG) and summarise every track (CSV) from a results file.
 

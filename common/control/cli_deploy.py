@@ -8,10 +8,11 @@ from typing import List, Optional
 
 import typer
 
-from fakeblock.common.control.cli_errors import report_user_errors, setup_logging
+from fakeblock.common.control.cli_errors import VERBOSE_HELP, report_user_errors, setup_logging
 
 STATUS_WIDTH_CHARS = 160
-keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machines.", no_args_is_help=True)
+keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machines.", no_args_is_help=True,
+                       rich_markup_mode=None)  # plain help, as the main app's (see cli.py)
 
 
 @keys_app.command("generate")
@@ -21,7 +22,7 @@ def generate(
                                               "'server' is the site's server pair, any other name a client that "
                                               "is added to the allow-list (default: server and client)."),
     force: bool = typer.Option(False, "--force", help="Replace existing key files."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Create CurveZMQ key pairs; secret files are readable by their owner only."""
     setup_logging(verbose)
@@ -41,7 +42,7 @@ def status_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of the table."),
     keys: Optional[Path] = typer.Option(None, help="CurveZMQ key folder (overrides the file's)."),
     timeout_s: float = typer.Option(2.0, "--timeout", min=0.1, max=60.0, help="Seconds to wait for the answers."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Show every stage of a deployment: workers, liveness, rates, queues, drops, batch, latency, uptime.
 

@@ -12,6 +12,8 @@ import typer
 from fakeblock.common.errors import SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, UserError
 from fakeblock.common.tensorflow_setup import missing_tensorflow, needs_tensorflow_message
 
+VERBOSE_HELP = "Log debug messages too (default: info and above)."
+
 
 @contextlib.contextmanager
 def report_user_errors():

@@ -1,14 +1,17 @@
 """The site-wide status table and its ``--json`` form, from the supervisors' answers.
 
-One row per host and stage: workers, how many are alive, frames/s in and out (summed over
-workers), queue depth (messages held inside the stage), drops, the latest batch size,
-latency p95 (measured at the display) and uptime.  Above a host's stages, a row for its
-supervisor: its phase when not running, the messages it dropped as malformed (heartbeats
-and status requests) and its uptime.  A host that did not answer is one row saying so.
+One row per host and stage: how many of its workers are alive, frames/s in and out (summed
+over workers), queue depth (messages held inside the stage), drops, the latest batch size,
+latency p95 (measured at the display) and uptime.  Each host is a row above its stages,
+its supervisor's: its phase when not running, the messages it dropped as malformed
+(heartbeats and status requests) and its uptime.  A host that did not answer is one row
+saying so.  The table fits 80 columns.
 """
 
 from __future__ import annotations
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from fakeblock.common import wire
@@ -28,16 +31,22 @@ from fakeblock.common.counters import (
 )
 from fakeblock.common.stages import STAGE_NAMES
 
-COLUMNS = ("host", "stage", "workers", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
+# "alive" is alive/workers; each host is a row above its stages (see status_table).
+COLUMNS = ("stage", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
+STAGE_INDENT = "  "
 DROP_COUNTERS = (DROPPED, DISPLAY_DROPPED, MALFORMED)
 SUPERVISOR_DROP_COUNTERS = (MALFORMED_HEARTBEATS, MALFORMED_REQUESTS)
 
 
-def _queue_depth(counters: dict) -> float:
-    """Messages a worker holds: the display's reorder buffer, else what came in and has not gone out."""
+def queue_depth(counters: dict) -> float:
+    """Messages a worker holds: the display's reorder buffer, else what came in and neither went out nor was dropped.
+
+    A live capture drops a frame it has no room for: that frame came in and is gone, so it
+    is not held (counted as in, never out, it would make the queue grow with the drops).
+    """
     if PENDING in counters:
         return counters[PENDING]
-    return max(0.0, counters.get(FRAMES_IN, 0) - counters.get(FRAMES_OUT, 0))
+    return max(0.0, counters.get(FRAMES_IN, 0) - counters.get(FRAMES_OUT, 0) - counters.get(DROPPED, 0))
 
 
 def stage_summary(stage: str, workers: list[wire.WorkerReport]) -> dict:
@@ -51,7 +60,7 @@ def stage_summary(stage: str, workers: list[wire.WorkerReport]) -> dict:
         "states": sorted({worker.state for worker in workers}),
         "frames_in_per_s": round(sum(worker.rate_in_fps for worker in alive), 2),
         "frames_out_per_s": round(sum(worker.rate_out_fps for worker in alive), 2),
-        "queue_depth": sum(_queue_depth(worker.counters) for worker in alive),
+        "queue_depth": sum(queue_depth(worker.counters) for worker in alive),
         "drops": sum(worker.counters.get(name, 0) for worker in workers for name in DROP_COUNTERS),
         "batch_size": max(batches) if batches else None,
         "latency_p95_ms": max(latencies) if latencies else None,
@@ -100,33 +109,45 @@ def _uptime(seconds: float | None) -> str:
 
 
 def status_table(document: dict) -> Table:
-    """The rich table of :func:`status_document`'s hosts."""
-    table = Table(title="fakeblock status", expand=False)
+    """The rich table of :func:`status_document`'s hosts, whole at 80 columns.
+
+    Each host is a row of its own (its supervisor's drops and uptime, its phase or its
+    error on a second line), its stages indented below; a stage that is not simply
+    running says how on a second line.  Short headers and no column borders keep every
+    name whole.
+    """
+    table = Table(title="fakeblock status", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("host", "stage") else "right")
+        table.add_column(column, justify="left" if column == "stage" else "right", overflow="fold")
     for host in document["hosts"]:
         if not host["answered"]:
-            table.add_row(host["host"], f"[red]{host['error']}[/red]", *[""] * (len(COLUMNS) - 2))
+            table.add_row(f"[bold]{escape(host['host'])}[/bold]\n[red]{escape(host['error'])}[/red]",
+                          *[""] * (len(COLUMNS) - 1), end_section=True)
             continue
         table.add_row(*_supervisor_row(host))
         for stage in host["stages"]:
-            alive_style = "green" if stage["alive"] == stage["workers"] else "red"
-            # "idle" means its upstream is silent; "silent" that the stage itself stopped reporting.
-            unusual = [state for state in stage["states"] if state != "running"]
-            name = stage["stage"] + (f" [yellow]({', '.join(unusual)})[/yellow]" if unusual else "")
-            table.add_row(host["host"], name, str(stage["workers"]),
-                          f"[{alive_style}]{stage['alive']}[/{alive_style}]",
-                          _number(stage["frames_in_per_s"]), _number(stage["frames_out_per_s"]),
-                          _number(stage["queue_depth"], 0), _number(stage["drops"], 0),
-                          _number(stage["batch_size"], 0), _number(stage["latency_p95_ms"], 0),
-                          _uptime(stage["uptime_s"]))
+            table.add_row(*_stage_row(stage))
+        table.add_section()
     return table
 
 
+def _stage_row(stage: dict) -> tuple[str, ...]:
+    """A stage's row: its name (and any state but running below it), alive of workers, rates, queue and the rest."""
+    alive_style = "green" if stage["alive"] == stage["workers"] else "red"
+    # "idle" means its upstream is silent; "silent" that the stage itself stopped reporting.
+    unusual = [state for state in stage["states"] if state != "running"]
+    name = STAGE_INDENT + stage["stage"] + (f"\n{STAGE_INDENT}[yellow]({', '.join(unusual)})[/yellow]"
+                                            if unusual else "")
+    return (name, f"[{alive_style}]{stage['alive']}/{stage['workers']}[/{alive_style}]",
+            _number(stage["frames_in_per_s"]), _number(stage["frames_out_per_s"]),
+            _number(stage["queue_depth"], 0), _number(stage["drops"], 0), _number(stage["batch_size"], 0),
+            _number(stage["latency_p95_ms"], 0), _uptime(stage["uptime_s"]))
+
+
 def _supervisor_row(host: dict) -> tuple[str, ...]:
-    """The supervisor's own row: its phase when not running, its malformed messages as drops, its uptime."""
-    phase = "" if host["phase"] == "running" else f" [yellow]({host['phase']})[/yellow]"
+    """The host's row, its supervisor's own: its phase when not running, its malformed messages as drops, its uptime."""
+    phase = "" if host["phase"] == "running" else f"\n[yellow]({host['phase']})[/yellow]"
     drops = sum(host["supervisor_counters"].get(name, 0) for name in SUPERVISOR_DROP_COUNTERS)
-    cells = {"host": host["host"], "stage": f"supervisor{phase}", "drops": _number(drops, 0),
+    cells = {"stage": f"[bold]{escape(host['host'])}[/bold]{phase}", "drops": _number(drops, 0),
              "uptime": _uptime(host["uptime_s"])}
     return tuple(cells.get(column, "") for column in COLUMNS)

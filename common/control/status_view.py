@@ -10,12 +10,25 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
+from fakeblock.common.control.progress import (
+    DISPLAY_NAME,
+    StreamProgress,
+    end_summary,
+    progress_line,
+    stream_progress,
+    with_progress,
+    written_files,
+)
+from fakeblock.common.control.status_table import DROP_COUNTERS, queue_depth
+from fakeblock.common.control.stderr_relay import StderrRelay
 from fakeblock.common.counters import (
     BATCH_SIZE,
     DROPPED,
@@ -27,12 +40,16 @@ from fakeblock.common.counters import (
     MALFORMED,
     RESULTS_IN,
     RESULTS_WRITTEN,
+    UPTIME_S,
 )
 from fakeblock.common.runtime import IDLE_WARNING_S
+from fakeblock.common.stages import STAGE_NAMES
 
 LOGGER = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.5
 LOG_INTERVAL_S = 10.0
+PROGRESS_LOG_INTERVAL_S = 5.0
+LIVE_COLUMNS = ("stage", "state", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "restarts")
 SILENT_AFTER_S = 3.0
 DEFAULT_RATE_COUNTERS = (FRAMES_IN, FRAMES_OUT)
 # The display's frames in and out are pixels for drawing; its throughput is results.
@@ -54,6 +71,10 @@ class StatusBoard:
         self._live: Live | None = None
         self._next_refresh_s = 0.0
         self._next_log_s = LOG_INTERVAL_S
+        self._next_progress_log_s = PROGRESS_LOG_INTERVAL_S
+        self._last_logged_done: tuple[int, ...] = ()
+        self._last_view: tuple = ([], None)  # refresh's arguments, for the view's last redraw
+        self.sources_started_s: float | None = None  # when the first capture started, from its uptime
 
     def update(self, status: wire.Status) -> None:
         """Record a heartbeat; frames/s come from the change since the previous one."""
@@ -67,6 +88,8 @@ class StatusBoard:
                 max(0.0, status.counters.get(key, 0) - previous.counters.get(key, 0)) / elapsed_s
                 for key in RATE_COUNTERS.get(status.stage, DEFAULT_RATE_COUNTERS))
             self.rates[name] = (in_per_s, out_per_s)
+        if status.stage == "capture" and self.sources_started_s is None:
+            self.sources_started_s = now_s - status.counters.get(UPTIME_S, 0.0)
         self.latest[name], self.received_s[name] = status, now_s
 
     def note_restart(self, name: str) -> None:
@@ -75,24 +98,49 @@ class StatusBoard:
 
     @contextlib.contextmanager
     def live(self, enabled: bool):
-        """Show the table live on a terminal; log a line now and then otherwise."""
-        if enabled and sys.stderr.isatty():
-            with Live(self.table([]), console=Console(stderr=True), refresh_per_second=4, transient=False) as live:
-                self._live = live
-                yield
-                self._live = None
-        else:
+        """Show the view live on a terminal, every stderr line above it; log a line now and then otherwise."""
+        if not (enabled and sys.stderr.isatty()):
             yield
+            return
+        relay = StderrRelay()
+        try:
+            console = Console(file=relay.terminal)
+            with Live(self.view([]), console=console, refresh_per_second=4, transient=False) as live:
+                relay.print_line = lambda line: live.console.print(Text(line.rstrip("\n")))
+                self._live = live
+                try:
+                    yield
+                finally:
+                    self._live = None
+                    live.update(self.view(*self._last_view), refresh=True)  # the figures at the end
+        finally:
+            relay.restore()
 
     def refresh(self, workers, supervisor_counters: dict[str, float] | None = None) -> None:
         """Redraw (at most every ``REFRESH_INTERVAL_S``) or log a summary line."""
         now_s = time.monotonic()
+        self._last_view = (workers, supervisor_counters)
         if self._live is not None and now_s >= self._next_refresh_s:
             self._next_refresh_s = now_s + REFRESH_INTERVAL_S
-            self._live.update(self.table(workers, supervisor_counters))
-        elif self._live is None and now_s - self.started_s >= self._next_log_s:
+            self._live.update(self.view(workers, supervisor_counters))
+            return
+        if self._live is not None:
+            return
+        elapsed_s = now_s - self.started_s
+        if elapsed_s >= self._next_log_s:
             self._next_log_s += LOG_INTERVAL_S
             LOGGER.info("status: %s", "; ".join(self.summary_line(name) for name in self.names))
+        if elapsed_s >= self._next_progress_log_s:
+            self._next_progress_log_s = elapsed_s + PROGRESS_LOG_INTERVAL_S
+            progresses = self.progress()
+            if progresses and self._progress_moved(progresses):
+                LOGGER.info("%s", progress_line(progresses))
+
+    def _progress_moved(self, progresses: list[StreamProgress]) -> bool:
+        """True when some stream's frames done changed since the last progress line (a finished replay goes quiet)."""
+        done = tuple(progress.frames_done for progress in progresses)
+        moved, self._last_logged_done = done != self._last_logged_done, done
+        return moved
 
     def summary_line(self, name: str) -> str:
         """``stage/worker in/s out/s`` for logs."""
@@ -111,28 +159,49 @@ class StatusBoard:
         return "idle" if status.counters.get(IDLE_S, 0) > IDLE_WARNING_S else "running"
 
     def table(self, workers, supervisor_counters: dict[str, float] | None = None) -> Table:
-        """One row per stage worker: state, rates, drops, batch, latency, restarts; the supervisor's own below."""
+        """One row per stage worker: state, rates, queue, drops, batch, latency, restarts; the supervisor's own below.
+
+        Short headers and no borders between columns keep it whole at 80 columns.
+        """
         alive = {worker.name: worker.alive() for worker in workers}
-        table = Table(title="fakeblock", expand=False)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
         if supervisor_counters:
             table.caption = "supervisor: " + ", ".join(f"{name.replace('_', ' ')} {value:.0f}"
                                                        for name, value in supervisor_counters.items())
-        for column in ("stage", "state", "in/s", "out/s", "in flight", "dropped", "malformed", "batch",
-                       "p95 ms", "restarts"):
-            table.add_column(column, justify="left" if column in ("stage", "state") else "right")
+        for column in LIVE_COLUMNS:
+            table.add_column(column, justify="left" if column in ("stage", "state") else "right", overflow="fold")
         now_s = time.monotonic()
-        for name in self.names:
+        for name in sorted(self.names, key=_pipeline_position):
             status = self.latest.get(name)
             counters = status.counters if status else {}
             state = self.state(name, alive.get(name, True), now_s)
             rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
-            in_flight = counters.get(FRAMES_IN, 0) - counters.get(FRAMES_OUT, 0)
-            table.add_row(name, state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{in_flight:.0f}",
-                          f"{counters.get('dropped', 0):.0f}", f"{counters.get('malformed', 0):.0f}",
-                          f"{counters[BATCH_SIZE]:.0f}" if BATCH_SIZE in counters else "",
+            drops = sum(counters.get(counter, 0) for counter in DROP_COUNTERS)
+            table.add_row(name, state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{queue_depth(counters):.0f}",
+                          f"{drops:.0f}", f"{counters[BATCH_SIZE]:.0f}" if BATCH_SIZE in counters else "",
                           f"{counters[LATENCY_P95_MS]:.0f}" if LATENCY_P95_MS in counters else "",
                           str(self.restarts.get(name, 0)))
         return table
+
+    def view(self, workers, supervisor_counters: dict[str, float] | None = None) -> RenderableType:
+        """The live view: each stream's progress bar above :meth:`table`."""
+        return with_progress(self.progress(), self.table(workers, supervisor_counters))
+
+    def progress(self) -> list[StreamProgress]:
+        """Every local capture's progress, from the latest heartbeats."""
+        return stream_progress({name: dict(status.counters) for name, status in self.latest.items()})
+
+    def end_summary(self) -> str | None:
+        """The line at exit (frames, seconds, frames/s, files written), or None when no display ran here."""
+        display = self.latest.get(DISPLAY_NAME)
+        if display is None:
+            return None
+        started_s = self.sources_started_s if self.sources_started_s is not None else self.started_s
+        counters = display.counters
+        record_frames = counters.get(FRAMES_OUT)
+        written = written_files(self.config.display.results, self.config.display.record,
+                                None if record_frames is None else int(record_frames), self.config.stats)
+        return end_summary(int(counters.get(RESULTS_WRITTEN, 0)), time.monotonic() - started_s, written)
 
     def reports(self, workers) -> tuple[wire.WorkerReport, ...]:
         """Every worker's state, rates and latest counters, for a ``fakeblock status`` answer."""
@@ -179,6 +248,12 @@ class StatusBoard:
             return
         Path(path).write_text(json.dumps(self.stats(workers, supervisor_counters), indent=2) + "\n")
         LOGGER.info("wrote stats to %s", path)
+
+
+def _pipeline_position(name: str) -> tuple[int, str]:
+    """Where a ``stage/worker`` row goes: in pipeline order (capture first), then by name."""
+    stage = name.split("/")[0]
+    return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), name)
 
 
 def _jsonable(value):

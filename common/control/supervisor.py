@@ -85,10 +85,11 @@ class Supervisor:
             self.service = StatusService(context, self.security, local_status_service(self.config.endpoints),
                                          self.config.status_service)
             note = self._register()
-            for worker in self.workers:
-                if worker.role != SOURCE:  # sources start once the rest is ready (see _start_sources)
-                    worker.start(self.log_level, self.config.security)
+            # The live view starts first: the stages then inherit the stderr it shows above itself.
             with self.board.live(self.config.show_status):
+                for worker in self.workers:
+                    if worker.role != SOURCE:  # sources start once the rest is ready (see _start_sources)
+                        worker.start(self.log_level, self.config.security)
                 self._loop(control, status, self.service)
         finally:
             # Still under this supervisor's handlers: a signal now cannot cut the cleanup short.
@@ -98,6 +99,9 @@ class Supervisor:
             discovery.unregister(note)
             self._close(context, sockets, self.service)
         self.board.write_stats(self.config.stats, self.workers, self.counters())
+        summary = self.board.end_summary()
+        if summary is not None:
+            LOGGER.info("%s", summary)
         if self.shutdown.signal_number is not None and self.exit_code == 0:
             self.exit_code = SIGNAL_EXIT_BASE + self.shutdown.signal_number
             LOGGER.warning("%s", interrupted_line(self.workers, self.board.latest))
