@@ -90,3 +90,10 @@ def test_results_in_a_missing_folder(tmp_path):
 def test_record_to_stdout_is_refused():
     video = shared_file(MEDIA / "office-woman.mp4")
     assert_one_line_error(run_up("--source", str(video), "--record", "-"), "--record -")
+
+
+def test_probing_a_missing_camera_prints_no_opencv_warnings(capfd):
+    from fakeblock.common.control.preflight import camera_opens
+
+    assert not camera_opens(7)
+    assert "WARN" not in capfd.readouterr().err

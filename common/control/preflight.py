@@ -35,14 +35,17 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def camera_opens(index: int = 0) -> bool:
-    """True when OpenCV can read a frame from camera ``index``."""
+    """True when OpenCV can read a frame from camera ``index`` (its own warnings silenced: no camera is no news)."""
     import cv2
 
-    capture = cv2.VideoCapture(index)
-    try:
-        return capture.isOpened() and capture.read()[0]
-    finally:
-        capture.release()
+    from fakeblock.capture.core import quiet_opencv
+
+    with quiet_opencv():
+        capture = cv2.VideoCapture(index)
+        try:
+            return capture.isOpened() and capture.read()[0]
+        finally:
+            capture.release()
 
 
 def choose_outputs(requested: tuple[str, ...], say) -> tuple[str, ...]:
