@@ -7,13 +7,15 @@ is written twice.
 
 The path ``-`` means standard output (``STDOUT_PATH``): the lines go to the display's
 stdout, which is the terminal's or the pipe's, and every log stays on stderr.  A
-restarted display has nothing to read back there and just goes on writing.
+restarted display has nothing to read back there and just goes on writing.  A reader
+that closes the pipe (``| head``) ends the run: one clear error, no traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +54,10 @@ class ResultsWriter:
 
     def write(self, result: wire.Result, raw: wire.Result | None = None) -> None:
         """Append the result's record; flushes when the last flush is old enough to matter."""
-        self._file.write(json.dumps(result_record(result, raw)) + "\n")
+        try:
+            self._file.write(json.dumps(result_record(result, raw)) + "\n")
+        except BrokenPipeError:
+            self._reader_gone()
         self.lines += 1
         self._unflushed = True
         self.flush_if_due()
@@ -64,7 +69,10 @@ class ResultsWriter:
 
     def flush(self) -> None:
         """Push buffered lines to the file (tail -f and a crash both see them)."""
-        self._file.flush()
+        try:
+            self._file.flush()
+        except BrokenPipeError:
+            self._reader_gone()
         self._flushed_s, self._unflushed = time.monotonic(), False
 
     def close(self) -> None:
@@ -73,10 +81,27 @@ class ResultsWriter:
             return
         self._closed = True
         if self.to_stdout:
-            self._file.flush()
+            try:
+                self._file.flush()
+            except BrokenPipeError:
+                self._point_stdout_at_nothing()
         else:
             self._file.close()
         LOGGER.info("wrote %d result lines to %s", self.lines, "stdout" if self.to_stdout else self.path)
+
+
+    def _reader_gone(self) -> None:
+        """The pipe on stdout was closed: nothing more can be delivered, so the display stops."""
+        self._point_stdout_at_nothing()
+        self._closed = True
+        raise UserError(f"the reader of the results on stdout went away ({self.lines} lines written); stopping")
+
+    @staticmethod
+    def _point_stdout_at_nothing() -> None:
+        """Send what stdout still buffers to /dev/null, so Python's own flush at exit cannot fail again."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def read_written_frames(path: Path) -> tuple[dict[str, int], int]:

@@ -45,6 +45,20 @@ def test_results_dash_writes_json_lines_to_stdout_and_logs_to_stderr():
     assert "every stream is complete" in stderr and "wrote 30 result lines to stdout" in stderr
 
 
+def test_a_reader_that_closes_stdout_ends_the_run_with_one_error_line():
+    process = start_up("--display", "none", "--results", "-", "--max-frames", "200", stdout=subprocess.PIPE)
+    try:
+        assert json.loads(process.stdout.readline())["frame"] == 0
+        process.stdout.close()  # like `| head -1`
+        _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        end(process)
+    assert process.returncode == 2, stderr
+    assert "error: the reader of the results on stdout went away" in stderr
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+    wait_for_no_orphans(process.pid)
+
+
 def health(port: int) -> dict | None:
     """``/healthz`` of the web view, None while it does not answer."""
     try:
