@@ -20,6 +20,11 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
 
+# The quick subset for everyday work: lint and every test but the end-to-end (slow) and training ones.
+.PHONY: check
+check: lint
+	$(BIN)/python -m pytest -m "not slow and not train" $(ARGS)
+
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/pipeline_vs_loop.py $(ARGS)
 

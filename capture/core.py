@@ -201,7 +201,7 @@ class DemoSource(Source):
 
 
 @contextlib.contextmanager
-def _quiet_opencv():
+def quiet_opencv():
     """Silence OpenCV's own warnings while probing: the user gets our one line instead."""
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -213,7 +213,7 @@ def _quiet_opencv():
 
 def _open_capture(target: int | str, *backend_and_parameters) -> tuple[cv2.VideoCapture, Reading | None]:
     """Open a VideoCapture and read its first frame (None when nothing decodes)."""
-    with _quiet_opencv():
+    with quiet_opencv():
         capture = cv2.VideoCapture(target, *backend_and_parameters)
         if not capture.isOpened():
             capture.release()

@@ -40,6 +40,7 @@ SKIPPED = "skipped"  # frame numbers that got no result line (live holes)
 UNMATCHED = "unmatched"  # frames dropped because their result never came (live)
 MISSING_PIXELS = "missing_pixels"  # results released without their frame although pixels were wanted
 PENDING = "pending"  # frames and results held, waiting for their partner or their turn
+COMPLETE = "complete"  # 1 once every stream has ended and all of its frames are written (lossless)
 LATENCY_P50_MS = "latency_p50_ms"  # median capture-to-display time of recent results, milliseconds
 LATENCY_P95_MS = "latency_p95_ms"  # its 95th percentile
 LATENCY_P99_MS = "latency_p99_ms"  # its 99th percentile

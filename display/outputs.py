@@ -220,9 +220,18 @@ class Outputs:
         if self.results_file is not None:
             self.results_file.flush_if_due()
 
+    def close_files(self) -> None:
+        """Finish the results file and the recording now (the window and web view stay)."""
+        self._close_each((self.results_file, self.recorder))
+        self.results_file = self.recorder = None
+
     def close(self) -> None:
         """Close everything that was opened, results file first; never raises for one output."""
-        for output in (self.results_file, self.recorder, self.window, self.web):
+        self._close_each((self.results_file, self.recorder, self.window, self.web))
+
+    @staticmethod
+    def _close_each(outputs) -> None:
+        for output in outputs:
             if output is None:
                 continue
             try:

@@ -10,6 +10,9 @@ Exit codes:
 - ``0``: every stream that ended has all of its frames written (lossless: the results
   file has exactly ``frame_count`` lines per stream), or a ``stop`` order came and what
   was in flight has been drained (up to the runtime's ``STOP_GRACE_S``), flushed and closed.
+  A finished lossless replay with the web view first keeps serving its last frame and
+  totals (the heartbeat's ``complete`` counter says the run is done) until a finish or
+  stop order or SIGTERM, then exits 0.
 - ``QUIT_EXIT_CODE`` (3): the user pressed q or Escape in the window, or closed it; the
   supervisor should stop the whole pipeline rather than restart the display.
 - A ``UserError`` (bad results or recording path, busy web port, no screen) is raised
@@ -26,6 +29,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.counters import (
+    COMPLETE,
     DROPPED,
     FRAMES_IGNORED,
     FRAMES_IN,
@@ -47,6 +51,7 @@ from fakeblock.common.sockets import DISPLAY_FRAMES_HWM, RESULTS_HWM
 from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
 from fakeblock.display.outputs import Outputs
 from fakeblock.display.smoothing import TrackSmoother
+from fakeblock.display.web import WebView
 
 LOGGER = logging.getLogger(__name__)
 QUIT_EXIT_CODE = USER_QUIT_EXIT_CODE
@@ -100,9 +105,21 @@ class DisplayLoop:
             if self.orderer.finished():
                 LOGGER.info("every stream is complete; %d results written",
                             self.runtime.counters.get(RESULTS_WRITTEN, 0))
+                self.runtime.counters[COMPLETE] = 1
                 self._publish_counters(force=True)
+                if self.outputs.web is not None and not self.live:
+                    self._serve_until_stopped(self.outputs.web)
                 return 0
         return self._drain()
+
+    def _serve_until_stopped(self, web: WebView) -> None:
+        """Keep the web view of a finished replay up, with its last frame, until ordered to end."""
+        self.outputs.close_files()  # every line is written: a reader of the results sees the end now
+        web.mark_done()
+        self.runtime.heartbeat(force=True)  # the supervisor learns at once that the run is complete
+        LOGGER.info("replay done; the web view stays at http://%s:%d/; Ctrl-C to stop", web.host, web.port)
+        while not (self.runtime.stop_requested or self.runtime.finish_requested):
+            self.runtime.poll([])  # control orders and heartbeats only
 
     def _step(self) -> bool:
         """Wait once for input, take what came, emit what is due; True when input arrived."""

@@ -1,7 +1,8 @@
 """The web view: a tiny threaded HTTP server with the live annotated stream and current emotions.
 
 Routes: ``/`` (the page), ``/stream.mjpg`` (``multipart/x-mixed-replace`` MJPEG of the
-newest annotated frame), ``/emotions.json`` (the newest result record), ``/healthz``.
+newest annotated frame), ``/emotions.json`` (the newest result record), ``/healthz``
+(frames and results served, ``done`` once a replay is complete).
 
 The stage thread only hands over references (:meth:`WebView.publish_image`); each frame
 is JPEG-encoded at most once, by the first client thread that wants it, and every other
@@ -64,6 +65,7 @@ class LiveState:
         self._record: dict = EMPTY_RECORD
         self.frames = self.results = 0
         self.closed = False
+        self.done = False  # a replay that has written all of its frames: nothing new comes
 
     def set_image(self, image: np.ndarray) -> None:
         """Make ``image`` (never modified afterwards) the newest frame and wake the streams."""
@@ -185,8 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _health(self) -> None:
         state = self.server.state
-        self._send("application/json", json.dumps({"status": "ok", "frames": state.frames,
-                                                   "results": state.results}).encode("utf-8"))
+        self._send("application/json", json.dumps({"status": "ok", "frames": state.frames, "results": state.results,
+                                                   "done": state.done}).encode("utf-8"))
 
     def _stream(self) -> None:
         if not self.server.stream_slots.acquire(blocking=False):
@@ -242,6 +244,10 @@ class WebView:
     def publish_record(self, record: dict) -> None:
         """Serve ``record`` (see :func:`fakeblock.display.core.result_record`) as ``/emotions.json``."""
         self.state.set_record(record)
+
+    def mark_done(self) -> None:
+        """Say on ``/healthz`` that the replay is complete (its last frame and totals stay served)."""
+        self.state.done = True
 
     def close(self) -> None:
         """End every stream, stop the server and free the port."""

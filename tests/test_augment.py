@@ -9,7 +9,7 @@ tf = pytest.importorskip("tensorflow")
 
 from fakeblock.train.augment import ERASE_AREA_FRACTION, erase_random_rectangles, make_tf_dataset  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.train, pytest.mark.timeout(120)]
 GREY = 0.5
 
 

@@ -85,3 +85,15 @@ def test_results_in_a_missing_folder(tmp_path):
     video = shared_file(MEDIA / "office-woman.mp4")
     result = run_up("--source", str(video), "--results", str(tmp_path / "no" / "such" / "r.jsonl"))
     assert_one_line_error(result, "does not exist")
+
+
+def test_record_to_stdout_is_refused():
+    video = shared_file(MEDIA / "office-woman.mp4")
+    assert_one_line_error(run_up("--source", str(video), "--record", "-"), "--record -")
+
+
+def test_probing_a_missing_camera_prints_no_opencv_warnings(capfd):
+    from fakeblock.common.control.preflight import camera_opens
+
+    assert not camera_opens(7)
+    assert "WARN" not in capfd.readouterr().err

@@ -15,7 +15,7 @@ from tests.test_train import LeftOrRightModel, assert_user_error
 from tests.training_data import train
 
 # cache_in_tmp (tests/conftest.py): every test gets its own model cache.
-pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
+pytestmark = [pytest.mark.train, pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 
 class NeutralModel:

@@ -15,7 +15,7 @@ from tests.test_train import angry_and_happy_models, assert_user_error, evaluate
 from tests.training_data import invoke
 
 # cache_in_tmp (tests/conftest.py): every test gets its own model cache.
-pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
+pytestmark = [pytest.mark.train, pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 
 def ensemble(data_path: Path, output: Path, *models: Path, options: tuple[str, ...] = ()):

@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from fakeblock.common import wire
-from fakeblock.common.control.drain import DRAIN_QUIET_S, DRAIN_TIMEOUT_S, ProgressWatch, progress_counters
+from fakeblock.common.control.drain import (
+    DRAIN_QUIET_S,
+    DRAIN_TIMEOUT_S,
+    ProgressWatch,
+    progress_counters,
+    run_completed,
+)
 from fakeblock.common.control.shutdown import DRAINING, JOIN_TIMEOUT_S, STOPPING, Shutdown
-from fakeblock.common.counters import FRAMES_OUT, RESULTS_WRITTEN
+from fakeblock.common.counters import COMPLETE, FRAMES_OUT, RESULTS_WRITTEN
 from fakeblock.common.stages import SINK, SOURCE
 
 
@@ -124,3 +130,12 @@ def test_nothing_is_left_to_drain_once_the_ends_have_exited():
     display.running = capture.running = False
     shutdown.check_drain(0.1)
     assert shutdown.phase == STOPPING
+
+
+def test_a_run_is_complete_only_once_every_sink_has_said_so():
+    workers = [FakeWorker("capture/0", SOURCE), FakeWorker("display/0", SINK)]
+    assert not run_completed(workers, {})
+    assert not run_completed(workers, {"display/0": heartbeat("display/0", **{RESULTS_WRITTEN: 20})})
+    assert run_completed(workers, {"display/0": heartbeat("display/0", **{RESULTS_WRITTEN: 20, COMPLETE: 1})})
+    # A host without the sink (a worker host) never knows the run is complete.
+    assert not run_completed([FakeWorker("detect/0")], {"detect/0": heartbeat("detect/0", **{COMPLETE: 1})})

@@ -17,7 +17,7 @@ from fakeblock.classify.smoothing import (  # noqa: E402
 from fakeblock.train.augment import make_augmenter  # noqa: E402
 from fakeblock.train.model import make_model  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.train, pytest.mark.timeout(120)]
 
 
 def gaussian_kernel(sigma_px: float) -> np.ndarray:

@@ -33,7 +33,7 @@ from tests.training_data import (
 )
 
 # cache_in_tmp (tests/conftest.py): every test gets its own model cache, as the CLI would use.
-pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
+pytestmark = [pytest.mark.train, pytest.mark.timeout(300), pytest.mark.usefixtures("cache_in_tmp")]
 
 CARD_KEYS = {"architecture", "layers", "classes", "preprocessing", "validation", "epochs", "wall_time_s",
              "versions", "data"}

@@ -85,7 +85,8 @@ def test_the_routes_serve_the_page_health_emotions_and_404(view):
     status, content_type, body = get(view.port, "/")
     assert status == 200 and content_type.startswith("text/html")
     assert b'src="/stream.mjpg"' in body and b"/emotions.json" in body
-    assert json.loads(get(view.port, "/healthz")[2]) == {"status": "ok", "frames": 0, "results": 0}
+    assert json.loads(get(view.port, "/healthz")[2]) == {"status": "ok", "frames": 0, "results": 0,
+                                                            "done": False}
     assert json.loads(get(view.port, "/emotions.json")[2]) == web.EMPTY_RECORD
     record = result_record(make_result(4))
     view.publish_record(record)

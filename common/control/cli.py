@@ -168,6 +168,9 @@ def up(
     setup_logging(verbose)
     from fakeblock.common.control.preflight import run
     from fakeblock.common.control.run_config import Deployment, build_config
+    from fakeblock.common.process_title import set_process_title
+
+    set_process_title("up")  # the supervisor, as `ps` and `top` show it
 
     deployment = Deployment(str(config) if config else None, only, host, str(keys) if keys else None, insecure)
     with report_user_errors():

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from fakeblock.common import wire
-from fakeblock.common.counters import FRAMES_OUT, FRAMES_TOTAL, RESULTS_WRITTEN
+from fakeblock.common.counters import COMPLETE, FRAMES_OUT, FRAMES_TOTAL, RESULTS_WRITTEN
 from fakeblock.common.runtime import HEARTBEAT_INTERVAL_S
 from fakeblock.common.stages import SINK, SOURCE
 
@@ -71,6 +71,16 @@ class ProgressWatch:
     def quiet_s(self, now_s: float) -> float:
         """Seconds since the last progress (or since the drain began)."""
         return now_s - self.last_progress_s
+
+
+def run_completed(workers: Iterable, latest: Mapping[str, wire.Status]) -> bool:
+    """True when this host runs the sink and its last heartbeat says every stream was written.
+
+    A signal after that (a finished replay whose web view stays up until Ctrl-C) ends a
+    run that is complete: it is not an interruption, and the exit code stays 0.
+    """
+    sinks = [worker.name for worker in workers if worker.role == SINK]
+    return bool(sinks) and all(name in latest and latest[name].counters.get(COMPLETE, 0) >= 1 for name in sinks)
 
 
 def interrupted_line(workers: Iterable, latest: Mapping[str, wire.Status]) -> str:

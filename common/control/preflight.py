@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from fakeblock.common.security import (
 )
 from fakeblock.common.sockets import ipc_in_use
 from fakeblock.common.stages import STAGES, StageSpec
+from fakeblock.display.results_file import STDOUT_PATH
 from fakeblock.display.screen import screen_available
 
 LOGGER = logging.getLogger(__name__)
@@ -33,14 +35,17 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def camera_opens(index: int = 0) -> bool:
-    """True when OpenCV can read a frame from camera ``index``."""
+    """True when OpenCV can read a frame from camera ``index`` (its own warnings silenced: no camera is no news)."""
     import cv2
 
-    capture = cv2.VideoCapture(index)
-    try:
-        return capture.isOpened() and capture.read()[0]
-    finally:
-        capture.release()
+    from fakeblock.capture.core import quiet_opencv
+
+    with quiet_opencv():
+        capture = cv2.VideoCapture(index)
+        try:
+            return capture.isOpened() and capture.read()[0]
+        finally:
+            capture.release()
 
 
 def choose_outputs(requested: tuple[str, ...], say) -> tuple[str, ...]:
@@ -189,8 +194,14 @@ def check_display(config: PipelineConfig, say) -> PipelineConfig:
     display = replace(config.display, outputs=outputs)
     if "web" in outputs:
         check_port_free(display.web_host, display.web_port)
-    check_writable(display.results, "--results")
+    if display.record == STDOUT_PATH:
+        raise UserError("--record - is refused: a video cannot go to stdout; name an .mp4 file")
+    if display.results != STDOUT_PATH:
+        check_writable(display.results, "--results")
     check_writable(display.record, "--record")
+    if display.results == STDOUT_PATH and config.show_status and sys.stdout.isatty():
+        LOGGER.info("results go to this terminal: no live status table (log lines instead)")
+        config = replace(config, show_status=False)
     return replace(config, display=display)
 
 

@@ -13,6 +13,9 @@ once the display has written everything, or nothing has moved for a quiet time
 (:mod:`fakeblock.common.control.drain`), "stop": every stage exits, is joined with a
 timeout, and only then is anything terminated.
 
+A signal that comes once the sink has reported every stream written (a finished replay
+whose web view stays up until Ctrl-C) ends a completed run: exit 0, not 128 + signal.
+
 A stage that crashes is restarted with a back-off and given up on (the pipeline stops,
 exit 1) when it crashes too often (:mod:`fakeblock.common.control.restarts`).  Nothing is
 restarted once a stop has begun.
@@ -32,7 +35,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control import discovery
-from fakeblock.common.control.drain import interrupted_line
+from fakeblock.common.control.drain import interrupted_line, run_completed
 from fakeblock.common.control.restarts import RestartPolicy
 from fakeblock.common.control.rewinds import Rewinds
 from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutdown
@@ -103,9 +106,16 @@ class Supervisor:
         if summary is not None:
             LOGGER.info("%s", summary)
         if self.shutdown.signal_number is not None and self.exit_code == 0:
-            self.exit_code = SIGNAL_EXIT_BASE + self.shutdown.signal_number
-            LOGGER.warning("%s", interrupted_line(self.workers, self.board.latest))
+            self._note_signal_exit(self.shutdown.signal_number)
         return self.exit_code
+
+    def _note_signal_exit(self, signal_number: int) -> None:
+        """A signal ended the run: an interruption (exit 128 + signal), unless the run had completed."""
+        if run_completed(self.workers, self.board.latest):
+            LOGGER.info("%s after the run had completed: stopped, exit 0", signal.Signals(signal_number).name)
+            return
+        self.exit_code = SIGNAL_EXIT_BASE + signal_number
+        LOGGER.warning("%s", interrupted_line(self.workers, self.board.latest))
 
     def counters(self) -> dict[str, float]:
         """The supervisor's own counters: messages it dropped on its status link and its status service."""

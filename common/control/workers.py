@@ -15,6 +15,7 @@ from typing import Any
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.endpoints import Endpoints, endpoints_for_stage, with_ipc_links
 from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError
+from fakeblock.common.process_title import set_process_title
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.security import SecurityConfig
 from fakeblock.common.stages import STAGES, StageSpec, stage_spec
@@ -48,6 +49,7 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     logging.basicConfig(level=log_level, stream=sys.stderr, datefmt="%H:%M:%S",
                         format=f"%(asctime)s %(levelname)s {worker_name(stage, worker)}: %(message)s")
+    set_process_title(worker_name(stage, worker))
     entry = entry or stage_spec(stage).entry
     try:
         code = run_stage(entry, config, endpoints, worker, security_config or SecurityConfig())
