@@ -20,7 +20,13 @@ import logging
 import signal
 
 from fakeblock.common import wire
-from fakeblock.common.control.drain import DRAIN_QUIET_S, DRAIN_TIMEOUT_S, ProgressWatch, progress_counters
+from fakeblock.common.control.drain import (
+    DRAIN_QUIET_S,
+    DRAIN_TIMEOUT_S,
+    ProgressWatch,
+    progress_counters,
+    run_completed,
+)
 from fakeblock.common.control.status_view import StatusBoard
 from fakeblock.common.control.workers import Worker
 from fakeblock.common.runtime import STOP_GRACE_S
@@ -39,6 +45,9 @@ class Shutdown:
         self.workers, self.board = workers, board
         self.signals_received = 0
         self.signal_number: int | None = None
+        # Whether the sink had written every stream when the first signal came: then the
+        # signal ends a completed run, not an interrupted one.
+        self.completed_before_signal = False
         self.phase = RUNNING
         self.phase_started_s = 0.0
         self.progress: ProgressWatch | None = None  # while draining
@@ -50,6 +59,7 @@ class Shutdown:
         self.signals_received += 1
         if self.signal_number is None:
             self.signal_number = int(signal_number)
+            self.completed_before_signal = run_completed(self.workers, self.board.latest)
         name = signal.Signals(signal_number).name
         if self.signals_received == 1:
             LOGGER.info("%s: draining and stopping (again to stop at once)", name)

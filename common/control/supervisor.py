@@ -16,9 +16,9 @@ timeout, and only then is anything terminated.
 A signal that comes once the sink has reported every stream written (a finished replay
 whose web view stays up until Ctrl-C) ends a completed run: exit 0, not 128 + signal.
 
-A stage that crashes is restarted with a back-off and given up on (the pipeline stops,
-exit 1) when it crashes too often (:mod:`fakeblock.common.control.restarts`).  Nothing is
-restarted once a stop has begun.
+A crashed stage is restarted with a back-off, given up on (exit 1) when it crashes too
+often (:mod:`~fakeblock.common.control.restarts`), and made up for in a lossless replay
+(:mod:`~fakeblock.common.control.rewinds`).  Nothing is restarted once a stop has begun.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control import discovery
-from fakeblock.common.control.drain import interrupted_line, run_completed
+from fakeblock.common.control.drain import interrupted_line
 from fakeblock.common.control.restarts import RestartPolicy
 from fakeblock.common.control.rewinds import Rewinds
 from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutdown
@@ -111,7 +111,7 @@ class Supervisor:
 
     def _note_signal_exit(self, signal_number: int) -> None:
         """A signal ended the run: an interruption (exit 128 + signal), unless the run had completed."""
-        if run_completed(self.workers, self.board.latest):
+        if self.shutdown.completed_before_signal:
             LOGGER.info("%s after the run had completed: stopped, exit 0", signal.Signals(signal_number).name)
             return
         self.exit_code = SIGNAL_EXIT_BASE + signal_number
