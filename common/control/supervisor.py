@@ -1,8 +1,7 @@
 """``fakeblock up``: start this host's stages, watch heartbeats, restart crashes, stop cleanly.
 
 A supervisor runs the stages ``config.stages`` names (all of them on a single host) and
-answers ``fakeblock status`` on its status service (see
-:mod:`fakeblock.common.control.status_service`).  When every stage it runs has finished (a
+answers ``fakeblock status`` (:mod:`~fakeblock.common.control.status_service`).  When every stage it runs has finished (a
 capture-only host after its file), it exits too; a host of workers (detect, queue,
 classify) runs until it is told to stop.
 
