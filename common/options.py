@@ -11,6 +11,7 @@ neither on the command line nor in the file.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,3 +62,25 @@ def table_of(config_class: type) -> list[tuple[dataclasses.Field, Option]]:
     """Every field of ``config_class`` in the table, in declaration order."""
     pairs = [(dataclass_field, option_of(dataclass_field)) for dataclass_field in dataclasses.fields(config_class)]
     return [(dataclass_field, described) for dataclass_field, described in pairs if described is not None]
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One field of the table: its config class, the field, its :class:`Option` and its type."""
+
+    config_class: type
+    field: dataclasses.Field
+    option: Option
+    annotation: Any
+
+    @property
+    def name(self) -> str:
+        """The setting's name everywhere: its field's (``--min-size`` is a flag of ``min_size_px``)."""
+        return self.field.name
+
+
+def entries_of(config_class: type) -> list[TableEntry]:
+    """Every field of ``config_class`` in the table, with its resolved type, in declaration order."""
+    hints = typing.get_type_hints(config_class)
+    return [TableEntry(config_class, dataclass_field, described, hints[dataclass_field.name])
+            for dataclass_field, described in table_of(config_class)]

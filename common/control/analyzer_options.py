@@ -10,7 +10,6 @@ CLI can build its ``analyze`` options from it at start-up.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import types
 import typing
@@ -19,7 +18,7 @@ from typing import Any
 
 from fakeblock.common.config import CaptureConfig, ClassifyConfig, DetectConfig
 from fakeblock.common.errors import UserError
-from fakeblock.common.options import Option, table_of
+from fakeblock.common.options import Option, TableEntry, entries_of
 
 # Batching between processes: in-process, each frame's faces are one model call.
 PIPELINE_ONLY_OPTIONS = ("max_batch_size", "batch_timeout_ms")
@@ -34,25 +33,12 @@ class OptionError(UserError, ValueError):
     """An analyzer option with a value outside what the option table allows."""
 
 
-@dataclasses.dataclass(frozen=True)
-class TableOption:
-    """One setting as the analyzer takes it: its config class, field, type and description."""
-
-    config_class: type
-    field: dataclasses.Field
-    annotation: Any
-    option: Option
-
-    @property
-    def name(self) -> str:
-        """The option's name: its field's, as ``fakeblock up`` spells it with underscores."""
-        return self.field.name
+# One setting as the analyzer takes it.
+TableOption = TableEntry
 
 
 def _table(config_class: type, wanted: typing.Callable[[str, Option], bool]) -> dict[str, TableOption]:
-    hints = typing.get_type_hints(config_class)
-    return {field.name: TableOption(config_class, field, hints[field.name], described)
-            for field, described in table_of(config_class) if wanted(field.name, described)}
+    return {entry.name: entry for entry in entries_of(config_class) if wanted(entry.name, entry.option)}
 
 
 def _in_process(name: str, described: Option) -> bool:

@@ -1,9 +1,8 @@
 """``fakeblock up``: start this host's stages, watch heartbeats, restart crashes, stop cleanly.
 
-A supervisor runs the stages ``config.stages`` names (all of them on a single host) and
-answers ``fakeblock status`` (:mod:`~fakeblock.common.control.status_service`).  When every stage it runs has finished (a
-capture-only host after its file), it exits too; a host of workers (detect, queue,
-classify) runs until it is told to stop.
+It runs the stages ``config.stages`` names (all of them on one host), answers ``fakeblock
+status`` (:mod:`~fakeblock.common.control.status_service`), and exits once every stage it
+runs has finished; a host of workers (detect, queue, classify) runs until told to stop.
 
 One shutdown path (:mod:`fakeblock.common.control.shutdown`): SIGINT/SIGTERM (or the end
 of a lossless source) becomes orders on the control link.  First "finish": sources end

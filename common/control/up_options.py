@@ -19,7 +19,7 @@ from typing import Any, Collection, Mapping, Optional
 import typer
 
 from fakeblock.common.config import CaptureConfig, ClassifyConfig, DetectConfig, DisplayConfig, PipelineConfig
-from fakeblock.common.options import SAME_AS_FIELD, Option, table_of
+from fakeblock.common.options import SAME_AS_FIELD, Option, TableEntry, entries_of
 from fakeblock.common.stages import STAGES
 
 PIPELINE_SECTION = "pipeline"  # options of PipelineConfig itself (worker counts)
@@ -41,14 +41,27 @@ class UpOption:
     """One ``fakeblock up`` option: the config section and field it sets, and how it is offered."""
 
     section: str
-    field: dataclasses.Field
-    option: Option
-    annotation: Any
+    entry: TableEntry
 
     @property
     def name(self) -> str:
         """The option's parameter name: its field's."""
-        return self.field.name
+        return self.entry.name
+
+    @property
+    def field(self) -> dataclasses.Field:
+        """The config field the option sets."""
+        return self.entry.field
+
+    @property
+    def option(self) -> Option:
+        """How the table describes it."""
+        return self.entry.option
+
+    @property
+    def annotation(self) -> Any:
+        """Its type as typer reads it."""
+        return _command_line_type(self.entry.annotation)
 
     def parameter(self) -> inspect.Parameter:
         """The typer parameter of this option."""
@@ -98,9 +111,7 @@ def up_options() -> list[UpOption]:
     """Every command-line option of ``fakeblock up`` from the table, in help order."""
     options = []
     for section, config_class in SECTIONS:
-        hints = typing.get_type_hints(config_class)
-        options += [UpOption(section, dataclass_field, described, _command_line_type(hints[dataclass_field.name]))
-                    for dataclass_field, described in table_of(config_class) if described.command_line]
+        options += [UpOption(section, entry) for entry in entries_of(config_class) if entry.option.command_line]
     names = [option.name for option in options]
     if len(names) != len(set(names)):
         raise ValueError(f"two config fields offer the same option: {sorted(names)}")
