@@ -53,9 +53,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
     max_rows: Optional[int] = typer.Option(None, min=1, help="Train on at most this many rows (quick checks)."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL",
-                                             help="Start from this .keras or .tflite model's weights (same "
-                                                  "--arch; the shipped classify/models/emotion.tflite works) "
-                                                  "with a fresh learning-rate schedule."),
+                                             help="Start from this .keras or float .tflite model's weights (same "
+                                                  "--arch) with a fresh learning-rate schedule; an int8 model, "
+                                                  "such as the shipped one, is refused."),
     teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
                                                  help="Distil from this trained model (.tflite or .keras); "
                                                       "repeat for an ensemble."),
