@@ -13,6 +13,7 @@ from tests.harness import ContextTermTimeout, TrackedContext, receive
 from tests.helpers import (
     decode_hostile,
     fuzz_generator,
+    orphans_of,
     reproduce_with,
     seed_on_failure,
     wait_for_no_orphans,
@@ -113,6 +114,8 @@ def test_waiting_for_no_orphans_fails_naming_the_process_left():
     fake_supervisor_pid = 2**22 + 4321  # no such process: only its children's environment names it
     left = subprocess.Popen(["sleep", "30"], env={"FAKEBLOCK_SUPERVISOR_PID": str(fake_supervisor_pid)})
     try:
+        # Until it has exec'd, the child still has this process's environment.
+        wait_until(lambda: orphans_of(fake_supervisor_pid) == [left.pid], 10, "sleep to start", left)
         with pytest.raises(AssertionError, match=rf"still running: \[{left.pid}\]"):
             wait_for_no_orphans(fake_supervisor_pid, timeout_s=0.3)
     finally:
