@@ -66,6 +66,8 @@ class DetectConfig:
                                  minimum=0, command_line=False)
     worker_count: int = derived(0, "Detect workers of the whole site (0: this host's).")
     first_worker: int = derived(0, "Site-wide number of this host's first detect worker.")
+    follow_epochs: bool = derived(False, "Track a lossless stream only from its first frame in each epoch: set "
+                                  "where the supervisor rewinds the sources after a crash.")
 
     def for_workers(self, workers_here: int) -> DetectConfig:
         """These settings for one of ``workers_here`` detect workers on this host (threads and worker count)."""

@@ -79,19 +79,23 @@ class StreamTrackers:
     A tracker follows one epoch of its stream (``wire.FrameInfo.epoch``) from its first
     frame, so a stream sent again after a crash gets exactly the boxes and ids it got
     the first time.  A stream whose frame numbers go back (a live source that started
-    again) starts afresh.  Lossless frames a tracker cannot follow exactly — an older
-    epoch's, or a stream joined after its first frame (this worker was restarted) — are
-    refused (None): the rewind that follows a crash sends them again.
+    again) starts afresh.  With ``follow_epochs`` (where the supervisor rewinds the
+    sources after a crash), lossless frames a tracker cannot follow exactly, an older
+    epoch's or a stream joined after its first frame (this worker was restarted), are
+    refused (None): the rewind sends them again.
     """
 
     def __init__(self, params: DetectConfig, find: Finder, max_streams: int = MAX_TRACKED_STREAMS):
         self.settings, self.find, self.max_streams = tracker_settings(params), find, max_streams
+        # Refusing what it cannot follow exactly only helps where a rewind will send it again.
+        self.follow_epochs = params.follow_epochs
         self._trackers: OrderedDict[str, tuple[FaceTracker, int, int]] = OrderedDict()
 
     def _tracker_for(self, stream: str, frame_number: int, epoch: int, live: bool) -> FaceTracker | None:
         tracker, last_number, tracked_epoch = self._trackers.pop(stream, (None, -1, -1))
-        fresh = tracker is None or epoch > tracked_epoch or (live and frame_number <= last_number)
-        if not live and (fresh and frame_number != 0 or not fresh and (epoch < tracked_epoch
+        fresh = tracker is None or epoch > tracked_epoch or (
+            (live or not self.follow_epochs) and frame_number <= last_number)
+        if self.follow_epochs and not live and (fresh and frame_number != 0 or not fresh and (epoch < tracked_epoch
                                                                        or frame_number <= last_number)):
             if tracker is not None:  # keep following the epoch it follows
                 self._trackers[stream] = (tracker, last_number, tracked_epoch)

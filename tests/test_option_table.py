@@ -24,7 +24,7 @@ def test_every_command_line_option_is_a_site_key_with_the_same_limits():
 
 def test_derived_fields_are_neither_options_nor_site_keys():
     derived = [field.name for field, described in table_of(DetectConfig) if described.derived]
-    assert derived == ["worker_count", "first_worker"]
+    assert derived == ["worker_count", "first_worker", "follow_epochs"]
     assert not set(derived) & set(stage_fields("detect")) and not set(derived) & set(UP_OPTIONS)
     assert "expected_streams" not in stage_fields("display") and "live" not in stage_fields("display")
 

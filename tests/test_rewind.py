@@ -18,7 +18,7 @@ IMAGE = np.full((120, 160, 3), 90, np.uint8)
 
 
 def trackers() -> StreamTrackers:
-    return StreamTrackers(DetectConfig(), lambda gray, job: [])
+    return StreamTrackers(DetectConfig(follow_epochs=True), lambda gray, job: [])
 
 
 def test_a_lossless_tracker_starts_only_at_a_streams_first_frame_and_follows_one_epoch():
@@ -73,3 +73,9 @@ def test_a_live_run_is_never_rewound(tmp_path):
     rewinds = Rewinds(config)
     assert not rewinds.lossless
     assert rewinds.after_restart(Worker("detect", 0, None), [], now_s=0.0) == []
+
+
+def test_without_rewinds_a_restarted_detect_tracks_a_stream_from_wherever_it_joins():
+    tracked = StreamTrackers(DetectConfig(), lambda gray, job: [])  # a worker host: its sources are elsewhere
+    assert tracked.detect("clip", 5, IMAGE, 8, live=False) is not None
+    assert tracked.detect("clip", 6, IMAGE, 8, live=False) is not None

@@ -19,6 +19,7 @@ host without a source is not made up for.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
@@ -38,6 +39,12 @@ class Rewinds:
         self.lossless = any(slot.config.live is False for slot in config.capture_slots())
         self.epoch = 0
         self._orders_left, self._next_order_s = 0, 0.0
+
+    def prepare(self, workers: list[Worker]) -> None:
+        """Where sources are rewound, detect follows each epoch from its first frame."""
+        for worker in workers:
+            if self.lossless and hasattr(worker.config, "follow_epochs"):
+                worker.config = replace(worker.config, follow_epochs=True)
 
     def after_restart(self, restarted: Worker, workers: list[Worker], now_s: float) -> list[Worker]:
         """A worker is about to start again: begin a new epoch; returns the sources to (re)start."""

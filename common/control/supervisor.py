@@ -64,6 +64,7 @@ class Supervisor:
         self.security = Security(config.security)
         self.shutdown = Shutdown(self.workers, self.board)
         self.rewinds = Rewinds(config)
+        self.rewinds.prepare(self.workers)
         self.service: StatusService | None = None
         self.exit_code = 0
 
