@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -168,9 +169,6 @@ def up(
     setup_logging(verbose)
     from fakeblock.common.control.preflight import run
     from fakeblock.common.control.run_config import Deployment, build_config
-    from fakeblock.common.process_title import set_process_title
-
-    set_process_title("up")  # the supervisor, as `ps` and `top` show it
 
     deployment = Deployment(str(config) if config else None, only, host, str(keys) if keys else None, insecure)
     with report_user_errors():
@@ -244,7 +242,11 @@ def report(
 
 
 def main() -> None:
-    """Entry point of the ``fakeblock`` script."""
+    """Entry point of the ``fakeblock`` script (and ``python -m fakeblock``)."""
+    if sys.argv[1:2] == ["up"]:  # the supervisor, as `ps` and `top` show it (not a caller running app())
+        from fakeblock.common.process_title import set_process_title
+
+        set_process_title("up")
     app()
 
 
