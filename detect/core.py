@@ -93,16 +93,16 @@ class StreamTrackers:
 
     def _tracker_for(self, stream: str, frame_number: int, epoch: int, live: bool) -> FaceTracker | None:
         tracker, last_number, tracked_epoch = self._trackers.pop(stream, (None, -1, -1))
-        fresh = tracker is None or epoch > tracked_epoch or (
-            (live or not self.follow_epochs) and frame_number <= last_number)
-        if self.follow_epochs and not live and (fresh and frame_number != 0 or not fresh and (epoch < tracked_epoch
-                                                                       or frame_number <= last_number)):
-            if tracker is not None:  # keep following the epoch it follows
-                self._trackers[stream] = (tracker, last_number, tracked_epoch)
-            return None
-        if fresh:
+        new_epoch = tracker is None or epoch > tracked_epoch
+        if self.follow_epochs and not live:
+            # Exactly, or not at all: a new epoch from its first frame, the current one in order.
+            follows = frame_number == 0 if new_epoch else epoch == tracked_epoch and frame_number > last_number
+            if not follows:
+                if tracker is not None:  # it keeps following the epoch it follows
+                    self._trackers[stream] = (tracker, last_number, tracked_epoch)
+                return None
+        if tracker is None or new_epoch or frame_number <= last_number:
             tracker = FaceTracker(self.settings, self.find)
-        assert tracker is not None
         self._trackers[stream] = (tracker, frame_number, epoch)
         while len(self._trackers) > self.max_streams:
             self._trackers.popitem(last=False)

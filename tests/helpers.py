@@ -61,16 +61,22 @@ def orphans_of(supervisor_pid: int, stage: str = "") -> list[int]:
     return found
 
 
-def kill_started(processes, runtime_directory) -> None:
-    """End every process a test started (its whole group), close their logs, remove their folder."""
+def kill_if_running(process) -> None:
+    """End a run a failed test left behind: its whole session (``start_new_session=True``)."""
     import os
-    import shutil
     import signal
 
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+
+
+def kill_started(processes, runtime_directory) -> None:
+    """End every process a test started (its whole group), close their logs, remove their folder."""
+    import shutil
+
     for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        kill_if_running(process)
         process.log.close()
     shutil.rmtree(runtime_directory, ignore_errors=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MEDIA, fakeblock, orphans_of, shared_file, wait_for_no_orphans, wait_until
+from tests.helpers import MEDIA, fakeblock, kill_if_running, orphans_of, shared_file, wait_for_no_orphans, wait_until
 from tests.test_web import free_tcp_port, get
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -26,19 +26,12 @@ def start_up(*arguments: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def end(process: subprocess.Popen) -> None:
-    """Kill a run a failed test left behind (its whole session)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-
-
 def test_results_dash_writes_json_lines_to_stdout_and_logs_to_stderr():
     process = start_up("--display", "none", "--results", "-", "--max-frames", "30", stdout=subprocess.PIPE)
     try:
         stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
-        end(process)
+        kill_if_running(process)
     assert process.returncode == 0, stderr
     records = [json.loads(line) for line in stdout.splitlines()]
     assert [record["frame"] for record in records] == list(range(30)), stdout[:2000]
@@ -52,7 +45,7 @@ def test_a_reader_that_closes_stdout_ends_the_run_with_one_error_line():
         process.stdout.close()  # like `| head -1`
         _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
-        end(process)
+        kill_if_running(process)
     assert process.returncode == 2, stderr
     assert "error: the reader of the results on stdout went away" in stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
@@ -83,7 +76,7 @@ def test_a_finished_replay_keeps_its_web_view_until_sigint_then_exits_0(tmp_path
         os.kill(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
     finally:
-        end(process)
+        kill_if_running(process)
     assert process.returncode == 0, stderr
     assert "replay done; the web view stays at http://127.0.0.1:" in stderr
     assert "after the run had completed" in stderr and "interrupted" not in stderr
@@ -102,7 +95,7 @@ def test_stages_and_the_supervisor_are_named_in_ps():
         os.kill(process.pid, signal.SIGINT)
         process.communicate(timeout=STOP_TIMEOUT_S)
     finally:
-        end(process)
+        kill_if_running(process)
     wait_for_no_orphans(process.pid)
 
 

@@ -25,7 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-import msgpack
 import numpy as np
 import pytest
 import zmq
@@ -35,6 +34,7 @@ from tests.helpers import (
     MEDIA,
     fakeblock,
     fuzz_generator,
+    kill_if_running,
     line_count,
     orphans_of,
     reproduce_with,
@@ -67,20 +67,22 @@ def log_of(results: Path) -> str:
     return Path(f"{results}.log").read_text()
 
 
-def forged(generator: np.random.Generator, written: int) -> list[bytes]:
-    """A well-formed message that no honest peer sends now."""
+def forged(generator: np.random.Generator, written: int) -> tuple[str, list[bytes]]:
+    """A well-formed message that no honest peer sends now, and the link it goes on (ends
+    travel with the frames, results on the results link)."""
     choice = int(generator.integers(0, 5))
     if choice == 0:
-        return wire.encode(wire.EndOfStream(STREAM, int(generator.integers(0, max(1, written)))))
+        return "display_frames", wire.encode(wire.EndOfStream(STREAM, int(generator.integers(0, max(1, written)))))
     if choice == 1:
-        return wire.encode(wire.EndOfStream(f"ghost-{generator.integers(0, 8)}", int(generator.integers(0, 50))))
+        ghost_end = wire.EndOfStream(f"ghost-{generator.integers(0, 8)}", int(generator.integers(0, 50)))
+        return "display_frames", wire.encode(ghost_end)
     if choice == 2:
         info = wire.FrameInfo(f"ghost-{generator.integers(0, 8)}", int(generator.integers(0, 50)), 0.0, 0.0)
-        return wire.encode(wire.Result(info, ((1, 1, 8, 8),), ((1 / 7,) * 7,), (1,)))
+        return "results", wire.encode(wire.Result(info, ((1, 1, 8, 8),), ((1 / 7,) * 7,), (1,)))
     if choice == 3:  # a frame written already: the display must not write it again
         info = wire.FrameInfo(STREAM, int(generator.integers(0, max(1, written - 5))), 0.0, 0.0)
-        return wire.encode(wire.Result(info, ((1, 1, 8, 8),), ((1 / 7,) * 7,), (1,)))
-    return [b"\x81\xa1v\x02"] + [b"\0" * 65536] * 3  # more parts than any message has
+        return "results", wire.encode(wire.Result(info, ((1, 1, 8, 8),), ((1 / 7,) * 7,), (1,)))
+    return "display_frames", [b"\x81\xa1v\x02"] + [b"\0" * 65536] * 3  # more parts than any message has
 
 
 class Fuzzer(threading.Thread):
@@ -105,10 +107,9 @@ class Fuzzer(threading.Thread):
             valid = [wire.encode(message) for message in samples() if not isinstance(message, wire.StreamStart)]
             by_name = dict(zip(SOCKETS, sockets, strict=True))
             for index in range(MESSAGES):
-                if index % 10 == 0:  # forged: ends on the link ends travel, results on the results link
-                    parts = forged(self.generator, line_count(self.results))
-                    kind = msgpack.unpackb(parts[0], raw=False).get("kind") if len(parts) < 3 else "parts"
-                    socket = by_name["display_frames" if kind in ("end", "parts") else "results"]
+                if index % 10 == 0:
+                    link, parts = forged(self.generator, line_count(self.results))
+                    socket = by_name[link]
                 else:
                     parts = mutate(valid[index % len(valid)], self.generator)
                     socket = sockets[index % len(sockets)]
@@ -164,9 +165,7 @@ def test_hostile_messages_on_every_socket_change_nothing_in_a_replay(tmp_path):
             time.sleep(0.2)
         fuzzer.join(60)
     finally:
-        if replay.poll() is None:
-            os.killpg(replay.pid, 9)
-            replay.wait(10)
+        kill_if_running(replay)
     seed = reproduce_with(fuzzer.seed)
     stderr = log_of(fuzzed)
     print(f"{fuzzer.sent} hostile messages sent; peak pipeline memory {peak_bytes / 1e6:.0f} MB; {seed}")

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MEDIA, fakeblock, line_count, orphans_of, shared_file, wait_for_no_orphans, wait_until
+from tests.helpers import (
+    MEDIA,
+    fakeblock,
+    kill_if_running,
+    line_count,
+    orphans_of,
+    shared_file,
+    wait_for_no_orphans,
+    wait_until,
+)
 
 KILL_AFTER_LINES = 120  # of 464: well inside the replay
 RUN_TIMEOUT_S = 180
@@ -32,9 +41,7 @@ def finish(process: subprocess.Popen) -> str:
     try:
         _stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        kill_if_running(process)
     return stderr
 
 

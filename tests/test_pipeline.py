@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     MEDIA,
     fakeblock,
+    kill_if_running,
     line_count,
     orphans_of,
     read_results,
@@ -41,6 +42,21 @@ def wait_for_results(results: Path, count: int, process: subprocess.Popen) -> No
 # A stop ends within 3 s of the last progress, and the drain waits 1.5 s without any:
 # 4.5 s after a signal, with room for a loaded machine.
 STOP_BOUND_S = 6.0
+
+
+def signal_and_wait(process: subprocess.Popen, signal_number: int) -> tuple[str, float]:
+    """Send ``signal_number`` as a user would (SIGINT to the process group, as Ctrl-C does; SIGTERM
+    to the supervisor alone, as kill, systemd and docker do) and wait for the exit.
+
+    Returns ``up``'s stderr and the seconds from the signal to the exit.
+    """
+    signalled_s = time.monotonic()
+    if signal_number == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal_number)
+    _stdout, stderr = process.communicate(timeout=60)
+    return stderr, time.monotonic() - signalled_s
 
 
 def run_up(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict], int]:
@@ -163,17 +179,9 @@ def test_a_signal_mid_replay_stops_quickly_with_a_valid_partial_results_file(tmp
             victims = orphans_of(process.pid, "classify")
             assert victims, "no classify process found"
             os.kill(victims[0], signal.SIGKILL)
-        signalled_s = time.monotonic()
-        if signal_number == signal.SIGINT:
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's whole process group
-        else:
-            process.send_signal(signal.SIGTERM)  # kill, systemd, docker: the supervisor alone
-        _stdout, stderr = process.communicate(timeout=60)
-        stop_s = time.monotonic() - signalled_s
+        stderr, stop_s = signal_and_wait(process, signal_number)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        kill_if_running(process)
     print(f"{signal.Signals(signal_number).name}, {'classify down' if stage_down else 'healthy'}: "
           f"exit {process.returncode} {stop_s:.2f} s after the signal")
     assert process.returncode == exit_code, stderr[-3000:]
@@ -194,20 +202,12 @@ def test_ctrl_c_while_the_stages_start_stops_cleanly(tmp_path):
     process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(results),
                                          "--no-status"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline_s = time.monotonic() + 60
-        while not orphans_of(process.pid, "classify"):  # spawned, and still importing
-            assert process.poll() is None, process.stderr.read()[-3000:]
-            assert time.monotonic() < deadline_s, "no classify process after 60 s"
-            time.sleep(0.01)
-        signalled_s = time.monotonic()
-        os.killpg(process.pid, signal.SIGINT)
-        _stdout, stderr = process.communicate(timeout=60)
-        stop_s = time.monotonic() - signalled_s
+    try:  # as soon as classify is spawned, while it still imports
+        wait_until(lambda: orphans_of(process.pid, "classify"), 60, "a classify process", process,
+                   interval_s=0.01, describe=stderr_tail)
+        stderr, stop_s = signal_and_wait(process, signal.SIGINT)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        kill_if_running(process)
     print(f"SIGINT while starting: exit {process.returncode} {stop_s:.2f} s after the signal")
     assert process.returncode == 130, stderr[-3000:]
     assert stop_s < STOP_BOUND_S, stderr[-3000:]
