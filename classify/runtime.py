@@ -14,6 +14,7 @@ import numpy as np
 
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTION_COUNT, FACE_INPUT_SHAPE, FACE_SIZE_PX
+from fakeblock.common.native_stderr import logged_native_stderr
 from fakeblock.common.preprocess import normalise_faces
 from fakeblock.common.tensorflow_setup import missing_tensorflow, needs_tensorflow_message, quiet_tensorflow
 
@@ -96,9 +97,14 @@ def open_tflite(path: Path, threads: int | None = None):
     """
     interpreter_class = tflite_interpreter_class()
     try:
-        return interpreter_class(model_path=str(path), num_threads=threads)
+        # The first allocation creates the XNNPACK delegate, whose notice LiteRT prints on
+        # the raw stderr descriptor: logged at debug level instead.
+        with logged_native_stderr(LOGGER):
+            interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise ModelError(f"{path}: not a TFLite model ({error})") from None
+    return interpreter
 
 
 class EmotionModel:
