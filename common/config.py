@@ -25,14 +25,16 @@ class CaptureConfig:
     """
 
     source: str = option("0", "Camera index, video, image, folder of images, stream URL or 'demo'. "
-                         "Default: camera 0, else the demo.", flags=("--source", "-s"), command_line_default=None)
-    stream: str | None = option(None, "Stream name in results (default: camera0, the file's stem, ...).")
+                         "Default: camera 0, else the demo.", flags=("--source", "-s"), command_line_default=None,
+                         metavar="SOURCE")
+    stream: str | None = option(None, "Stream name in results (default: camera0, the file's stem, ...).",
+                                metavar="NAME")
     realtime: bool = option(False, "Pace a file at its own fps, like a camera (live mode).")
     live: bool | None = option(None, "Drop stale frames to keep latency low (default: cameras and streams yes, "
                                "files no).", command_line=False)
     send_frames_to_display: bool = derived(True, "Whether the display needs the pixels (a window, the web "
                                            "view or a recording).")
-    max_frames: int | None = option(None, "Stop after this many frames.", minimum=1)
+    max_frames: int | None = option(None, "Stop after this many frames.", minimum=1, metavar="N")
     epoch: int = derived(0, "How often the source started again from its first frame (see wire.REWIND).")
 
     def for_epoch(self, epoch: int) -> CaptureConfig:
@@ -54,14 +56,18 @@ class DetectConfig:
     worker_count``), which keeps its tracks.
     """
 
-    scale_factor: float = option(1.1, "Haar cascade scale step.", minimum=1.01)
-    min_neighbors: int = option(5, "Haar cascade neighbours needed to keep a face.", minimum=0)
-    min_size_px: int = option(48, "Smallest face, in source pixels.", minimum=8, flags=("--min-size",))
-    detect_scale: float = option(1.0, "Detect on a copy scaled by this (speed).", minimum=0.1, maximum=1.0)
+    scale_factor: float = option(1.1, "Haar cascade scale step.", minimum=1.01, metavar="FACTOR")
+    min_neighbors: int = option(5, "Haar cascade neighbours needed to keep a face.", minimum=0,
+                                metavar="N")
+    min_size_px: int = option(48, "Smallest face, in source pixels.", minimum=8, flags=("--min-size",),
+                              metavar="PX")
+    detect_scale: float = option(1.0, "Detect on a copy scaled by this (speed).", minimum=0.1, maximum=1.0,
+                                  metavar="FACTOR")
     tracking: bool = option(True, "on: follow faces between frames (track ids, steady emotions, faster); "
                             "off: scan every whole frame.", words=True)
     scan_cycle_frames: int = option(30, "With tracking, every place of the frame is scanned once per this many "
-                                    "frames (a still new face waits at most that).", minimum=1, maximum=600)
+                                    "frames (a still new face waits at most that).", minimum=1, maximum=600,
+                                    metavar="FRAMES")
     opencv_threads: int = option(0, "OpenCV threads per detect worker (0: the cores shared among them).",
                                  minimum=0, command_line=False)
     worker_count: int = derived(0, "Detect workers of the whole site (0: this host's).")
@@ -87,8 +93,9 @@ class ClassifyConfig:
     """Model and batching: a batch goes at ``max_batch_size`` faces or after ``batch_timeout_ms``."""
 
     model: str | None = option(None, "A .tflite or .keras model (default: the shipped model).", metavar="PATH")
-    max_batch_size: int = option(32, "Faces per model call at most.", minimum=1, maximum=256)
-    batch_timeout_ms: float = option(10.0, "Longest wait for a batch to fill.", minimum=0)
+    max_batch_size: int = option(32, "Faces per model call at most.", minimum=1, maximum=256,
+                                 metavar="N")
+    batch_timeout_ms: float = option(10.0, "Longest wait for a batch to fill.", minimum=0, metavar="MS")
     threads: int | None = option(None, "Threads of the model runtime (default: its own choice).", minimum=1,
                                  command_line=False)
 
@@ -102,12 +109,14 @@ class DisplayConfig:
     """
 
     outputs: tuple[str, ...] = option(("none",), "Comma list of window, web, none.", choices=DISPLAY_OUTPUTS,
-                                      flags=("--display", "-d"), command_line_default="window", comma_list=True)
+                                      flags=("--display", "-d"), command_line_default="window", comma_list=True,
+                                      metavar="OUTPUTS")
     record: str | None = option(None, "Write the annotated video to this .mp4 file.", metavar="PATH")
     results: str | None = option(None, "Write one JSON line per frame to this file.", metavar="PATH")
     web_host: str = option(DEFAULT_HOST, "Address of the web view (loopback unless keys are configured).",
                            command_line=False)
-    web_port: int = option(DEFAULT_WEB_PORT, "Port of the web view (loopback only).", minimum=1, maximum=MAX_PORT)
+    web_port: int = option(DEFAULT_WEB_PORT, "Port of the web view (loopback only).", minimum=1,
+                           maximum=MAX_PORT, metavar="PORT")
     live: bool = derived(False, "Whether the streams are live (show the newest frame, never wait).")
     window_title: str = option("fakeblock", "Title of the window output.", command_line=False)
     expected_streams: int = derived(1, "How many capture stages feed the display.")
@@ -148,8 +157,8 @@ class PipelineConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
-    detect_workers: int = option(1, "Detect processes.", minimum=1)
-    classify_workers: int = option(1, "Classify processes.", minimum=1)
+    detect_workers: int = option(1, "Detect processes.", minimum=1, metavar="N")
+    classify_workers: int = option(1, "Classify processes.", minimum=1, metavar="N")
     stats: str | None = None
     show_status: bool = True
     security: SecurityConfig = field(default_factory=SecurityConfig)

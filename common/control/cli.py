@@ -147,18 +147,20 @@ def evaluate(
 def up(
     ctx: typer.Context,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Deployment file (TOML) naming where every "
-                                          "stage runs and listens; env FAKEBLOCK_CONFIG."),
+                                          "stage runs and listens; env FAKEBLOCK_CONFIG.", metavar="FILE"),
     only: Optional[str] = typer.Option(None, help="Run only these stages here, e.g. detect,queue,classify "
                                        "(without --config: over Unix sockets in your private folder, which "
-                                       "your other --only runs share and no other user can enter)."),
-    host: Optional[str] = typer.Option(None, help="Which host of the deployment file this is (default: worked out)."),
+                                       "your other --only runs share and no other user can enter).", metavar="STAGES"),
+    host: Optional[str] = typer.Option(None, metavar="HOST",
+                                       help="Which host of the deployment file this is (default: worked out)."),
     keys: Optional[Path] = typer.Option(None, help="CurveZMQ key folder from `fakeblock keys generate` "
                                         "(overrides the file's; with --only and no --config: the loopback "
-                                        "TCP ports 5550-5554 with CURVE)."),
+                                        "TCP ports 5550-5554 with CURVE).", metavar="FOLDER"),
     insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond loopback WITHOUT keys "
                                   "(warns every start); with --only and no --config: the loopback TCP ports "
                                   "5550-5554 without keys, open to every local user."),
-    stats: Optional[Path] = typer.Option(None, help="Write a JSON summary (frames, drops, latency) at exit."),
+    stats: Optional[Path] = typer.Option(None, metavar="FILE",
+                                         help="Write a JSON summary (frames, drops, latency) at exit."),
     status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     **options,
