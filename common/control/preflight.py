@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
+from fakeblock.common.control.metrics_token import check_metrics_settings
 from fakeblock.common.endpoints import endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import (
@@ -208,6 +209,7 @@ def check_display(config: PipelineConfig, say) -> PipelineConfig:
 def prepare(config: PipelineConfig, say) -> PipelineConfig:
     """Every check and fallback for the stages run here, in the order a user would want to hear about them."""
     check_security(config)
+    check_metrics_settings(config.supervisor)  # the supervisor binds the port itself, before any stage starts
     config = check_captures(config, say)
     if "classify" in config.stages:
         check_model(config)
