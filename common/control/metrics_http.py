@@ -132,6 +132,11 @@ class MetricsServer:
             LOGGER.info("metrics at http://%s%s (bearer token required)", server.address, METRICS_PATH)
         return server
 
+    @property
+    def port(self) -> int:
+        """The port listened on (the one asked for; the system's choice for 0)."""
+        return int(self._server.server_address[1])
+
     def authorized(self, header: str | None) -> bool:
         """True without a token file, or when ``header`` is ``Bearer <token>``; a refusal is counted."""
         if self._token is None:
