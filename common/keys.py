@@ -113,7 +113,8 @@ def generate_keys(directory: str | Path, names=DEFAULT_KEY_NAMES, force: bool = 
     """Create a CurveZMQ key pair per name in ``directory``; return the files written.
 
     ``server`` is the site's server pair; every other name is a client whose public key is
-    also copied into ``authorized_clients/``.  Existing keys are kept unless ``force``.
+    also copied into ``authorized_clients/``; ``metrics.token`` is written when missing.
+    Existing keys are kept unless ``force``.
     """
     directory, names = Path(directory).expanduser(), _checked_names(names)
     planned = _planned_files(directory, names)
