@@ -19,11 +19,19 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
 
 from fakeblock.common import counters, wire
 from fakeblock.common.config import SupervisorConfig
 from fakeblock.common.control.metrics import LOOP_SILENT_AFTER_S, Snapshot, family_names, readiness_problem
-from fakeblock.common.control.metrics_http import HEALTH_PATH, METRICS_PATH, READY_PATH, MetricsServer
+from fakeblock.common.control.cli import app
+from fakeblock.common.control.metrics_http import (
+    HEALTH_PATH,
+    MAX_CONCURRENT_REQUESTS,
+    METRICS_PATH,
+    READY_PATH,
+    MetricsServer,
+)
 from fakeblock.common.control.metrics_token import MIN_TOKEN_CHARS, load_token
 from fakeblock.common.control.run_config import Deployment, build_config
 from fakeblock.common.control.site import parse_site
@@ -281,6 +289,48 @@ def test_keys_generate_writes_a_private_token_and_keeps_it_when_a_client_is_adde
     assert load_token(str(token_path)) == token
     generate_keys(tmp_path / "keys", force=True)
     assert load_token(str(token_path)) != token
+
+
+def test_a_flood_of_idle_connections_costs_a_bounded_number_of_threads(serve):
+    server = serve()
+    publish(server, snapshot(now_s=time.monotonic()))
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(MAX_CONCURRENT_REQUESTS)]
+    try:
+        time.sleep(0.3)  # every idle connection now holds a slot
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert extra.recv(100) == b""  # closed unanswered
+    finally:
+        for connection in idle:
+            connection.close()
+    # Once they are gone, the slots are free again.
+    assert wait_for(lambda: get(server, HEALTH_PATH) == (200, "ok\n"))
+
+
+def wait_for(condition, timeout_s: float = 10.0) -> bool:
+    deadline_s = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline_s:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_up_refuses_metrics_beyond_loopback_without_a_token_in_one_line():
+    result = CliRunner().invoke(app, ["up", "--no-status", "--display", "none", "--source", "demo",
+                                      "--metrics-port", "9999", "--metrics-host", "0.0.0.0"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "refusing to serve metrics on 0.0.0.0 without a token" in errors[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_up_refuses_a_metrics_port_a_link_of_this_host_listens_on(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text("[site]\ninsecure = true\n[supervisor]\nport = 5999\nmetrics_port = 5999\n")
+    result = CliRunner().invoke(app, ["up", "--no-status", "--config", str(site), "--source", "demo"])
+    assert result.exit_code == 2, result.output
+    assert "error: metrics port 5999 is also where tcp://127.0.0.1:5999 listens" in result.output
 
 
 def test_a_busy_port_is_one_line(serve):

@@ -46,6 +46,7 @@ HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 PUBLISH_INTERVAL_S = 0.25  # how often the supervisor's loop publishes a snapshot
 REQUEST_TIMEOUT_S = 5.0  # a client that sends nothing for this long is dropped
+MAX_CONCURRENT_REQUESTS = 16  # more at once are closed unanswered: a flood costs at most this many threads
 BEARER_PREFIX = "Bearer "
 
 
@@ -54,6 +55,28 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     metrics: MetricsServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
+        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        """Serve in a thread of its own, or close the connection at once when every slot is taken."""
+        if not self._slots.acquire(blocking=False):
+            LOGGER.debug("metrics: %d requests at once; closed one from %s", MAX_CONCURRENT_REQUESTS, client_address)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse lookup of the address (a slow DNS would delay the start)."""
