@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from fakeblock.common import counters, wire
 from fakeblock.common.config import SupervisorConfig
-from fakeblock.common.control.metrics import LOOP_SILENT_AFTER_S, Snapshot, family_names, readiness_problem
 from fakeblock.common.control.cli import app
+from fakeblock.common.control.metrics import LOOP_SILENT_AFTER_S, Snapshot, family_names, readiness_problem
 from fakeblock.common.control.metrics_http import (
     HEALTH_PATH,
     MAX_CONCURRENT_REQUESTS,
