@@ -5,7 +5,8 @@ else and readable by no "other" user; the group may read it (mode 0440 or 0640),
 is how a Kubernetes Secret volume with ``defaultMode: 0440`` and the pod's ``fsGroup``
 hands a root-owned file to a non-root process.  Its content, stripped of surrounding
 whitespace, is the token: at least ``MIN_TOKEN_CHARS`` visible ASCII characters.
-``fakeblock keys generate DIR`` writes one (``DIR/metrics.token``, mode 0600).
+``fakeblock keys generate DIR`` writes one (``DIR/metrics.token``, mode 0600).  The file is
+read once, when ``fakeblock up`` starts: a new token takes a restart.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def load_token(path: str) -> str:
                         f"it must be yours or root's")
     if info.st_mode & FORBIDDEN_MODE_BITS:
         raise UserError(f"metrics token file {file} is open to other users (mode {stat.filemode(info.st_mode)}); "
-                        f"run `chmod 600 {file}`")
+                        f"run `chmod 600 {file}` (a Kubernetes Secret volume: defaultMode 0400 or 0440)")
     try:
         with file.open("rb") as handle:
             content = handle.read(MAX_TOKEN_BYTES + 1)
