@@ -272,6 +272,17 @@ def test_a_bad_token_file_is_refused_in_one_line(tmp_path, text, mode, expected)
         load_token(str(token_file(tmp_path, text, mode)))
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user takes root")
+def test_a_token_file_of_another_user_is_refused(tmp_path):
+    path = token_file(tmp_path, mode=0o400)
+    os.chown(path, 12345, 12345)  # that user could replace the token with one they know
+    with pytest.raises(UserError, match="belongs to another user"):
+        load_token(str(path))
+    os.chown(path, 0, 12345)  # root's, shared with a group: a Kubernetes Secret with fsGroup
+    path.chmod(0o440)
+    assert load_token(str(path)) == TOKEN
+
+
 def test_a_missing_token_file_or_a_folder_is_refused(tmp_path):
     with pytest.raises(UserError, match="No such file"):
         load_token(str(tmp_path / "missing"))
