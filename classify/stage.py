@@ -11,7 +11,7 @@ from fakeblock.classify.core import Pending, batch_due_in_s, empty_result, split
 from fakeblock.classify.runtime import EmotionModel
 from fakeblock.common import wire
 from fakeblock.common.config import ClassifyConfig
-from fakeblock.common.counters import BATCH_SIZE, BATCHES, FACES, FRAMES_OUT
+from fakeblock.common.counters import BATCH_SIZE, BATCHES, FACES, FRAMES_OUT, PENDING
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
 from fakeblock.common.security import SecurityConfig
@@ -40,6 +40,7 @@ def run_classify(config: ClassifyConfig, endpoints: Endpoints, worker: int = 0,
             if due_s == 0.0:
                 batch, pending = take_batch(pending, config.max_batch_size)
                 _classify(runtime, model, batch, results)
+            runtime.counters[PENDING] = len(pending)  # frames whose faces wait for a batch
     finally:
         runtime.close()
     return 0

@@ -14,6 +14,7 @@ from fakeblock.common.stages import STAGE_NAMES
 DISPLAY_OUTPUTS = ("window", "web", "none")
 MAX_PORT = 65535
 DEFAULT_WEB_PORT = 8080
+DEFAULT_METRICS_PORT = 9108  # the conventional port of docs and manifests; metrics stay off unless a port is given
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,24 @@ class DisplayConfig:
 
 
 @dataclass(frozen=True)
+class SupervisorConfig:
+    """The supervisor's own HTTP endpoint: Prometheus ``/metrics``, ``/healthz`` and ``/readyz``.
+
+    Off unless ``metrics_port`` is given.  Loopback by default; another address needs a
+    token file (``/metrics`` then asks for ``Authorization: Bearer <token>``), see
+    :mod:`fakeblock.common.control.metrics_http`.
+    """
+
+    metrics_port: int | None = option(None, f"Serve Prometheus /metrics, /healthz and /readyz on this port "
+                                      f"(conventionally {DEFAULT_METRICS_PORT}; default: off).", minimum=1,
+                                      maximum=MAX_PORT, metavar="PORT")
+    metrics_host: str = option(DEFAULT_HOST, "Address of the metrics server (beyond loopback only with "
+                               "--metrics-token-file).", metavar="ADDRESS")
+    metrics_token_file: str | None = option(None, "File holding the bearer token /metrics asks for (yours or "
+                                            "root's, unreadable by others).", metavar="PATH")
+
+
+@dataclass(frozen=True)
 class CaptureSlot:
     """One of several capture stages a host runs: its number in the site, settings and listening address."""
 
@@ -149,7 +168,7 @@ class PipelineConfig:
     (e.g. ``0.0.0.0``), and ``captures`` the capture stages when a site has several (empty:
     one capture, ``capture``).  ``status_service`` is where this supervisor answers
     ``fakeblock status`` over the network (None: only locally); ``host`` names this host
-    in those answers.
+    in those answers; ``supervisor`` its metrics and health endpoint.
     """
 
     endpoints: Endpoints
@@ -157,6 +176,7 @@ class PipelineConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     detect_workers: int = option(1, "Detect processes.", minimum=1, metavar="N")
     classify_workers: int = option(1, "Classify processes.", minimum=1, metavar="N")
     stats: str | None = None

@@ -39,13 +39,21 @@ FRAMES_IGNORED = "frames_ignored"  # frames received while no output draws, drop
 SKIPPED = "skipped"  # frame numbers that got no result line (live holes)
 UNMATCHED = "unmatched"  # frames dropped because their result never came (live)
 MISSING_PIXELS = "missing_pixels"  # results released without their frame although pixels were wanted
-PENDING = "pending"  # frames and results held, waiting for their partner or their turn
+PENDING = "pending"  # held: frames and results waiting for partner or turn (display), frames for a batch (classify)
 COMPLETE = "complete"  # 1 once every stream has ended and all of its frames are written (lossless)
 LATENCY_P50_MS = "latency_p50_ms"  # median capture-to-display time of recent results, milliseconds
 LATENCY_P95_MS = "latency_p95_ms"  # its 95th percentile
 LATENCY_P99_MS = "latency_p99_ms"  # its 99th percentile
 # The latency counters by the percentile name ``latency_percentiles`` gives them.
 LATENCY_BY_PERCENTILE = {"p50": LATENCY_P50_MS, "p95": LATENCY_P95_MS, "p99": LATENCY_P99_MS}
+# The capture-to-display latency as a histogram since the display started (``fakeblock up
+# --metrics-port`` serves it as fakeblock_result_latency_seconds): each bucket counts the
+# results whose latency was at most its upper bound, in seconds (cumulative, as Prometheus's).
+LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Bound in seconds -> its counter: latency_le_10_ms, latency_le_25_ms, ..., latency_le_10000_ms.
+LATENCY_BUCKET_COUNTERS = {bound_s: f"latency_le_{round(bound_s * 1000)}_ms" for bound_s in LATENCY_BUCKETS_S}
+LATENCY_COUNT = "latency_count"  # results measured (the histogram's +Inf bucket)
+LATENCY_SUM_S = "latency_sum_s"  # their latencies added up, seconds
 
 # The supervisor's own, in its status report and the --stats file (not in any heartbeat).
 MALFORMED_HEARTBEATS = "malformed_heartbeats"  # messages on its status link that failed to decode, dropped

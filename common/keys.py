@@ -9,6 +9,7 @@ Key directory layout (``fakeblock keys generate DIR`` creates it)::
       client.key_secret      its secret key (mode 0600)
       authorized_clients/
         client.key           one public key file per client allowed to connect
+      metrics.token          a random bearer token for ``--metrics-token-file`` (mode 0600)
 
 Every binding stage (capture, queue, display, each host's supervisor) uses the site's
 *server* key pair.  Every connecting stage uses a *client* key pair (``client`` unless
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import stat
 import time
 from pathlib import Path
@@ -45,6 +47,8 @@ SECRET_FILE_MODE = 0o600
 PUBLIC_FILE_MODE = 0o644
 PRIVATE_FOLDER_MODE = 0o700
 Z85_KEY_LENGTH = 40
+METRICS_TOKEN_NAME = "metrics.token"
+METRICS_TOKEN_BYTES = 32  # 43 URL-safe characters
 LOGGER = logging.getLogger(__name__)
 KEY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -109,7 +113,8 @@ def generate_keys(directory: str | Path, names=DEFAULT_KEY_NAMES, force: bool = 
     """Create a CurveZMQ key pair per name in ``directory``; return the files written.
 
     ``server`` is the site's server pair; every other name is a client whose public key is
-    also copied into ``authorized_clients/``.  Existing keys are kept unless ``force``.
+    also copied into ``authorized_clients/``; ``metrics.token`` is written when missing.
+    Existing keys are kept unless ``force``.
     """
     directory, names = Path(directory).expanduser(), _checked_names(names)
     planned = _planned_files(directory, names)
@@ -130,10 +135,24 @@ def generate_keys(directory: str | Path, names=DEFAULT_KEY_NAMES, force: bool = 
             if name != SERVER_KEY_NAME:
                 _write_new_file(public_key_path(authorized_clients_path(directory), name),
                                 _key_file_text(name, public_key, None), PUBLIC_FILE_MODE)
+        planned += write_metrics_token(directory, force)
     except OSError as error:
         raise UserError(f"cannot write keys in {directory}: {error.strerror or error}") from None
     LOGGER.info("wrote %d key files in %s", len(planned), directory)
     return planned
+
+
+def write_metrics_token(directory: Path, force: bool = False) -> list[Path]:
+    """``DIR/metrics.token``: a random bearer token for the metrics server, readable by its owner only.
+
+    An existing token is kept unless ``force`` (adding a client key to a folder must not
+    change what Prometheus sends); returns the file when written.
+    """
+    path = directory / METRICS_TOKEN_NAME
+    if path.exists() and not force:
+        return []
+    _write_new_file(path, secrets.token_urlsafe(METRICS_TOKEN_BYTES) + "\n", SECRET_FILE_MODE)
+    return [path]
 
 
 def check_private(directory: str | Path) -> None:

@@ -8,13 +8,20 @@ so callers import the display's pure core from one place.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable
 
 import numpy as np
 
 from fakeblock.common import wire
-from fakeblock.common.counters import LATENCY_BY_PERCENTILE
+from fakeblock.common.counters import (
+    LATENCY_BUCKET_COUNTERS,
+    LATENCY_BUCKETS_S,
+    LATENCY_BY_PERCENTILE,
+    LATENCY_COUNT,
+    LATENCY_SUM_S,
+)
 from fakeblock.common.model_io import EMOTIONS
 from fakeblock.display.order import LIVE_MAX_WAIT_S, FrameOrderer, Joined
 from fakeblock.display.overlay import BOX_COLOUR_BGR, Face, draw_overlay, faces_of
@@ -81,10 +88,17 @@ def fps_from_positions(first: wire.FrameInfo, second: wire.FrameInfo) -> float:
 
 
 class LatencyWindow:
-    """The most recent capture-to-result latencies, in milliseconds."""
+    """The most recent capture-to-result latencies, in milliseconds, and a histogram of all of them.
+
+    The percentiles describe the last ``max_samples`` results; the histogram's buckets
+    (``LATENCY_BUCKETS_S``), count and sum cover every result since the display started,
+    as a Prometheus histogram does.
+    """
 
     def __init__(self, max_samples: int = LATENCY_SAMPLES):
         self.samples_ms: deque[float] = deque(maxlen=max_samples)
+        self.bucket_counts = [0] * (len(LATENCY_BUCKETS_S) + 1)  # per bucket, not cumulative; the last: above all
+        self.sum_s = 0.0
 
     def add(self, captured_s: float, now_s: float) -> None:
         """Record one result that arrived at ``now_s`` for a frame captured at ``captured_s``.
@@ -92,11 +106,20 @@ class LatencyWindow:
         Both are ``time.monotonic()`` readings; a negative difference means the frame was
         captured on another host (another clock), which says nothing about latency.
         """
-        latency_ms = (now_s - captured_s) * 1000.0
-        if latency_ms >= 0:
-            self.samples_ms.append(latency_ms)
+        latency_s = now_s - captured_s
+        if latency_s >= 0:
+            self.samples_ms.append(latency_s * 1000.0)
+            # A latency equal to a bound belongs to that bound's bucket (Prometheus's "le").
+            self.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS_S, latency_s)] += 1
+            self.sum_s += latency_s
 
     def counters(self) -> dict[str, float]:
-        """``latency_p50_ms``, ``latency_p95_ms`` and ``latency_p99_ms`` (empty before any sample)."""
-        return {LATENCY_BY_PERCENTILE[name]: round(value, 2)
-                for name, value in latency_percentiles(self.samples_ms).items()}
+        """``latency_p50_ms``, ``_p95_ms`` and ``_p99_ms`` (once there are samples), and always the
+        cumulative bucket counters, ``latency_count`` and ``latency_sum_s``."""
+        percentiles = {LATENCY_BY_PERCENTILE[name]: round(value, 2)
+                       for name, value in latency_percentiles(self.samples_ms).items()}
+        cumulative, buckets = 0, {}
+        for bound_s, count in zip(LATENCY_BUCKETS_S, self.bucket_counts, strict=False):
+            cumulative += count
+            buckets[LATENCY_BUCKET_COUNTERS[bound_s]] = cumulative
+        return {**percentiles, **buckets, LATENCY_COUNT: sum(self.bucket_counts), LATENCY_SUM_S: self.sum_s}

@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import typer.main
 
+from fakeblock.common.config import SupervisorConfig
 from fakeblock.common.control.cli import app
+from fakeblock.common.control.metrics import LOOP_SILENT_AFTER_S, Snapshot
+from fakeblock.common.control.metrics_http import HEALTH_PATH, MetricsServer
+from fakeblock.common.control.metrics_token import check_metrics_settings
 from fakeblock.common.control.site import load_site
 from fakeblock.common.control.site_plan import plan_host
 from fakeblock.common.control.site_schema import CONFIG_VARIABLE, STAGE_NAMES, environment_variables
+from fakeblock.common.errors import UserError
+from fakeblock.common.keys import METRICS_TOKEN_NAME
 from fakeblock.common.security import check_bind_allowed
+from fakeblock.common.wire import StatusReport
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install -e .[test]")
 
@@ -120,6 +131,7 @@ def test_each_container_plans_its_own_stage_and_may_listen_where_it_does(tmp_pat
 def test_every_mounted_path_exists_or_the_readme_says_how_to_make_it():
     readme = (REPOSITORY / "README.md").read_text()
     section = readme[readme.index("## docker-compose"):]
+    assert METRICS_TOKEN_NAME in section, "README does not say where the metrics token comes from"
     for name, service in compose()["services"].items():
         for host_path in mounts(service).values():
             if host_path in USER_FOLDERS:
@@ -147,3 +159,51 @@ def test_the_web_view_is_published_on_the_hosts_loopback_and_forwarded_to_the_di
     listen_port = re.search(r"TCP-LISTEN:(\d+)", " ".join(forwarder["entrypoint"])).group(1)
     assert display["ports"] == [f"127.0.0.1:{web_port}:{listen_port}"]
     assert "web" in site.stage_config("display").outputs
+
+
+def healthcheck_code(service: dict) -> str:
+    """The Python a service's healthcheck runs (the image has no curl)."""
+    test = service["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and len(test) == 4, test
+    return test[3]
+
+
+def test_every_container_serves_metrics_with_a_token_and_its_healthcheck_asks_healthz():
+    for name, service in fakeblock_services().items():
+        site = load_site(environ=container_environment(service))
+        metrics = site.supervisor
+        assert metrics.metrics_port is not None, f"{name} serves no metrics"
+        assert service["expose"] == [str(metrics.metrics_port)], name
+        code = healthcheck_code(service)
+        assert f"'127.0.0.1', {metrics.metrics_port}," in code and f"'{HEALTH_PATH}'" in code, code
+        # Every interface of the container, so the token file is what keeps /metrics closed.
+        assert metrics.metrics_host == "0.0.0.0"
+        with pytest.raises(UserError, match="without a token"):
+            check_metrics_settings(replace(metrics, metrics_token_file=None))
+        token_path = Path(metrics.metrics_token_file)
+        assert token_path.name == METRICS_TOKEN_NAME and str(token_path.parent) in mounts(service), \
+            f"{name}: the token is the one `fakeblock keys generate` writes in the mounted key folder"
+        assert service["healthcheck"]["start_period"], "the model loads before the first heartbeat"
+
+
+def run_healthcheck(code: str, port: int) -> int:
+    """The healthcheck's exit code against ``port`` (its own port swapped for the test's)."""
+    local = code.replace(", 9108,", f", {port},")
+    assert local != code
+    return subprocess.run([sys.executable, "-c", local], capture_output=True, timeout=30).returncode
+
+
+def test_the_healthcheck_passes_only_while_the_supervisor_is_healthy():
+    code = healthcheck_code(fakeblock_services()["detect"])
+    server = MetricsServer.start(SupervisorConfig(metrics_port=0))
+    assert server is not None
+    try:
+        server.snapshot = Snapshot(StatusReport("detect", 1, "running", 1.0), time.monotonic())
+        assert run_healthcheck(code, server.port) == 0
+        server.snapshot = Snapshot(StatusReport("detect", 1, "running", 1.0),
+                                   time.monotonic() - LOOP_SILENT_AFTER_S - 1)
+        assert run_healthcheck(code, server.port) == 1
+        port = server.port
+    finally:
+        server.close()
+    assert run_healthcheck(code, port) != 0  # nothing listens

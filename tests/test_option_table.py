@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fakeblock.common.config import DetectConfig, DisplayConfig
-from fakeblock.common.control.site_schema import environment_name, environment_variables, stage_fields
+from fakeblock.common.control.site_schema import environment_name, environment_variables, sections, stage_fields
 from fakeblock.common.control.up_options import STAGE_OPTIONS, UP_OPTIONS, OnOff, config_values
 from fakeblock.common.options import table_of
 from fakeblock.common.stages import stage_spec
@@ -15,6 +15,11 @@ def test_every_command_line_option_is_a_site_key_with_the_same_limits():
         if section == "pipeline":  # worker counts: `workers` of the stage in the file
             spec = next(spec for spec in ("detect", "classify") if stage_spec(spec).workers_field == name)
             assert stage_fields(spec)["workers"].maximum == option.parameter().default.max
+            continue
+        if section == "supervisor":  # the [supervisor] keys: FAKEBLOCK_SUPERVISOR_METRICS_PORT, ...
+            key = sections()[("supervisor",)][field_name]
+            assert environment_name(("supervisor",), field_name) in environment_variables()
+            assert (key.minimum, key.maximum) == (option.option.minimum, option.option.maximum), name
             continue
         key = stage_fields(section)[field_name]
         assert (key.minimum, key.maximum, key.choices) == (option.option.minimum, option.option.maximum,

@@ -92,7 +92,7 @@ def test_generate_keys_writes_owner_only_secrets_and_the_allow_list(tmp_path):
     written = generate_keys(directory)
     names = sorted(path.relative_to(directory).as_posix() for path in written)
     assert names == ["authorized_clients/client.key", "client.key", "client.key_secret",
-                     "server.key", "server.key_secret"]
+                     "metrics.token", "server.key", "server.key_secret"]
     for name in ("server", "client"):
         secret_file = directory / f"{name}.key_secret"
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600

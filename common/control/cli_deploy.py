@@ -24,7 +24,7 @@ def generate(
     force: bool = typer.Option(False, "--force", help="Replace existing key files."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Create CurveZMQ key pairs; secret files are readable by their owner only."""
+    """Create CurveZMQ key pairs and a metrics token (metrics.token); secrets are readable by their owner only."""
     setup_logging(verbose)
     from fakeblock.common.keys import DEFAULT_KEY_NAMES, generate_keys
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
+from fakeblock.common.control.metrics_token import check_metrics_settings
 from fakeblock.common.endpoints import endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import (
@@ -188,6 +189,18 @@ def warn_open_loopback(addresses: list[str], config: PipelineConfig) -> None:
                        ", ".join(open_loopback))
 
 
+def check_metrics(config: PipelineConfig) -> None:
+    """The metrics settings (token file, loopback rule) and a port no link of this host takes too.
+
+    The supervisor binds the port itself, before any stage starts: a port in use is refused there.
+    """
+    check_metrics_settings(config.supervisor)
+    port = config.supervisor.metrics_port
+    for address in listening_addresses(config):
+        if port is not None and address.startswith("tcp://") and address.rpartition(":")[2] == str(port):
+            raise UserError(f"metrics port {port} is also where {address} listens; choose another --metrics-port")
+
+
 def check_display(config: PipelineConfig, say) -> PipelineConfig:
     """Outputs (a window with no screen falls back to the web view), web port and output paths."""
     outputs = choose_outputs(config.display.outputs, say)
@@ -208,6 +221,7 @@ def check_display(config: PipelineConfig, say) -> PipelineConfig:
 def prepare(config: PipelineConfig, say) -> PipelineConfig:
     """Every check and fallback for the stages run here, in the order a user would want to hear about them."""
     check_security(config)
+    check_metrics(config)
     config = check_captures(config, say)
     if "classify" in config.stages:
         check_model(config)

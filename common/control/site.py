@@ -10,6 +10,7 @@ Every host runs the same TOML file and picks its share with ``--only`` (or ``--h
     [supervisor]                   # each host's supervisor answers `fakeblock status` here
     port = 5557                    # default 5557
     bind = "0.0.0.0"               # optional; default: the host it runs on
+    metrics_port = 9108            # optional, also metrics_host and metrics_token_file (see README)
 
     [stages.capture]               # capture, detect, queue, classify, display
     host = "10.0.0.5"              # where it runs; others connect here (default 127.0.0.1)
@@ -46,17 +47,18 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from fakeblock.common.config import MAX_PORT
+from fakeblock.common.config import MAX_PORT, SupervisorConfig
 from fakeblock.common.control.site_schema import (
     BOUND_LINKS,
     CONFIG_VARIABLE,
     DEFAULT_SUPERVISOR_PORT,
     STAGE_CONFIGS,
     STAGE_NAMES,
+    SUPERVISOR_SERVICE_FIELDS,
     check_hosts,
     check_table,
     environment_name,
@@ -104,7 +106,7 @@ class Site:
     """A validated deployment file (with environment overrides applied).
 
     ``captures`` lists every capture stage (``[[stages.capture]]`` may appear several
-    times, one per camera); ``stages["capture"]`` is the first of them.
+    times, one per camera); ``stages["capture"]`` is the first of them; ``supervisor`` the metrics settings.
     """
 
     source: str
@@ -113,6 +115,7 @@ class Site:
     supervisor_port: int
     supervisor_bind: str | None
     captures: tuple[StagePlacement, ...] = ()
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
 
     def placements(self, stage: str) -> tuple[StagePlacement, ...]:
         """Every placement of ``stage`` (several only for capture)."""
@@ -203,7 +206,8 @@ def parse_site(document: Mapping[str, Any], source: str = "site.toml",
                                                    for stage in STAGE_NAMES if stage != "capture"}},
                 supervisor_port=supervisor_values.get("port", DEFAULT_SUPERVISOR_PORT),
                 supervisor_bind=_supervisor_bind(supervisor_values.get("bind"), f"{source}: supervisor.bind"),
-                captures=captures)
+                captures=captures, supervisor=SupervisorConfig(**{key: value for key, value in supervisor_values.items()
+                                                                  if key not in SUPERVISOR_SERVICE_FIELDS}))
     _check_port_clashes(site)
     return site
 

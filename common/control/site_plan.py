@@ -80,7 +80,7 @@ class HostPlan:
                               classify_workers=self.workers.get("classify", 1), stats=stats,
                               show_status=show_status, security=self.security, stages=self.stages,
                               binds=dict(self.binds), captures=slots if len(self.site.captures) > 1 else (),
-                              status_service=self.status_bind, host=self.host)
+                              status_service=self.status_bind, host=self.host, supervisor=self.site.supervisor)
 
 
 def _parse_only(only) -> tuple[str, ...] | None:

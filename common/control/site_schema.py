@@ -7,7 +7,7 @@
 Environment variables override the file (for containers):
 
 - ``FAKEBLOCK_<KEY>`` for ``[site]`` keys: ``FAKEBLOCK_KEYS``, ``FAKEBLOCK_INSECURE``, ``FAKEBLOCK_CLIENT_KEY``;
-- ``FAKEBLOCK_SUPERVISOR_<KEY>``: ``FAKEBLOCK_SUPERVISOR_PORT``, ``FAKEBLOCK_SUPERVISOR_BIND``;
+- ``FAKEBLOCK_SUPERVISOR_<KEY>``: ``FAKEBLOCK_SUPERVISOR_PORT``, ``_BIND``, ``_METRICS_PORT``, ...;
 - ``FAKEBLOCK_<STAGE>_<KEY>``: ``FAKEBLOCK_CAPTURE_SOURCE``, ``FAKEBLOCK_DETECT_WORKERS``, ...;
 - ``FAKEBLOCK_CONFIG`` (the file), ``FAKEBLOCK_ONLY`` (``--only``), ``FAKEBLOCK_HOST`` (``--host``).
 
@@ -27,7 +27,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from fakeblock.common.config import MAX_PORT, PipelineConfig
+from fakeblock.common.config import MAX_PORT, PipelineConfig, SupervisorConfig
 from fakeblock.common.errors import UserError
 from fakeblock.common.options import table_of
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
@@ -65,7 +65,8 @@ class Field:
 
 PORT = Field(int, minimum=1, maximum=MAX_PORT)
 SITE_FIELDS = {"keys": Field(str, optional=True), "insecure": Field(bool), "client_key": Field(str)}
-SUPERVISOR_FIELDS = {"port": PORT, "bind": Field(str, optional=True)}
+# The status service's own keys; the rest of [supervisor] is SupervisorConfig's option table.
+SUPERVISOR_SERVICE_FIELDS = {"port": PORT, "bind": Field(str, optional=True)}
 
 
 def _field_from_annotation(annotation) -> Field | None:
@@ -84,9 +85,8 @@ def _field_from_annotation(annotation) -> Field | None:
     return None
 
 
-def _option_fields(stage: str) -> dict[str, Field]:
-    """The keys a stage's settings give (its config's option table, less what ``fakeblock up`` derives)."""
-    config_class = STAGE_CONFIGS.get(stage)
+def option_fields(config_class: type | None) -> dict[str, Field]:
+    """The keys a config's option table gives (less what ``fakeblock up`` derives)."""
     if config_class is None:
         return {}
     hints = typing.get_type_hints(config_class)
@@ -99,6 +99,9 @@ def _option_fields(stage: str) -> dict[str, Field]:
     return options
 
 
+SUPERVISOR_FIELDS = {**SUPERVISOR_SERVICE_FIELDS, **option_fields(SupervisorConfig)}
+
+
 def stage_fields(stage: str) -> dict[str, Field]:
     """Every key ``[stages.<stage>]`` accepts."""
     schema = {"host": Field(STRINGS)}
@@ -106,7 +109,7 @@ def stage_fields(stage: str) -> dict[str, Field]:
         schema.update(bind=Field(str, optional=True), port=PORT, ports=Field(INTEGERS, minimum=1, maximum=MAX_PORT))
     if stage in WORKER_LIMITS:
         schema["workers"] = Field(int, minimum=1, maximum=WORKER_LIMITS[stage])
-    return {**schema, **_option_fields(stage)}
+    return {**schema, **option_fields(STAGE_CONFIGS.get(stage))}
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from fakeblock.common.counters import (
     MALFORMED_HEARTBEATS,
     MALFORMED_REQUESTS,
     PENDING,
+    STALE,
     UPTIME_S,
 )
 from fakeblock.common.stages import STAGE_NAMES
@@ -39,14 +40,17 @@ SUPERVISOR_DROP_COUNTERS = (MALFORMED_HEARTBEATS, MALFORMED_REQUESTS)
 
 
 def queue_depth(counters: dict) -> float:
-    """Messages a worker holds: the display's reorder buffer, else what came in and neither went out nor was dropped.
+    """Messages a worker holds: what it says it holds (the display's reorder buffer, classify's frames
+    waiting for a batch), else what came in and neither went out, was dropped nor will be sent again.
 
     A live capture drops a frame it has no room for: that frame came in and is gone, so it
-    is not held (counted as in, never out, it would make the queue grow with the drops).
+    is not held (counted as in, never out, it would make the queue grow with the drops);
+    so is a frame detect refuses as stale (the rewound source sends it again).
     """
     if PENDING in counters:
         return counters[PENDING]
-    return max(0.0, counters.get(FRAMES_IN, 0) - counters.get(FRAMES_OUT, 0) - counters.get(DROPPED, 0))
+    gone = counters.get(FRAMES_OUT, 0) + counters.get(DROPPED, 0) + counters.get(STALE, 0)
+    return max(0.0, counters.get(FRAMES_IN, 0) - gone)
 
 
 def stage_summary(stage: str, workers: list[wire.WorkerReport]) -> dict:

@@ -213,8 +213,10 @@ class StatusBoard:
             state = self.state(worker.name, alive, now_s)
             if not alive and not worker.finished and worker.exit_code is not None:
                 state = "restarting"
-            rate_in, rate_out = self.rates.get(worker.name, (0.0, 0.0)) if alive else (0.0, 0.0)
             pid = worker.process.pid if worker.process is not None and worker.process.pid else 0
+            if worker.process is None and not worker.finished or alive and status is not None and status.pid != pid:
+                state = "starting"  # a source not started yet, or a restarted worker before its first heartbeat
+            rate_in, rate_out = self.rates.get(worker.name, (0.0, 0.0)) if alive else (0.0, 0.0)
             reports.append(wire.WorkerReport(worker.stage, worker.worker, pid, alive, state,
                                              self.restarts.get(worker.name, 0), rate_in, rate_out,
                                              dict(status.counters) if status else {}))

@@ -17,6 +17,9 @@ whose web view stays up until Ctrl-C) ends a completed run: exit 0, not 128 + si
 A crashed stage is restarted with a back-off, given up on (exit 1) when it crashes too
 often (:mod:`~fakeblock.common.control.restarts`), and made up for in a lossless replay
 (:mod:`~fakeblock.common.control.rewinds`).  Nothing is restarted once a stop has begun.
+
+With ``--metrics-port`` the loop also publishes its report for the metrics and health
+endpoint (:mod:`~fakeblock.common.control.metrics_http`), which runs in a thread of its own.
 """
 
 from __future__ import annotations
@@ -34,16 +37,17 @@ from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.control import discovery
 from fakeblock.common.control.drain import interrupted_line
+from fakeblock.common.control.metrics_http import MetricsServer
 from fakeblock.common.control.restarts import RestartPolicy
 from fakeblock.common.control.rewinds import Rewinds
 from fakeblock.common.control.shutdown import DRAINING, RUNNING, STOPPING, Shutdown
+from fakeblock.common.control.status_inbox import StatusInbox
 from fakeblock.common.control.status_service import StatusService
 from fakeblock.common.control.status_view import StatusBoard
 from fakeblock.common.control.workers import Worker, plan_workers, stop_leftovers
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
-from fakeblock.common.runtime import POLL_INTERVAL_MS, receive_message
 from fakeblock.common.security import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
@@ -66,6 +70,8 @@ class Supervisor:
         self.rewinds = Rewinds(config)
         self.rewinds.prepare(self.workers)
         self.service: StatusService | None = None
+        self.inbox = StatusInbox(self.board, self.workers)
+        self.metrics: MetricsServer | None = None
         self.exit_code = 0
 
     @property
@@ -78,6 +84,8 @@ class Supervisor:
         # The resource tracker is spawned with the first worker; started now, it carries no
         # stage's name in its environment (so `ps e` and orphan checks see only stages).
         resource_tracker.ensure_running()
+        # Bound before anything else: a busy metrics port stops the run before any stage starts.
+        self.metrics = MetricsServer.start(self.config.supervisor)
         context = zmq.Context()
         sockets: list[zmq.Socket] = []
         note = None
@@ -100,6 +108,8 @@ class Supervisor:
                 signal.signal(sig, handler)
             discovery.unregister(note)
             self._close(context, sockets, self.service)
+            if self.metrics is not None:
+                self.metrics.close()
         self.board.write_stats(self.config.stats, self.workers, self.counters())
         summary = self.board.end_summary()
         if summary is not None:
@@ -161,7 +171,7 @@ class Supervisor:
 
     def _loop(self, control: zmq.Socket, status: zmq.Socket, service: StatusService) -> None:
         while True:
-            self._read_inputs(status, service)
+            self.inbox.read(status, service, self.report)
             now_s = time.monotonic()
             self.shutdown.handle_signals(now_s)
             self._check_workers(now_s)
@@ -177,40 +187,8 @@ class Supervisor:
             if self.shutdown.finished(now_s):
                 return
             self.board.refresh(self.workers, self.counters())
-
-    def _read_inputs(self, status: zmq.Socket, service: StatusService) -> None:
-        """Wait up to one poll interval for heartbeats or status requests and handle what came."""
-        poller = zmq.Poller()
-        for link in (status, *service.sockets):
-            poller.register(link, zmq.POLLIN)
-        try:
-            ready = {link for link, _event in poller.poll(POLL_INTERVAL_MS)}
-        except zmq.ZMQError as error:  # interrupted by a signal
-            LOGGER.debug("poll interrupted: %s", error)
-            return
-        if status in ready:
-            self._read_status(status)
-        service.answer(ready, self.report)
-
-    def _read_status(self, status: zmq.Socket) -> None:
-        """Every heartbeat waiting; malformed ones, and any not from a worker running here
-        (name and pid), are dropped and counted."""
-        while status.poll(0):
-            message = receive_message(status, self._drop_malformed_status)
-            if isinstance(message, wire.Status) and self._from_own_worker(message):
-                self.board.update(message)
-            elif message is not None:
-                self._drop_malformed_status(ValueError(f"a {type(message).__name__} not from a worker of this host"))
-
-    def _from_own_worker(self, status: wire.Status) -> bool:
-        for worker in self.workers:
-            if worker.name == status.name:
-                return worker.process is not None and worker.process.pid == status.pid
-        return False
-
-    def _drop_malformed_status(self, error: ValueError) -> None:
-        LOGGER.debug("dropped a malformed status message: %s", error)
-        self.board.malformed += 1
+            if self.metrics is not None:
+                self.metrics.publish(now_s, self.report, self.exit_code)
 
     def _start_sources(self, now_s: float) -> None:
         """Start capture once every other local stage has sent a heartbeat (or after a wait).

@@ -18,15 +18,23 @@ from typing import Any, Collection, Mapping, Optional
 
 import typer
 
-from fakeblock.common.config import CaptureConfig, ClassifyConfig, DetectConfig, DisplayConfig, PipelineConfig
+from fakeblock.common.config import (
+    CaptureConfig,
+    ClassifyConfig,
+    DetectConfig,
+    DisplayConfig,
+    PipelineConfig,
+    SupervisorConfig,
+)
 from fakeblock.common.options import SAME_AS_FIELD, Option, TableEntry, entries_of
 from fakeblock.common.stages import STAGES
 
 PIPELINE_SECTION = "pipeline"  # options of PipelineConfig itself (worker counts)
-# The order of the options in `fakeblock up --help`: source, outputs, workers, model, detection.
+SUPERVISOR_SECTION = "supervisor"  # PipelineConfig.supervisor: the [supervisor] keys of the site file
+# The order of the options in `fakeblock up --help`: source, outputs, workers, model, detection, metrics.
 SECTIONS: tuple[tuple[str, type], ...] = (("capture", CaptureConfig), ("display", DisplayConfig),
                                           (PIPELINE_SECTION, PipelineConfig), ("classify", ClassifyConfig),
-                                          ("detect", DetectConfig))
+                                          ("detect", DetectConfig), (SUPERVISOR_SECTION, SupervisorConfig))
 
 
 class OnOff(str, Enum):
