@@ -147,3 +147,14 @@ def test_the_web_view_is_published_on_the_hosts_loopback_and_forwarded_to_the_di
     listen_port = re.search(r"TCP-LISTEN:(\d+)", " ".join(forwarder["entrypoint"])).group(1)
     assert display["ports"] == [f"127.0.0.1:{web_port}:{listen_port}"]
     assert "web" in site.stage_config("display").outputs
+
+
+def test_the_image_runs_unprivileged_and_compose_runs_its_services_as_root():
+    # Kubernetes runs the image's own user; compose's bind-mounted key folder (made with the
+    # image, as root) is readable only by root, and fakeblock accepts only key files of its
+    # own user or root.
+    (user,) = dockerfile_instruction("USER")
+    assert not user.startswith(("0", "root"))
+    for name, service in fakeblock_services().items():
+        assert service["user"] == "root", name
+    assert "user" not in compose()["services"][WEB_FORWARDER], "socat needs no privileges"
