@@ -1,24 +1,20 @@
-"""The pods' probes, Prometheus annotations and metrics token against the metrics code.
+"""The pods' probes and Prometheus annotations against the metrics code.
 
 The supervisor serves ``/metrics``, ``/healthz`` and ``/readyz`` on ``[supervisor]
-metrics_port`` (:mod:`fakeblock.common.control.metrics_http`); the probes need no token,
-``/metrics`` the bearer token in ``metrics_token_file``, which the pods mount from the
-Secret fakeblock-metrics-token that README makes from ``keys/metrics.token``.
+metrics_port`` (:mod:`fakeblock.common.control.metrics_http`); the probes need no token.
+The token file itself: tests/test_kubernetes_secrets.py.
 """
 
 from __future__ import annotations
 
 import importlib
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from fakeblock.common.control.site_schema import WILDCARD_HOSTS
-from fakeblock.common.keys import generate_keys
-from tests.manifests import KUSTOMIZATIONS, README_FOLDER, assemble, pods, readme_secret, site_text
+from tests.manifests import KUSTOMIZATIONS, assemble, pods, site_text
 
-TOKEN_SECRET = "fakeblock-metrics-token"
 METRICS_MODULE = "fakeblock.common.control.metrics_http"
 
 
@@ -57,18 +53,3 @@ def test_prometheus_annotations_name_the_metrics_port_and_path(resources, metric
         annotations = pod.deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(supervisor["metrics_port"]),
                                "prometheus.io/path": metrics_http.METRICS_PATH}, name
-
-
-def test_the_metrics_token_file_is_the_token_readme_puts_in_the_secret(resources, tmp_path):
-    token_file = supervisor_table(resources)["metrics_token_file"]
-    generate_keys(tmp_path / README_FOLDER)
-    (token_key, token_path), = readme_secret(TOKEN_SECRET).items()
-    assert (tmp_path / token_path).is_file(), f"`fakeblock keys generate` writes no {token_path}"
-    for name, pod in pods(resources).items():
-        mount = pod.mount_of(token_file)
-        secret = pod.volume(mount["name"])["secret"]
-        assert mount.get("readOnly") and secret["secretName"] == TOKEN_SECRET, name
-        # Group-readable for the pod's fsGroup; never for others.
-        assert secret["defaultMode"] & 0o007 == 0 and "fsGroup" in pod.spec["securityContext"], name
-        items = {item["path"]: item["key"] for item in secret["items"]}
-        assert items == {str(Path(token_file).relative_to(mount["mountPath"])): token_key}, name

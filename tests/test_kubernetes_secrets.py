@@ -1,12 +1,13 @@
-"""The CurveZMQ key folder on Kubernetes: README's Secret, the pods' volume, the init container's copy.
+"""The keys and the metrics token on Kubernetes: README's Secrets, the pods' volume, the init container's copy.
 
 ``kubectl create secret generic --from-file=DIR`` takes only a folder's top-level files,
-so README names each file of ``fakeblock keys generate keys``; the pods' Secret volume
-lays them out again under ``keys/`` (``items``), and an init container copies that folder
-into the pod's private in-memory run folder.  Here the kubelet's part is played on real
-keys (the Secret volume's timestamped folder behind ``..data``, root open to all, files
-``defaultMode``), the init container's own script runs on it, and the project's key
-loader and a CURVE handshake check the result.
+so README names each file of ``fakeblock keys generate keys``; the pods' projected Secret
+volume lays them out again under ``keys/`` (``items``), with the metrics token at
+``metrics/token``, and an init container copies both into the pod's private in-memory
+run folder.  Here the kubelet's part is played on real keys (the volume's timestamped
+folder behind ``..data``, its root open to all, files ``defaultMode``), the init
+container's own script runs on it, and the project's key loader and a CURVE handshake
+check the result.
 """
 
 from __future__ import annotations
@@ -24,30 +25,34 @@ from fakeblock.common.keys import check_private, generate_keys
 from fakeblock.common.security import Security, SecurityConfig, check_libzmq
 from tests.manifests import BASE, README_FOLDER, Pod, assemble, pods, readme_secret
 
-KEY_SECRET, KEY_VOLUME = "fakeblock-keys", "keys-secret"
+KEY_SECRET, TOKEN_SECRET, SECRETS_VOLUME = "fakeblock-keys", "fakeblock-metrics-token", "secrets"
 SCRIPT_TIMEOUT_S = 30
 HANDSHAKE_TIMEOUT_MS = 5000
 TIMESTAMPED = "..2026_01_01_00_00_00.000000000"  # where the kubelet writes a Secret volume's files
 
 
 def pod_with_keys() -> Pod:
-    pod = pods(assemble(BASE))["queue"]
-    assert pod.volume(KEY_VOLUME)["secret"]["secretName"] == KEY_SECRET
-    return pod
+    return pods(assemble(BASE))["queue"]
 
 
-def mount_secret(volume: dict, data: dict[str, bytes], root: Path) -> None:
-    """Lay out a Secret volume as the kubelet does: every item at its path under a timestamped
-    folder, ``..data`` pointing at it, each top-level name a link through ``..data``."""
-    secret = volume["secret"]
-    for item in secret["items"]:
-        assert item["key"] in data, f"the Secret has no key {item['key']}: the pod would not start"
-        path = root / TIMESTAMPED / item["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data[item["key"]])
-        path.chmod(item.get("mode", secret["defaultMode"]))
+def mount_projected(volume: dict, secrets: dict[str, dict[str, bytes]], root: Path) -> None:
+    """Lay out a projected Secret volume as the kubelet does: every item at its path under a
+    timestamped folder, ``..data`` pointing at it, each top-level name a link through ``..data``."""
+    projected = volume["projected"]
+    paths = []
+    for source in projected["sources"]:
+        secret = source["secret"]
+        assert secret["name"] in secrets, f"README makes no Secret {secret['name']}"
+        for item in secret["items"]:
+            data = secrets[secret["name"]]
+            assert item["key"] in data, f"{secret['name']} has no key {item['key']}: the pod would not start"
+            path = root / TIMESTAMPED / item["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data[item["key"]])
+            path.chmod(item.get("mode", projected["defaultMode"]))
+            paths.append(Path(item["path"]))
     (root / "..data").symlink_to(TIMESTAMPED)
-    for top in {Path(item["path"]).parts[0] for item in secret["items"]}:
+    for top in {path.parts[0] for path in paths}:
         (root / top).symlink_to(f"..data/{top}")
     root.chmod(0o1777)  # a Secret volume's root is a tmpfs open to all (sticky)
 
@@ -64,23 +69,36 @@ def run_init_container(pod: Pod, folders: dict[str, Path]) -> None:
 
 
 @pytest.fixture
-def pod_keys(tmp_path):
-    """(generated key folder, the key folder the pod's stages read) after the init container ran twice."""
+def pod_run_folder(tmp_path):
+    """(folder ``fakeblock keys generate`` made, the pod's run folder after its init container ran twice)."""
     pod = pod_with_keys()
     generated = tmp_path / README_FOLDER
     generate_keys(generated)
-    data = {key: (tmp_path / path).read_bytes() for key, path in readme_secret(KEY_SECRET).items()}
-    folders = {KEY_VOLUME: tmp_path / "secret-volume", "run": tmp_path / "run"}
+    secrets = {name: {key: (tmp_path / path).read_bytes() for key, path in readme_secret(name).items()}
+               for name in (KEY_SECRET, TOKEN_SECRET)}
+    folders = {SECRETS_VOLUME: tmp_path / "secrets-volume", "run": tmp_path / "run"}
     for folder in folders.values():
         folder.mkdir()
-    mount_secret(pod.volume(KEY_VOLUME), data, folders[KEY_VOLUME])
+    mount_projected(pod.volume(SECRETS_VOLUME), secrets, folders[SECRETS_VOLUME])
     # An init container runs again when its pod restarts; the run folder is still there then.
     run_init_container(pod, folders)
     run_init_container(pod, folders)
+    return generated, folders["run"]
+
+
+def in_run_folder(pod: Pod, path: str, run_folder: Path) -> Path:
+    """Where the pod's ``path`` is in the test's copy of its run folder (it must be on that volume)."""
+    mount = pod.mount_of(path)
+    assert mount["name"] == "run", f"{path} is not in the folder the init container fills"
+    return run_folder / Path(path).relative_to(mount["mountPath"])
+
+
+@pytest.fixture
+def pod_keys(pod_run_folder):
+    """(folder ``fakeblock keys generate`` made, the key folder the pod's stages read)."""
+    generated, run_folder = pod_run_folder
     keys = tomllib.loads((BASE / "site.toml").read_text())["site"]["keys"]
-    mount = pod.mount_of(keys)
-    assert mount["name"] == "run", "the stages read the keys the init container copied"
-    return generated, folders["run"] / Path(keys).relative_to(mount["mountPath"])
+    return generated, in_run_folder(pod_with_keys(), keys, run_folder)
 
 
 def test_readme_secret_holds_every_key_file_of_keys_generate(tmp_path):
@@ -134,7 +152,9 @@ def test_every_pod_gets_the_keys_the_same_way():
     reference = pod_with_keys()
     for name, pod in pods(assemble(BASE)).items():
         assert pod.spec["initContainers"] == reference.spec["initContainers"], name
-        assert pod.volume(KEY_VOLUME) == reference.volume(KEY_VOLUME), name
+        assert pod.volume(SECRETS_VOLUME) == reference.volume(SECRETS_VOLUME), name
+        # The stages only read what the init container wrote.
+        assert [mount.get("readOnly") for mount in pod.mounts().values() if mount["name"] == "run"] == [True], name
 
 
 def test_the_init_container_needs_only_the_shell_tools_of_the_image():
@@ -143,3 +163,14 @@ def test_the_init_container_needs_only_the_shell_tools_of_the_image():
     words = {line.split()[0] for line in init["command"][2].splitlines() if line.strip()}
     assert words <= {"set", "umask", "rm", "cp", "chmod"}
     assert all(shutil.which(tool) for tool in ("sh", "cp", "chmod", "rm"))
+
+
+def test_the_pods_metrics_token_is_the_generated_one_and_private(pod_run_folder):
+    generated, run_folder = pod_run_folder
+    (_key, path), = readme_secret(TOKEN_SECRET).items()
+    assert Path(path).parent.name == README_FOLDER and (generated / Path(path).name).is_file(), \
+        f"`fakeblock keys generate` writes no {path}"
+    token_file = tomllib.loads((BASE / "site.toml").read_text())["supervisor"]["metrics_token_file"]
+    copied = in_run_folder(pod_with_keys(), token_file, run_folder)
+    assert copied.read_bytes() == (generated / Path(path).name).read_bytes()
+    assert copied.stat().st_mode & 0o777 == 0o600 and copied.parent.stat().st_mode & 0o777 == 0o700
