@@ -207,3 +207,14 @@ def test_the_healthcheck_passes_only_while_the_supervisor_is_healthy():
     finally:
         server.close()
     assert run_healthcheck(code, port) != 0  # nothing listens
+
+
+def test_the_image_runs_unprivileged_and_compose_runs_its_services_as_root():
+    # Kubernetes runs the image's own user; compose's bind-mounted key folder (made with the
+    # image, as root) is readable only by root, and fakeblock accepts only key files of its
+    # own user or root.
+    (user,) = dockerfile_instruction("USER")
+    assert not user.startswith(("0", "root"))
+    for name, service in fakeblock_services().items():
+        assert service["user"] == "root", name
+    assert "user" not in compose()["services"][WEB_FORWARDER], "socat needs no privileges"
