@@ -1,10 +1,16 @@
-"""The capture stage: read a source, stamp each frame, push it to detect (and to display).
+"""The capture stage: read a source, stamp each frame, send it to detect (and to display).
 
 Links and what happens when they are full:
 
-- ``frames`` (we bind PUSH, detect workers connect PULL): in lossless mode a send blocks
-  until a worker has room, so a slow pipeline slows the replay and nothing is lost; in
-  live mode a send that finds no room drops the frame (counted as ``dropped``, its frame
+- ``frames`` (we bind ROUTER, detect workers connect DEALER, ``capture/lease_link.py``):
+  the stream is leased to one detect worker at a time (``capture/leases.py``), so all its
+  frames reach the worker that keeps its tracks, however many replicas connect.  The
+  lease is sticky while its holder keeps saying it is ready; a holder that disconnects,
+  or falls silent (live: ``LEASE_TIMEOUT_S``; lossless: ``LOSSLESS_LEASE_TIMEOUT_S``),
+  loses it and the next frame goes to another worker, whose tracks start afresh.  In
+  lossless mode a send blocks until the holder has room (or, with none, until a worker
+  says it is ready), so a slow pipeline slows the replay and nothing is lost; in live
+  mode a send that finds no room drops the frame (counted as ``dropped``, its frame
   number left as a hole) so the pipeline always works on a fresh frame.
 - ``display_frames`` (we connect PUSH, display binds PULL): carries the same frames for the
   overlay and always the final ``EndOfStream``.  It blocks in lossless mode and drops (as
@@ -22,12 +28,14 @@ import zmq
 
 from fakeblock.capture.core import Source, open_source
 from fakeblock.capture.flow import FLOW_LIVE, RateMeter, choose_flow_mode
+from fakeblock.capture.lease_link import LeaseLink
+from fakeblock.capture.leases import LOSSLESS_LEASE_TIMEOUT_S, Leases
 from fakeblock.common import wire
 from fakeblock.common.config import CaptureConfig
 from fakeblock.common.counters import DISPLAY_DROPPED, DROPPED, FPS, FRAMES_IN, FRAMES_OUT, FRAMES_TOTAL
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.runtime import POLL_INTERVAL_MS, STOP_GRACE_S, StageRuntime
+from fakeblock.common.runtime import LEASE_TIMEOUT_S, POLL_INTERVAL_MS, STOP_GRACE_S, StageRuntime
 from fakeblock.common.security import SecurityConfig
 from fakeblock.common.sockets import DISPLAY_FRAMES_HWM
 
@@ -44,7 +52,7 @@ LOSSLESS_LINGER_MS = 5000
 # affected; linger does not help).  So a finished source stays connected until the
 # supervisor's stop, sent once the display has every result, or this long.
 END_DRAIN_S = 10.0
-# Live: how long to hold the first frame while detect workers connect.
+# Live: how long to hold the first frame while detect workers connect and say they are ready.
 FIRST_READER_WAIT_S = 5.0
 
 
@@ -62,8 +70,8 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
     if frames_total is not None:
         runtime.counters[FRAMES_TOTAL] = frames_total  # for progress and the "interrupted" line
     linger_ms = None if live else LOSSLESS_LINGER_MS
-    frames = runtime.socket(zmq.PUSH, LIVE_FRAMES_HWM if live else LOSSLESS_FRAMES_HWM,
-                            bind_to=endpoints.frames, linger_ms=linger_ms)
+    leases = Leases(stream, LEASE_TIMEOUT_S if live else LOSSLESS_LEASE_TIMEOUT_S)
+    frames = LeaseLink(runtime, endpoints.frames, LIVE_FRAMES_HWM if live else LOSSLESS_FRAMES_HWM, linger_ms, leases)
     display = runtime.socket(zmq.PUSH, DISPLAY_FRAMES_HWM, connect_to=endpoints.display_frames,
                              linger_ms=linger_ms)
     try:
@@ -117,7 +125,7 @@ def _stream_name(config: CaptureConfig, source: Source) -> str:
         raise
 
 
-def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames: zmq.Socket,
+def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames: LeaseLink,
           display: zmq.Socket | None, max_frames: int | None, epoch: int = 0) -> int:
     """Send frames until the source ends, ``max_frames`` are read or a stop.
 
@@ -134,7 +142,7 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
             break
         runtime.count(FRAMES_IN)
         frame = wire.Frame(wire.FrameInfo(stream, frame_number, position_s, time.monotonic(), epoch), pixels, live)
-        if not runtime.send(frames, frame, block=not live, until_finish=True):
+        if not frames.send(frame, block=not live, until_finish=True):
             if not live:  # a blocked lossless send only gives up when a stop or finish was ordered
                 break
             runtime.count(DROPPED)
@@ -148,15 +156,16 @@ def _pump(runtime: StageRuntime, source: Source, stream: str, live: bool, frames
     return frame_count
 
 
-def _wait_for_a_reader(runtime: StageRuntime, frames: zmq.Socket, timeout_s: float) -> None:
-    """Live: hold the first frame until a detect worker is connected (a PUSH socket with no
-    peer is not writable), so start-up does not show up as dropped frames."""
+def _wait_for_a_reader(runtime: StageRuntime, frames: LeaseLink, timeout_s: float) -> None:
+    """Live: hold the first frame until a detect worker says it is ready for this stream's
+    lease, so start-up does not show up as dropped frames."""
     deadline_s = time.monotonic() + timeout_s
     while not runtime.stop_requested and time.monotonic() < deadline_s:
-        if frames.poll(POLL_INTERVAL_MS, zmq.POLLOUT):
+        if frames.has_reader():
             return
         runtime.poll([], 0)
-    LOGGER.info("capture: no detect worker connected after %.0f s; starting anyway", timeout_s)
+        frames.socket.poll(POLL_INTERVAL_MS, zmq.POLLIN)
+    LOGGER.info("capture: no detect worker ready after %.0f s; starting anyway", timeout_s)
 
 
 def _wait(runtime: StageRuntime, delay_s: float) -> None:

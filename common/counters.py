@@ -24,6 +24,9 @@ REFUSED = "refused"  # messages no honest peer sends: far-future frames, too man
 # Capture.
 FRAMES_TOTAL = "frames_total"  # frames the source holds, when it knows (a file): for progress
 FPS = "fps"  # frames sent per second, recently
+LEASES = "leases"  # times the stream was leased to a detect worker: 1, plus one per move (capture)
+PEERS = "peers"  # detect workers that said they are ready within the lease timeout (capture)
+PEERS_REFUSED = "peers_refused"  # ready messages of new workers refused: the peer table was full (capture)
 
 # Detect and classify.
 STALE = "stale"  # lossless frames detect could not track exactly (an older epoch, or joined mid-stream): sent again

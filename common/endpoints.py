@@ -5,7 +5,7 @@ Stable ends bind, scalable workers connect:
 ==============  ==========  ======================  =========================
 link            binds       socket (binder/peer)    carries
 ==============  ==========  ======================  =========================
-frames          capture     PUSH / PULL (detect)    Frame, to detect workers
+frames          capture     ROUTER / DEALER         Frame, to the stream's lease holder
 faces_in        queue       PULL / PUSH (detect)    Faces from every detect worker
 faces_out       queue       PUSH / PULL (classify)  Faces, to classify workers
 results         display     PULL / PUSH (classify)  Result
@@ -16,9 +16,10 @@ status          supervisor  PULL / PUSH (all)       Status heartbeats
 
 Several capture stages (several cameras, each its own stream) each bind their own
 ``frames`` endpoint; detect workers connect to all of them (``frames`` and
-``extra_frames``) and ZeroMQ fair-queues between them.  Each capture connects to the one
-``display_frames`` endpoint, so every stream's frames and its ``EndOfStream`` still travel
-in order on one connection.
+``extra_frames``, or with tracking their share of them), one DEALER each, and each
+capture leases its stream to one of its readers (``capture/leases.py``).  Each capture
+connects to the one ``display_frames`` endpoint, so every stream's frames and its
+``EndOfStream`` still travel in order on one connection.
 
 Which stage binds which link is in the stage registry (:mod:`fakeblock.common.stages`);
 a stage beyond these five brings its own links (``extra_links``).  No stage hard-codes

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import zmq
 
@@ -25,6 +25,11 @@ from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, mak
 
 LOGGER = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 0.5
+# How often a detect worker says it is ready for a capture's frames (``wire.Ready``), and
+# how long a live capture waits after the last word from its lease holder before it
+# leases the stream again (four missed messages).
+READY_INTERVAL_S = 0.5
+LEASE_TIMEOUT_S = 2.0
 POLL_INTERVAL_MS = 100
 IDLE_WARNING_S = 5.0
 # After a stop order a stage may take this long to finish what is in flight (the display
@@ -58,6 +63,8 @@ class StageRuntime:
         self._idle_reported = False
         self._next_heartbeat_s = 0.0
         self._sockets: list[zmq.Socket] = []
+        # Called at every poll, also while a send waits for room (each keeps its own pace).
+        self.periodic: list[Callable[[], None]] = []
         self.control = self.socket(zmq.SUB, CONTROL_HWM, connect_to=endpoints.control)
         self.status = self.socket(zmq.PUSH, STATUS_HWM, connect_to=endpoints.status, linger_ms=200)
         # Under a supervisor the parent's pid is given: if the parent dies, stop rather
@@ -81,16 +88,19 @@ class StageRuntime:
         return wire.worker_name(self.stage, self.worker)
 
     def socket(self, socket_type: int, hwm: int, bind_to: str | None = None,
-               connect_to: str | tuple[str, ...] | None = None, linger_ms: int | None = None) -> zmq.Socket:
+               connect_to: str | tuple[str, ...] | None = None, linger_ms: int | None = None,
+               options: Mapping[int, int] | None = None) -> zmq.Socket:
         """A configured socket owned by this runtime (closed by :meth:`close`).
 
         With keys configured a listening socket is a CURVE server behind this process's
         allow-list and a connecting one a CURVE client; without keys only local binds are
         allowed (unless insecure).  ``connect_to`` may name several endpoints (a PULL
-        socket fair-queues between them).
+        socket fair-queues between them).  ``options`` are set before it binds or connects.
         """
         socket = make_socket(self.context, socket_type, hwm, *(() if linger_ms is None else (linger_ms,)))
         self._sockets.append(socket)
+        for option, value in (options or {}).items():
+            socket.setsockopt(option, value)
         if bind_to:
             check_bind_allowed(bind_to, self.security.config)
             # The allow-list thread starts with the first listening socket: stages that
@@ -123,6 +133,8 @@ class StageRuntime:
         if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
             LOGGER.warning("%s: supervisor %d is gone, stopping", self.name, self.supervisor_pid)
             self.stop_requested = True
+        for duty in self.periodic:
+            duty()
         self.heartbeat()
         ready.discard(self.control)
         if ready or not sockets:  # a source stage polls no inputs: it is never idle

@@ -7,8 +7,8 @@ pixel bytes as a frame of their own so they travel without copies.
 Decoding is a trust boundary: :func:`decode` checks version, kind, field types, dtype
 (allow-listed), bounded dimensions and an exact byte count before ``np.frombuffer``;
 anything else raises ``ValueError``.  Never pickle, never msgpack-numpy.  Field checks are
-in :mod:`fakeblock.common.wire_fields`, status messages in
-:mod:`fakeblock.common.wire_status`; this module re-exports them: the one wire module.
+in :mod:`fakeblock.common.wire_fields`, status messages in :mod:`fakeblock.common.wire_status`
+and leases in :mod:`fakeblock.common.wire_leases`; this module re-exports them: one wire module.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fakeblock.common.wire_fields import (
     MAX_FRAME_NUMBER,
     MAX_HEADER_BYTES,
 )
+from fakeblock.common.wire_leases import LEASE_DECODERS, Ready, lease_header
 from fakeblock.common.wire_status import (
     MAX_REPORTED_WORKERS,
     STATUS_DECODERS,
@@ -44,7 +45,7 @@ from fakeblock.common.wire_status import (
 
 __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX", "MAX_FACES_PER_FRAME",
            "MAX_HEADER_BYTES", "MAX_REPORTED_WORKERS", "SUPERVISOR_PHASES", "WORKER_STATES", "Control", "EndOfStream",
-           "StreamStart", "Faces", "Frame", "FrameInfo", "Result", "StageWorker", "Status", "StatusReport",
+           "StreamStart", "Faces", "Frame", "FrameInfo", "Ready", "Result", "StageWorker", "Status", "StatusReport",
            "StatusRequest", "WorkerReport", "decode", "encode", "worker_name"]
 SCHEMA_VERSION = 2
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
@@ -144,7 +145,7 @@ class Control:
     epoch: int = 0
 
 
-Message = Frame | Faces | Result | StreamStart | EndOfStream | Control | Status | StatusRequest | StatusReport
+Message = Frame | Faces | Result | StreamStart | EndOfStream | Control | Status | StatusRequest | StatusReport | Ready
 # "finish": sources end their streams, links stay open (in-flight work drains); "stop": every
 # stage exits; "rewind": a lossless source starts again from its first frame in a new epoch.
 FINISH, STOP, REWIND = "finish", "stop", "rewind"
@@ -154,9 +155,7 @@ CONTROL_COMMANDS = (FINISH, STOP, REWIND)
 def _info_header(info: FrameInfo) -> dict:
     header = {"stream": info.stream, "frame": info.frame_number, "position_s": info.position_s,
               "captured_s": info.captured_s}
-    if info.epoch:
-        header["epoch"] = info.epoch
-    return header
+    return {**header, "epoch": info.epoch} if info.epoch else header
 
 
 def encode(message: Message) -> list:
@@ -188,7 +187,7 @@ def _header_only(message: Message) -> dict:
     if isinstance(message, Control):
         order = {"kind": "control", "command": message.command, "target": message.target}
         return {**order, "epoch": message.epoch} if message.epoch else order
-    header = status_header(message)
+    header = status_header(message) or lease_header(message)
     if header is None:
         raise TypeError(f"cannot encode {type(message).__name__}")
     return header
@@ -295,6 +294,5 @@ def _control(header: dict) -> Control:
 
 
 PIXEL_DECODERS: dict[str, Callable[[dict, memoryview], Message]] = {"frame": _frame, "faces": _faces}
-HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {"result": _result, "start": _start, "end": _end,
-                                                         "control": _control,
-                                                         **STATUS_DECODERS}
+HEADER_DECODERS: dict[str, Callable[[dict], Message]] = {
+    "result": _result, "start": _start, "end": _end, "control": _control, **STATUS_DECODERS, **LEASE_DECODERS}

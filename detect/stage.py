@@ -3,8 +3,11 @@
 With tracking (the default) each stream's frames must all reach one worker, in order,
 since its tracks live there: worker ``w`` of the site's ``n`` (numbered across hosts)
 connects only to the captures numbered ``w``, ``w + n``, ...  With one stream the other
-workers idle; with several, the workers share the streams.  Without tracking every
-worker connects to every capture and ZeroMQ shares the frames out.
+workers idle; with several, the workers share the streams.  Replicas that share a number
+(several supervisors under one host name: ``docker compose --scale``, a Deployment's
+replicas) all connect, and each capture leases its stream to one of them
+(``detect/readers.py``, ``capture/leases.py``).  Without tracking every worker connects
+to every capture and takes frames in turn.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.common.security import SecurityConfig
 from fakeblock.detect.core import StreamTrackers, cascade_finder, detect, load_cascade
+from fakeblock.detect.readers import FrameReaders
 
 LOGGER = logging.getLogger(__name__)
 # Frames are large: keep at most a couple queued per worker so a live source's drops
@@ -52,31 +56,36 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
         LOGGER.info("detect/%d: no stream to track (%d streams, %d workers); idle", worker,
                     len(endpoints.all_frames()), config.worker_count)
     runtime = StageRuntime("detect", worker, endpoints, security)
-    frames = runtime.socket(zmq.PULL, FRAMES_HWM, connect_to=sources)
+    readers = FrameReaders(runtime, sources, FRAMES_HWM, config.tracking)
     faces = runtime.socket(zmq.PUSH, FACES_HWM, connect_to=endpoints.faces_in)
     try:
         while not runtime.stop_requested:
-            if frames not in runtime.poll([frames]):
-                continue
-            message = runtime.receive(frames, expect=wire.Frame)
-            if message is None:
-                continue
-            if trackers is None:
-                boxes, crops = detect(message.pixels, cascade, config, wire.MAX_FACES_PER_FRAME)
-                tracks: list[int] = []
-            else:
-                # Live and another frame already waiting: this one gets only its tracks looked for.
-                hurry = message.live and bool(frames.poll(0, zmq.POLLIN))
-                runtime.count(HURRIED, hurry)
-                found = trackers.detect(message.info.stream, message.info.frame_number, message.pixels,
-                                        wire.MAX_FACES_PER_FRAME, hurry, message.info.epoch, message.live)
-                if found is None:  # sent again after a crash: its turn comes from the stream's start
-                    runtime.count(STALE)
+            for frames in runtime.poll(readers.sockets):
+                message = readers.receive(frames)
+                if message is None:
                     continue
-                boxes, tracks, crops = found
-            runtime.count(FACES, len(boxes))
-            if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops, tuple(tracks))):
-                runtime.count(FRAMES_OUT)
+                _detect_and_send(runtime, message, frames, faces, trackers, cascade, config)
     finally:
         runtime.close()
     return 0
+
+
+def _detect_and_send(runtime: StageRuntime, message: wire.Frame, frames: zmq.Socket, faces: zmq.Socket,
+                     trackers: StreamTrackers | None, cascade: cv2.CascadeClassifier, config: DetectConfig) -> None:
+    """Find one frame's faces (tracked, or by a full scan) and send them on; a stale frame is dropped."""
+    if trackers is None:
+        boxes, crops = detect(message.pixels, cascade, config, wire.MAX_FACES_PER_FRAME)
+        tracks: list[int] = []
+    else:
+        # Live and another frame already waiting: this one gets only its tracks looked for.
+        hurry = message.live and bool(frames.poll(0, zmq.POLLIN))
+        runtime.count(HURRIED, hurry)
+        found = trackers.detect(message.info.stream, message.info.frame_number, message.pixels,
+                                wire.MAX_FACES_PER_FRAME, hurry, message.info.epoch, message.live)
+        if found is None:  # sent again after a crash: its turn comes from the stream's start
+            runtime.count(STALE)
+            return
+        boxes, tracks, crops = found
+    runtime.count(FACES, len(boxes))
+    if runtime.send(faces, wire.Faces(message.info, tuple(boxes), crops, tuple(tracks))):
+        runtime.count(FRAMES_OUT)

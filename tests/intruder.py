@@ -2,9 +2,11 @@
 
 It connects with the key pair it is given (``--keys DIR --client NAME``) and the site's
 real server public key (``--server-key FILE``): an intruder may well know that one, it is
-public.  It pulls from every ``--pull`` endpoint (where frames or faces would arrive) and
-sends a status request to every ``--status`` endpoint, waits ``--wait-s`` seconds, and
-prints one JSON line: how many messages and answers it got.  Every socket has a bounded
+public.  It pulls from every ``--pull`` endpoint (where faces would arrive), says it is a
+ready detect worker to every ``--ready`` endpoint (a capture's frames, leased to such a
+worker) and reads what comes back, sends a status request to every ``--status``
+endpoint, waits ``--wait-s`` seconds, and prints one JSON line: how many messages and
+answers it got.  Every socket has a bounded
 linger, every wait a timeout and the context's end a deadline, so it always ends.
 """
 
@@ -39,6 +41,12 @@ def _open_sockets(context: zmq.Context, arguments) -> dict[zmq.Socket, str]:
     for endpoint in arguments.pull:
         socket = _secure(context.socket(zmq.PULL), public_key, secret_key, server_key)
         socket.connect(endpoint)
+        sockets[socket] = "pulled"
+    for endpoint in arguments.ready:
+        socket = _secure(context.socket(zmq.DEALER), public_key, secret_key, server_key)
+        socket.connect(endpoint)
+        # Idle, so a capture whose holder is gone would lease its stream here.
+        socket.send_multipart(wire.encode(wire.Ready("detect/0@intruder:1", 0, True)))
         sockets[socket] = "pulled"
     for endpoint in arguments.status:
         socket = _secure(context.socket(zmq.REQ), public_key, secret_key, server_key)
@@ -77,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", default="client", help="the name of that key pair")
     parser.add_argument("--server-keys", required=True, help="the folder holding the site's server.key")
     parser.add_argument("--pull", action="append", default=[], help="an endpoint to pull messages from")
+    parser.add_argument("--ready", action="append", default=[], help="a capture's frames endpoint to read as a "
+                        "detect worker would")
     parser.add_argument("--status", action="append", default=[], help="a status service to ask")
     parser.add_argument("--wait-s", type=float, default=3.0)
     arguments = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import sys
@@ -266,12 +267,12 @@ def _run_capture_child(config: CaptureConfig, endpoints) -> None:
 
 class CapturePeers:
     """The test's side of every link of one capture stage child: the supervisor's PUB/PULL
-    (a :class:`~tests.harness.FakeSupervisor`), detect's PULL and display's PULL."""
+    (a :class:`~tests.harness.FakeSupervisor`), a detect worker's DEALER and display's PULL."""
 
     def __init__(self, context, supervisor, endpoints, processes, frames_hwm: int):
         self.supervisor, self.endpoints, self._processes = supervisor, endpoints, processes
         self.display = context.socket(zmq.PULL, bind=endpoints.display_frames, receive_hwm=RECEIVE_HWM)
-        self.frames = context.socket(zmq.PULL, connect=endpoints.frames, receive_hwm=frames_hwm)
+        self.frames = context.socket(zmq.DEALER, connect=endpoints.frames, receive_hwm=frames_hwm)
         self.child = None
 
     def start(self, config: CaptureConfig) -> None:
@@ -281,6 +282,14 @@ class CapturePeers:
     def receive(self, socket, timeout_s: float = RECEIVE_TIMEOUT_S):
         """One message from the child; fails after ``timeout_s``, or early once it exited with nothing left."""
         return receive(socket, timeout_s, what="a message from capture", sender=self.child)
+
+    def receive_frame(self) -> wire.Frame:
+        """One frame leased to this reader, saying it is ready first, as a detect worker does."""
+        with contextlib.suppress(zmq.Again):
+            self.frames.send_multipart(wire.encode(wire.Ready("detect/0@test:1")), flags=zmq.NOBLOCK)
+        frame = self.receive(self.frames)
+        assert isinstance(frame, wire.Frame), f"the frames link carried {frame!r}"
+        return frame
 
     def receive_until_end(self, socket) -> tuple[list[wire.Frame], wire.EndOfStream]:
         """The display link's frames and its end, after the stream's announcement that opens it."""
@@ -318,7 +327,7 @@ def test_a_file_replay_delivers_every_frame_to_a_slow_consumer_then_exits(video,
     peers.start(CaptureConfig(source=str(video)))
     received = []
     for _ in range(VIDEO_FRAMES):
-        received.append(peers.receive(peers.frames))
+        received.append(peers.receive_frame())
         time.sleep(0.05)  # slower than the file decodes: lossless must wait, not drop
     shown, end = peers.receive_until_end(peers.display)
     peers.stop()
@@ -336,7 +345,7 @@ def test_a_file_replay_delivers_every_frame_to_a_slow_consumer_then_exits(video,
 def test_max_frames_limits_the_replay_and_the_display_still_gets_the_count(video, capture_peers):
     peers = capture_peers()
     peers.start(CaptureConfig(source=str(video), stream="door", max_frames=5, send_frames_to_display=False))
-    received = [peers.receive(peers.frames) for _ in range(5)]
+    received = [peers.receive_frame() for _ in range(5)]
     assert peers.receive(peers.display) == wire.StreamStart("door", 5)  # announced: 5 of the file's frames
     assert peers.receive(peers.display) == wire.EndOfStream("door", 5)  # no Frame before it
     peers.stop()
@@ -350,7 +359,7 @@ def test_a_live_source_drops_stale_frames_and_stops_promptly_on_order(capture_pe
     peers.start(CaptureConfig(source="demo", live=True))
     numbers = []
     for _ in range(6):
-        numbers.append(peers.receive(peers.frames).info.frame_number)
+        numbers.append(peers.receive_frame().info.frame_number)
         time.sleep(0.3)  # a slow pipeline: a live source must skip ahead, not queue up
     assert numbers == sorted(numbers) and max(np.diff(numbers)) > 1
     peers.stop(within_s=5.0)

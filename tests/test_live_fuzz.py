@@ -2,8 +2,9 @@
 
 A clean replay of office-woman.mp4 gives the reference results. A second replay runs while
 a fuzzer sends hostile messages to every socket a peer can write to: the queue's
-``faces_in``, the display's ``results`` and ``display_frames``, the supervisor's
-``status`` link and its status service. The messages are the wire fuzzer's mutations
+``faces_in``, the display's ``results`` and ``display_frames``, the capture's ``frames``
+(where detect workers say they are ready), the supervisor's ``status`` link and its status
+service. The messages are the wire fuzzer's mutations
 (type-confused fields, dropped and extra keys, extra parts, up to 70 times the parts,
 cut parts) plus forged well-formed ones: ends of stream below the frames written, ends
 and results for streams no capture announced, results for frames already written, and
@@ -49,7 +50,8 @@ MESSAGES = 12_000
 START_AFTER_LINES = 40  # fuzz once the replay is well under way (forged results are for written frames)
 MAX_PIPELINE_RSS_BYTES = 2_500_000_000  # every process of the replay together
 REPLAY_TIMEOUT_S = 240
-SOCKETS = ("faces_in", "results", "display_frames", "status", "status-service")
+SOCKETS = ("faces_in", "results", "display_frames", "frames", "status", "status-service")
+DEALER_SOCKETS = ("frames", "status-service")  # the others take PUSH peers
 STREAM = "office-woman"
 
 
@@ -99,7 +101,7 @@ class Fuzzer(threading.Thread):
         sockets = []
         try:
             for name in SOCKETS:
-                socket = context.socket(zmq.DEALER if name == "status-service" else zmq.PUSH)
+                socket = context.socket(zmq.DEALER if name in DEALER_SOCKETS else zmq.PUSH)
                 socket.setsockopt(zmq.LINGER, 0)
                 socket.setsockopt(zmq.SNDHWM, 100_000)
                 socket.connect(f"ipc://{self.run_directory / name}")
@@ -113,7 +115,7 @@ class Fuzzer(threading.Thread):
                 else:
                     parts = mutate(valid[index % len(valid)], self.generator)
                     socket = sockets[index % len(sockets)]
-                if socket.type == zmq.DEALER:
+                if socket is by_name["status-service"]:
                     parts = [b""] + parts  # a request as a REQ client frames it
                 socket.send_multipart(parts)
                 self.sent += 1
@@ -178,7 +180,7 @@ def test_hostile_messages_on_every_socket_change_nothing_in_a_replay(tmp_path):
     # The hostile messages arrived while the replay ran: each receiver dropped and counted some.
     stats = json.loads(stats_path.read_text())
     malformed = stats["malformed"]
-    assert malformed["queue/0"] > 0 and malformed["display/0"] > 0, (malformed, seed)
+    assert malformed["queue/0"] > 0 and malformed["display/0"] > 0 and malformed["capture/0"] > 0, (malformed, seed)
     assert stats["supervisor"]["malformed_heartbeats"] > 0 and stats["supervisor"]["malformed_requests"] > 0, seed
     # A forged heartbeat adds no worker to what the supervisor reports.
     assert set(stats["stages"]) == {"capture/0", "detect/0", "queue/0", "classify/0", "display/0"}, seed

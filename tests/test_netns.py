@@ -192,12 +192,13 @@ def wait_for_lines(path: Path, count: int, processes: list[subprocess.Popen], ti
 
 
 def intrude(machines: Machines, keys: Path, client: str, server_keys: Path, pull: bool) -> dict:
-    """Run tests.intruder in D against B's and C's status services (and, with ``pull``, A's and B's PUSH links)."""
+    """Run tests.intruder in D against B's and C's status services (and, with ``pull``, A's frames and B's
+    faces_out)."""
     command = [sys.executable, "-m", "tests.intruder", "--keys", str(keys), "--client", client,
                "--server-keys", str(server_keys), "--wait-s", str(INTRUDER_WAIT_S),
                "--status", f"tcp://{address('b')}:5557", "--status", f"tcp://{address('c')}:5557"]
     if pull:
-        command += ["--pull", f"tcp://{address('a')}:5550", "--pull", f"tcp://{address('b')}:5552"]
+        command += ["--ready", f"tcp://{address('a')}:5550", "--pull", f"tcp://{address('b')}:5552"]
     completed = machines.run("d", command, timeout_s=INTRUDER_WAIT_S + 30)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fakeblock.common import wire
+from fakeblock.common.wire_leases import MAX_LEASE_LOAD
 from tests.helpers import decode_hostile, fuzz_generator
 
 INFO = wire.FrameInfo("office-woman", 7, 0.2336, 1234.5)
@@ -47,6 +48,8 @@ def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     wire.StatusReport("gpu-box", 77, "running", 12.5, ()),
     wire.StatusReport("gpu-box", 77, "draining", 3.0, (REPORTED_WORKER, REPORTED_WORKER)),
     wire.StatusReport("gpu-box", 77, "running", 3.0, (), {"malformed_heartbeats": 2, "malformed_requests": 1}),
+    wire.Ready("detect/0@worker-7:4242", 2, True),
+    wire.Ready("detect/1@worker-7:4243", 0, False),
 ])
 def test_round_trip_keeps_every_field(message):
     decoded = wire.decode([bytes(frame) for frame in wire.encode(message)])
@@ -180,3 +183,11 @@ def test_a_status_report_without_the_supervisor_counters_is_one_with_none():
 def test_a_status_request_carries_nothing_else():
     with pytest.raises(ValueError, match="carries no fields"):
         wire.decode(rebuild(header_of(wire.StatusRequest()) | {"command": "stop"}))
+
+
+@pytest.mark.parametrize("change", [{"worker": ""}, {"worker": "x" * 500}, {"worker": 7}, {"load": -1},
+                                    {"load": MAX_LEASE_LOAD + 1}, {"load": True}, {"load": 1.5},
+                                    {"tracking": 1}, {"tracking": None}])
+def test_bad_ready_messages_are_refused(change):
+    with pytest.raises(ValueError):
+        wire.decode(rebuild(header_of(wire.Ready("detect/0@host:1", 1, True)) | change))

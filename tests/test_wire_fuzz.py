@@ -24,7 +24,8 @@ def samples() -> list[wire.Message]:
             wire.Result(INFO, ((1, 1, 2, 2),), ((0.1,) * 7,), (5,)), wire.EndOfStream("clip", 10),
             wire.StreamStart("clip", 10),
             wire.Control("stop"), wire.Status("detect", 0, 42, {"frames_in": 1.0}), wire.StatusRequest(),
-            wire.StatusReport("host", 42, "running", 1.5, (worker,), {"malformed_heartbeats": 1})]
+            wire.StatusReport("host", 42, "running", 1.5, (worker,), {"malformed_heartbeats": 1}),
+            wire.Ready("detect/0@host:42", 1, True)]
 
 
 def hostile_value(generator: np.random.Generator, depth: int = 0):
