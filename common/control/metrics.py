@@ -51,6 +51,10 @@ COUNTER_FAMILIES = {
     counters.SKIPPED: ("fakeblock_frames_skipped_total", "Frame numbers that got no result line, live (display)."),
     counters.UNMATCHED: ("fakeblock_frames_unmatched_total", "Frames dropped since their result never came, "
                          "live (display)."),
+    counters.LEASES: ("fakeblock_stream_leases_total", "Times the stream was leased to a detect worker: 1, plus "
+                      "one per move (capture)."),
+    counters.PEERS_REFUSED: ("fakeblock_lease_peers_refused_total", "Ready messages of new detect workers "
+                             "refused: the peer table was full (capture)."),
     counters.MISSING_PIXELS: ("fakeblock_results_missing_pixels_total", "Results released without their frame "
                               "(display)."),
 }
@@ -58,6 +62,8 @@ GAUGE_FAMILIES = {
     counters.BATCH_SIZE: ("fakeblock_batch_size", "Faces in the latest model call (classify)."),
     counters.FRAMES_TOTAL: ("fakeblock_source_frames", "Frames the source holds, when it knows (capture)."),
     counters.FPS: ("fakeblock_source_frames_per_second", "Frames sent per second, recently (capture)."),
+    counters.PEERS: ("fakeblock_lease_peers", "Detect workers that said they are ready within the lease "
+                     "timeout (capture)."),
     counters.COMPLETE: ("fakeblock_complete", "1 once every stream has ended and been written (display)."),
     counters.UPTIME_S: ("fakeblock_worker_uptime_seconds", "Seconds since the worker's runtime started."),
     counters.IDLE_S: ("fakeblock_worker_idle_seconds", "Seconds since input last arrived."),
