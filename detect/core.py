@@ -18,6 +18,7 @@ from fakeblock.common.config import DetectConfig
 from fakeblock.common.model_io import FACE_SIZE_PX
 from fakeblock.common.preprocess import crop_face, to_gray
 from fakeblock.detect.boxes import Box, one_box_per_face
+from fakeblock.detect.grid import grid_scan
 from fakeblock.detect.scan import ScanJob, run_job
 from fakeblock.detect.tracking import FaceTracker, Finder, TrackerSettings
 
@@ -69,8 +70,9 @@ def tracker_settings(params: DetectConfig) -> TrackerSettings:
 
 
 def cascade_finder(cascade: cv2.CascadeClassifier, params: DetectConfig) -> Finder:
-    """The tracker's ``find``: one scan job through the cascade."""
-    return lambda gray, job: run_job(gray, cascade, job, params.scale_factor, params.min_neighbors)
+    """The tracker's ``find``: a frame's scan jobs through the cascade, sampled as :func:`find_faces` samples."""
+    return lambda gray, jobs: grid_scan(gray, cascade, jobs, float(params.detect_scale), params.scale_factor,
+                                        params.min_size_px, params.min_neighbors)
 
 
 class StreamTrackers:
