@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from itertools import combinations
 
 import cv2
 import numpy as np
@@ -32,6 +33,8 @@ import numpy as np
 from fakeblock.detect.boxes import Box, clip
 from fakeblock.detect.scan import ScanJob
 
+# (left, top, right, bottom) on a level copy.
+Crop = tuple[int, int, int, int]
 # groupRectangles' eps in detectMultiScale (its GROUP_EPS).
 GROUP_EPS = 0.2
 # Scale factors from this one up are scanned in steps of one pixel of the level copy, below in two.
@@ -102,7 +105,7 @@ def level_copy(image: np.ndarray, level: Level) -> np.ndarray:
     return cv2.resize(image, (level.width_px, level.height_px), interpolation=cv2.INTER_LINEAR_EXACT)
 
 
-def level_crop(region: tuple[float, float, float, float], level: Level) -> tuple[int, int, int, int]:
+def level_crop(region: tuple[float, float, float, float], level: Level) -> Crop:
     """``(left, top, right, bottom)`` on the level copy holding ``region`` (``(x, y, width,
     height)`` in scanned-image pixels), its origin on the window's grid."""
     factor, step = level.factor, level.step_px
@@ -113,8 +116,31 @@ def level_crop(region: tuple[float, float, float, float], level: Level) -> tuple
     return left, top, right, bottom
 
 
+def window_positions(crop: Crop, window_px: tuple[int, int]) -> int:
+    """How many places the window fits in ``crop`` (at a step of one pixel): the cost of scanning it."""
+    return max(0, crop[2] - crop[0] + 1 - window_px[0]) * max(0, crop[3] - crop[1] + 1 - window_px[1])
+
+
+def merge_crops(crops: Iterable[Crop], window_px: tuple[int, int]) -> list[Crop]:
+    """One level's crops, each pair joined into the crop around both wherever that crop holds
+    no more window positions than the two apart (overlapping jobs scan their overlap once)."""
+    merged = sorted(set(crops))
+    joined = True
+    while joined:
+        joined = False
+        for first, second in combinations(merged, 2):
+            both = (min(first[0], second[0]), min(first[1], second[1]), max(first[2], second[2]),
+                    max(first[3], second[3]))
+            if window_positions(both, window_px) <= (window_positions(first, window_px)
+                                                     + window_positions(second, window_px)):
+                merged = sorted({crop for crop in merged if crop not in (first, second)} | {both})
+                joined = True
+                break
+    return merged
+
+
 def level_candidates(cascade: cv2.CascadeClassifier, copy: np.ndarray, level: Level,
-                     crop: tuple[int, int, int, int], window_px: tuple[int, int]) -> list[tuple[int, int]]:
+                     crop: Crop, window_px: tuple[int, int]) -> list[tuple[int, int]]:
     """Window positions ``(x, y)`` on the level copy inside ``crop`` that the cascade accepts,
     as the full scan of the whole copy finds them (``window_px``: the cascade's own window)."""
     left, top, right, bottom = crop
@@ -158,7 +184,8 @@ def grid_scan(gray: np.ndarray, cascade: cv2.CascadeClassifier, jobs: list[ScanJ
 
     The full scan (``detect.core.find_faces``) runs on the frame scaled by ``scale`` for
     faces from ``min_size_px``; each job scans the levels of that scan whose window lies
-    within its size range, over its region.  A raw candidate found by two jobs counts once.
+    within its size range, over its region.  Overlapping crops of one level are scanned
+    together (:func:`merge_crops`), and a raw candidate two jobs share counts once.
     """
     image = gray
     if scale < 1:
@@ -167,19 +194,19 @@ def grid_scan(gray: np.ndarray, cascade: cv2.CascadeClassifier, jobs: list[ScanJ
     window_px = tuple(int(side) for side in cascade.getOriginalWindowSize())
     levels = pyramid(image.shape[1], image.shape[0], (window_px[0], window_px[1]), scale_factor,
                      max(1, round(min_size_px * scale)))
-    copies: dict[int, np.ndarray] = {}
-    found: set[tuple[int, int, int]] = set()
+    crops: dict[int, list[Crop]] = {}
     for job in jobs:
         smallest_px = round(job.min_size_px * scale)
         largest_px = math.inf if job.max_size_px is None else round(job.max_size_px * scale)
         region = (job.region[0] * scale, job.region[1] * scale, job.region[2] * scale, job.region[3] * scale)
         for index, level in enumerate(levels):
-            if not smallest_px <= min(level.window_px) <= largest_px:
-                continue
-            if index not in copies:
-                copies[index] = level_copy(image, level)
-            crop = level_crop(region, level)
-            found.update((index, x, y) for x, y in level_candidates(cascade, copies[index], level, crop,
+            if smallest_px <= min(level.window_px) <= largest_px:
+                crops.setdefault(index, []).append(level_crop(region, level))
+    found: set[tuple[int, int, int]] = set()
+    for index, level_crops in sorted(crops.items()):
+        copy = level_copy(image, levels[index])
+        for crop in merge_crops(level_crops, (window_px[0], window_px[1])):
+            found.update((index, x, y) for x, y in level_candidates(cascade, copy, levels[index], crop,
                                                                     (window_px[0], window_px[1])))
     boxes = group((candidate_box((x, y), levels[index]) for index, x, y in found), min_neighbors)
     boxes = [box for box in (clip(box, image.shape[1], image.shape[0]) for box in boxes) if box is not None]

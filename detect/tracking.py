@@ -33,14 +33,17 @@ import numpy as np
 
 from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face
 from fakeblock.detect.changes import ChangedRegions
+from fakeblock.detect.grid import GROUP_EPS
 from fakeblock.detect.looks import signature, similarity
 from fakeblock.detect.motion import find_motion, small_copy
 from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
 
 # A window reaches this share of the face's width beyond its box on every side.
 WINDOW_MARGIN = 0.35
-# A tracked face is looked for from its last width divided by this to its width times this.
-SIZE_BRACKET = 1.25
+# A tracked face is looked for from its last width divided by this to its width times this:
+# the cascade's grouping joins windows whose sides differ by up to 2 * eps of the smaller,
+# so the raw candidates of a face spread about this far in size around its box.
+SIZE_BRACKET = 1 + 2 * GROUP_EPS
 # A window is scanned on a copy where the smallest size looked for is this many pixels:
 # the cascade's own window is 24 px, and a known face needs no more detail to be found again.
 WINDOW_FACE_PX = 48

@@ -10,7 +10,7 @@ import pytest
 from fakeblock.common.config import DetectConfig
 from fakeblock.detect.boxes import contains, grow
 from fakeblock.detect.core import load_cascade
-from fakeblock.detect.grid import grid_scan
+from fakeblock.detect.grid import grid_scan, merge_crops, window_positions
 from fakeblock.detect.scan import ScanJob, full_frame_job, run_job
 from tests.helpers import MEDIA
 
@@ -107,3 +107,20 @@ def test_windows_around_the_full_scans_faces_find_exactly_those_faces(cascade):
         jobs = [ScanJob(grow(box, margin * box[2] // 4), params.min_size_px, None, 1.0)
                 for box in faces for margin in (2, 3)]
         assert scan(gray, cascade, jobs, params, params.min_neighbors) == faces
+
+
+def test_overlapping_crops_of_a_level_are_scanned_once_and_never_at_a_higher_cost():
+    window = (24, 24)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        crops = []
+        for _ in range(int(rng.integers(1, 8))):
+            left, top = int(rng.integers(0, 200)), int(rng.integers(0, 200))
+            crops.append((left, top, left + int(rng.integers(10, 90)), top + int(rng.integers(10, 90))))
+        merged = merge_crops(crops, window)
+        assert all(any(contains((m[0], m[1], m[2] - m[0], m[3] - m[1]), (c[0], c[1], c[2] - c[0], c[3] - c[1]))
+                       for m in merged) for c in crops)
+        assert sum(window_positions(m, window) for m in merged) <= sum(window_positions(c, window) for c in crops)
+    # A window's crop inside a larger region's is scanned with it; crops far apart stay apart.
+    assert merge_crops([(0, 0, 100, 100), (10, 10, 60, 60)], window) == [(0, 0, 100, 100)]
+    assert merge_crops([(0, 0, 40, 40), (150, 150, 190, 190)], window) == [(0, 0, 40, 40), (150, 150, 190, 190)]
