@@ -23,7 +23,8 @@ is scanned at factor 1, its origin on an even pixel.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import combinations
 
@@ -178,20 +179,36 @@ def group(boxes: Iterable[Box], min_neighbors: int) -> list[Box]:
     return [(int(x), int(y), int(w), int(h)) for x, y, w, h in np.asarray(grouped).reshape(-1, 4)]
 
 
-def grid_scan(gray: np.ndarray, cascade: cv2.CascadeClassifier, jobs: list[ScanJob], scale: float,
-              scale_factor: float, min_size_px: int, min_neighbors: int) -> list[Box]:
+def _shares(tasks: list[tuple[int, Crop]], count: int, window_px: tuple[int, int]) -> list[list[tuple[int, Crop]]]:
+    """``tasks`` dealt into at most ``count`` shares of even cost (largest first, to the lightest share)."""
+    shares: list[list[tuple[int, Crop]]] = [[] for _ in range(max(1, min(count, len(tasks))))]
+    loads = [0] * len(shares)
+    for task in sorted(tasks, key=lambda task: (-window_positions(task[1], window_px), task)):
+        lightest = min(range(len(shares)), key=lambda index: (loads[index], index))
+        shares[lightest].append(task)
+        loads[lightest] += window_positions(task[1], window_px)
+    return shares
+
+
+def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs: list[ScanJob], scale: float,
+              scale_factor: float, min_size_px: int, min_neighbors: int,
+              pool: ThreadPoolExecutor | None = None) -> list[Box]:
     """The grouped faces of one frame's ``jobs``, as boxes in frame pixels.
 
     The full scan (``detect.core.find_faces``) runs on the frame scaled by ``scale`` for
     faces from ``min_size_px``; each job scans the levels of that scan whose window lies
     within its size range, over its region.  Overlapping crops of one level are scanned
     together (:func:`merge_crops`), and a raw candidate two jobs share counts once.
+
+    With a ``pool`` the crops are shared out over ``len(cascades)`` threads (the cascade calls
+    let the interpreter go), one cascade each: a frame's scans are many small calls, which
+    OpenCV's own threads hardly split.  The result does not depend on the sharing.
     """
     image = gray
     if scale < 1:
         image = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
                            interpolation=cv2.INTER_AREA)
-    window_px = tuple(int(side) for side in cascade.getOriginalWindowSize())
+    window_px = tuple(int(side) for side in cascades[0].getOriginalWindowSize())
     levels = pyramid(image.shape[1], image.shape[0], (window_px[0], window_px[1]), scale_factor,
                      max(1, round(min_size_px * scale)))
     crops: dict[int, list[Crop]] = {}
@@ -202,12 +219,20 @@ def grid_scan(gray: np.ndarray, cascade: cv2.CascadeClassifier, jobs: list[ScanJ
         for index, level in enumerate(levels):
             if smallest_px <= min(level.window_px) <= largest_px:
                 crops.setdefault(index, []).append(level_crop(region, level))
-    found: set[tuple[int, int, int]] = set()
-    for index, level_crops in sorted(crops.items()):
-        copy = level_copy(image, levels[index])
-        for crop in merge_crops(level_crops, (window_px[0], window_px[1])):
-            found.update((index, x, y) for x, y in level_candidates(cascade, copy, levels[index], crop,
-                                                                    (window_px[0], window_px[1])))
+    tasks = [(index, crop) for index, level_crops in sorted(crops.items())
+             for crop in merge_crops(level_crops, (window_px[0], window_px[1]))]
+    copies = {index: level_copy(image, levels[index]) for index in crops}
+
+    def scan_share(cascade: cv2.CascadeClassifier, share: list[tuple[int, Crop]]) -> set[tuple[int, int, int]]:
+        return {(index, x, y) for index, crop in share
+                for x, y in level_candidates(cascade, copies[index], levels[index], crop, (window_px[0], window_px[1]))}
+
+    shares = _shares(tasks, len(cascades) if pool is not None else 1, (window_px[0], window_px[1]))
+    if pool is None or len(shares) == 1:
+        found = scan_share(cascades[0], shares[0])
+    else:
+        # Each thread has a cascade of its own: a cascade keeps its pyramid while it scans.
+        found = set().union(*pool.map(scan_share, cascades, shares))
     boxes = group((candidate_box((x, y), levels[index]) for index, x, y in found), min_neighbors)
     boxes = [box for box in (clip(box, image.shape[1], image.shape[0]) for box in boxes) if box is not None]
     if scale < 1:

@@ -3,6 +3,8 @@ full scan's raw candidates inside them, and together its faces wherever they cov
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import pytest
@@ -66,7 +68,7 @@ def full_scan(gray: np.ndarray, cascade: cv2.CascadeClassifier, params: DetectCo
 
 def scan(gray: np.ndarray, cascade: cv2.CascadeClassifier, jobs: list[ScanJob], params: DetectConfig,
          min_neighbors: int):
-    return sorted(grid_scan(gray, cascade, jobs, params.detect_scale, params.scale_factor, params.min_size_px,
+    return sorted(grid_scan(gray, [cascade], jobs, params.detect_scale, params.scale_factor, params.min_size_px,
                             min_neighbors))
 
 
@@ -124,3 +126,18 @@ def test_overlapping_crops_of_a_level_are_scanned_once_and_never_at_a_higher_cos
     # A window's crop inside a larger region's is scanned with it; crops far apart stay apart.
     assert merge_crops([(0, 0, 100, 100), (10, 10, 60, 60)], window) == [(0, 0, 100, 100)]
     assert merge_crops([(0, 0, 40, 40), (150, 150, 190, 190)], window) == [(0, 0, 40, 40), (150, 150, 190, 190)]
+
+
+def test_scans_shared_out_over_threads_find_what_one_thread_finds(cascade):
+    params = DetectConfig()
+    with ThreadPoolExecutor(2) as pool:
+        for gray in images():
+            height_px, width_px = gray.shape
+            jobs = [ScanJob((0, 0, width_px // 2 + 30, height_px), 48, 200, 1.0),
+                    ScanJob((width_px // 3, 0, width_px - width_px // 3, height_px), 48, None, 1.0),
+                    ScanJob((0, height_px // 4, width_px, height_px // 2), 60, 120, 1.0)]
+            for min_neighbors in (0, params.min_neighbors):
+                alone = scan(gray, cascade, jobs, params, min_neighbors)
+                shared = sorted(grid_scan(gray, [cascade, load_cascade()], jobs, 1.0, params.scale_factor,
+                                          params.min_size_px, min_neighbors, pool))
+                assert shared == alone
