@@ -93,14 +93,16 @@ class ChangedRegions:
     def jobs(self, gray: np.ndarray, width_px: int, height_px: int, frame_index: int) -> list[ScanJob]:
         """Scan the hot regions scanned longest ago first, until this frame's budget is spent.
 
-        The first always goes, so under any load every hot region is scanned in turn.
+        The first always goes, so under any load every hot region is scanned in turn; so
+        does every region not scanned yet, since the full-frame scan would find a face there
+        in the frame it appears.
         """
         budget_px = MOTION_BUDGET_SHARE * width_px * height_px
         jobs: list[ScanJob] = []
         for region, entry in sorted(self.hot.items(), key=lambda item: (item[1].scanned_at, -item[0][2] * item[0][3],
                                                                        item[0])):
             area_px = region[2] * region[3]
-            if jobs and area_px > budget_px:
+            if jobs and area_px > budget_px and entry.scans:
                 continue
             budget_px -= area_px
             entry.scanned_at, entry.scans, entry.scans_left = frame_index, entry.scans + 1, entry.scans_left - 1

@@ -8,6 +8,8 @@ Two paths: :func:`detect` scans the whole frame (``--tracking off``, the referen
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -18,6 +20,7 @@ from fakeblock.common.config import DetectConfig
 from fakeblock.common.model_io import FACE_SIZE_PX
 from fakeblock.common.preprocess import crop_face, to_gray
 from fakeblock.detect.boxes import Box, one_box_per_face
+from fakeblock.detect.grid import grid_scan
 from fakeblock.detect.scan import ScanJob, run_job
 from fakeblock.detect.tracking import FaceTracker, Finder, TrackerSettings
 
@@ -68,9 +71,12 @@ def tracker_settings(params: DetectConfig) -> TrackerSettings:
     return TrackerSettings(params.min_size_px, params.detect_scale, params.scale_factor, params.scan_cycle_frames)
 
 
-def cascade_finder(cascade: cv2.CascadeClassifier, params: DetectConfig) -> Finder:
-    """The tracker's ``find``: one scan job through the cascade."""
-    return lambda gray, job: run_job(gray, cascade, job, params.scale_factor, params.min_neighbors)
+def cascade_finder(cascades: Sequence[cv2.CascadeClassifier], params: DetectConfig) -> Finder:
+    """The tracker's ``find``: a frame's scan jobs through the cascade, sampled as :func:`find_faces`
+    samples, on as many threads as ``cascades`` (one each, copies of one cascade)."""
+    pool = ThreadPoolExecutor(len(cascades), thread_name_prefix="detect-scan") if len(cascades) > 1 else None
+    return lambda gray, jobs: grid_scan(gray, cascades, jobs, float(params.detect_scale), params.scale_factor,
+                                        params.min_size_px, params.min_neighbors, pool)
 
 
 class StreamTrackers:

@@ -40,7 +40,9 @@ CELL_PER_OVERLAP = 2
 @dataclass(frozen=True)
 class ScanJob:
     """Run the cascade over ``region`` (frame pixels) for faces of ``min_size_px`` to
-    ``max_size_px`` (None: no limit), on a copy of the region scaled by ``scale``."""
+    ``max_size_px`` (None: no limit), on a copy of the region scaled by ``scale``
+    (:func:`run_job`; :func:`fakeblock.detect.grid.grid_scan` scans the full scan's own
+    pyramid levels instead, and ``scale`` only measures the job's cost)."""
 
     region: Box
     min_size_px: int

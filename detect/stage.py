@@ -48,9 +48,12 @@ def frame_sources(config: DetectConfig, endpoints: Endpoints, worker: int) -> tu
 def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
                security: SecurityConfig | None = None) -> int:
     """Receive frames, find faces, send every frame's faces (even none) to the classify queue."""
-    cv2.setNumThreads(detect_threads(config, workers_here=1))
+    threads = detect_threads(config, workers_here=1)
+    cv2.setNumThreads(threads)
     cascade = load_cascade()
-    trackers = StreamTrackers(config, cascade_finder(cascade, config)) if config.tracking else None
+    # The tracker's many small scans run on threads of their own, each with its own cascade.
+    trackers = StreamTrackers(config, cascade_finder([cascade] + [load_cascade() for _ in range(threads - 1)],
+                                                     config)) if config.tracking else None
     sources = frame_sources(config, endpoints, worker)
     if not sources:
         LOGGER.info("detect/%d: no stream to track (%d streams, %d workers); idle", worker,

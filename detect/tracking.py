@@ -1,15 +1,16 @@
 """Follow faces through a stream: look where faces were and where the picture changed.
 
 A :class:`FaceTracker` is fed one grey frame at a time.  For each frame it decides which
-:class:`~fakeblock.detect.scan.ScanJob` to run, runs them through the ``find`` function
-it was given (the Haar cascade in the stage, anything in tests), and matches what they
-found to its tracks:
+:class:`~fakeblock.detect.scan.ScanJob` to run, runs them together through the ``find``
+function it was given (in the stage :func:`fakeblock.detect.grid.grid_scan`, which samples
+each job's region exactly as the full-frame scan does; anything in tests), and matches
+what they found to its tracks:
 
 - every track is looked for in a window around its last box, at sizes bracketed around
   its last size, on a copy scaled so the face is no larger than the cascade needs;
-- regions that changed since the previous frame (outside the windows of faces that still
-  look like themselves) are scanned for every face size that fits, within a budget per
-  frame (:mod:`fakeblock.detect.changes`);
+- regions that changed since the previous frame (outside the windows of faces found in
+  the previous frame that still look like themselves) are scanned for every face size
+  that fits, within a budget per frame (:mod:`fakeblock.detect.changes`);
 - one share of the coverage cycle is scanned, so every place and size of the frame is
   scanned at least once every ``scan_cycle_frames`` frames: a face that appears without
   any motion is found within that many frames;
@@ -32,14 +33,17 @@ import numpy as np
 
 from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face
 from fakeblock.detect.changes import ChangedRegions
+from fakeblock.detect.grid import GROUP_EPS
 from fakeblock.detect.looks import signature, similarity
 from fakeblock.detect.motion import find_motion, small_copy
 from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
 
 # A window reaches this share of the face's width beyond its box on every side.
 WINDOW_MARGIN = 0.35
-# A tracked face is looked for from its last width divided by this to its width times this.
-SIZE_BRACKET = 1.25
+# A tracked face is looked for from its last width divided by this to its width times this:
+# the cascade's grouping joins windows whose sides differ by up to 2 * eps of the smaller,
+# so the raw candidates of a face spread about this far in size around its box.
+SIZE_BRACKET = 1 + 2 * GROUP_EPS
 # A window is scanned on a copy where the smallest size looked for is this many pixels:
 # the cascade's own window is 24 px, and a known face needs no more detail to be found again.
 WINDOW_FACE_PX = 48
@@ -59,7 +63,8 @@ MAX_COAST_FRAMES = 15
 MAX_MISSED_FRAMES = 15
 MAX_TRACKS = 64
 
-Finder = Callable[[np.ndarray, ScanJob], list[Box]]
+# The faces one frame's scan jobs find together, as boxes in frame pixels.
+Finder = Callable[[np.ndarray, list[ScanJob]], list[Box]]
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ class FaceTracker:
         height_px, width_px = gray.shape[:2]
         self.frame_index += 1
         jobs = self._plan(gray, width_px, height_px, hurry)
-        boxes = one_box_per_face([box for job in jobs for box in self.find(gray, job)])
+        boxes = one_box_per_face(self.find(gray, jobs))
         return self._update(gray, boxes)
 
     def _plan(self, gray: np.ndarray, width_px: int, height_px: int, hurry: bool) -> list[ScanJob]:
@@ -141,11 +146,13 @@ class FaceTracker:
             return self._scene_cut(width_px, height_px)
         windows = [self._window(track, width_px, height_px) for track in self.tracks]
         # Motion where a tracked face still looks like itself is that face moving: its
-        # window search covers it.  Where it does not, something new may be there.
+        # window search covers it.  Where it does not, something new may be there; and a
+        # track the previous frame missed explains nothing (what moved may have left its window).
         for track in self.tracks:
             track.look_here = signature(gray, track.box)
             track.frames += 1
-        explained = [job.region for job, track in zip(windows, self.tracks, strict=True) if track.still_here]
+        explained = [job.region for job, track in zip(windows, self.tracks, strict=True)
+                     if track.still_here and not track.missed]
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)

@@ -40,13 +40,14 @@ class Scene:
     def boxes(self, seeds=None) -> dict[int, tuple[int, int, int, int]]:
         return {seed: (x, y, size, size) for seed, (x, y, size) in self.faces.items() if seeds is None or seed in seeds}
 
-    def find(self, gray, job):
-        self.jobs.append(job)
+    def find(self, gray, jobs):
+        self.jobs.extend(jobs)
         found = []
-        for box in self.boxes(self.visible_to_finder).values():
-            largest = job.max_size_px or 10**6
-            if contains(job.region, box) and job.min_size_px <= box[2] <= largest:
-                found.append(box)
+        for job in jobs:
+            for box in self.boxes(self.visible_to_finder).values():
+                largest = job.max_size_px or 10**6
+                if contains(job.region, box) and job.min_size_px <= box[2] <= largest:
+                    found.append(box)
         return found
 
 
@@ -112,6 +113,17 @@ def test_a_new_face_in_a_still_frame_is_found_at_once_where_the_picture_changed(
     assert len({face.track_id for face in faces}) == 2
 
 
+def test_every_new_changed_region_is_scanned_in_its_first_frame_whatever_the_budget():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    for _ in range(3):
+        run(scene, tracker)
+    # Four faces at once in the four corners: more changed area than one frame's budget.
+    scene.faces = {1: (10, 10, 60), 2: (240, 10, 60), 3: (10, 160, 60), 4: (240, 160, 60)}
+    faces = run(scene, tracker)
+    assert sorted(face.box for face in faces) == sorted(scene.boxes().values())
+
+
 def test_a_face_that_appears_without_any_motion_is_found_within_the_scan_cycle():
     scene = Scene()
     scene.faces = {2: (180, 100, 70)}
@@ -152,8 +164,8 @@ def test_two_overlapping_boxes_of_one_face_give_one_face():
     assert one_box_per_face([(10, 10, 100, 100), (40, 70, 40, 40), (200, 10, 50, 50)]) == [
         (10, 10, 100, 100), (200, 10, 50, 50)]
     scene = Scene()
-    tracker = FaceTracker(SETTINGS, lambda gray, job: [(100, 80, 60, 60), (120, 120, 24, 24)]
-                          if contains(job.region, (100, 80, 60, 60)) else [])
+    tracker = FaceTracker(SETTINGS, lambda gray, jobs: [(100, 80, 60, 60), (120, 120, 24, 24)]
+                          if any(contains(job.region, (100, 80, 60, 60)) for job in jobs) else [])
     scene.faces = {1: (100, 80, 60)}
     for _ in range(5):
         assert [face.box for face in tracker.step(scene.frame())] == [(100, 80, 60, 60)]
@@ -184,3 +196,17 @@ def test_the_coverage_cycle_scans_every_place_at_every_size(width_px, height_px)
         box = (int(rng.integers(0, width_px - size + 1)), int(rng.integers(0, height_px - size + 1)), size, size)
         assert any(contains(job.region, box) and job.min_size_px <= size <= (job.max_size_px or 10**6)
                    for job in jobs), box
+
+
+def test_motion_beside_a_face_the_last_frame_missed_is_scanned_at_every_size():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 60)}
+    for _ in range(5):
+        run(scene, tracker)
+    scene.visible_to_finder = {2}  # the cascade misses face 1 from now on; its pixels stay
+    run(scene, tracker)
+    # A small face appears in the missed face's window, far below the sizes the window looks for.
+    scene.faces[2] = (152, 60, 28)
+    faces = run(scene, tracker)
+    assert scene.boxes()[2] in [face.box for face in faces]

@@ -116,7 +116,7 @@ class Analyzer:
 
     def _results(self, source: Source, stream: str, max_frames: int | None) -> Iterator[FrameResult]:
         """Each frame's result; the source closes however the iteration ends."""
-        trackers = StreamTrackers(self.detect_config, cascade_finder(self._cascade, self.detect_config)) \
+        trackers = StreamTrackers(self.detect_config, cascade_finder([self._cascade], self.detect_config)) \
             if self.detect_config.tracking else None
         smoother = TrackSmoother()
         try:
