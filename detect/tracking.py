@@ -7,7 +7,7 @@ each job's region exactly as the full-frame scan does; anything in tests), and m
 what they found to its tracks:
 
 - every track is looked for in a window around its last box, at sizes bracketed around
-  its last size, on a copy scaled so the face is no larger than the cascade needs;
+  its last size;
 - regions that changed since the previous frame (outside the windows of faces found in
   the previous frame that still look like themselves) are scanned for every face size
   that fits, within a budget per frame (:mod:`fakeblock.detect.changes`);
