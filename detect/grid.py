@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from fakeblock.detect.boxes import Box, clip
-from fakeblock.detect.scan import ScanJob
+from fakeblock.detect.scan import ScanJob, scaled_copy
 
 # (left, top, right, bottom) on a level copy.
 Crop = tuple[int, int, int, int]
@@ -204,13 +204,10 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
     let the interpreter go), one cascade each: a frame's scans are many small calls, which
     OpenCV's own threads hardly split.  The result does not depend on the sharing.
     """
-    image = gray
-    if scale < 1:
-        image = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
-                           interpolation=cv2.INTER_AREA)
-    window_px = tuple(int(side) for side in cascades[0].getOriginalWindowSize())
-    levels = pyramid(image.shape[1], image.shape[0], (window_px[0], window_px[1]), scale_factor,
-                     max(1, round(min_size_px * scale)))
+    image = scaled_copy(gray, scale)  # the copy the full scan runs on (detect.scan.run_job)
+    width_px, height_px = cascades[0].getOriginalWindowSize()
+    window_px = (int(width_px), int(height_px))
+    levels = pyramid(image.shape[1], image.shape[0], window_px, scale_factor, max(1, round(min_size_px * scale)))
     crops: dict[int, list[Crop]] = {}
     for job in jobs:
         smallest_px = round(job.min_size_px * scale)
@@ -220,14 +217,14 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
             if smallest_px <= min(level.window_px) <= largest_px:
                 crops.setdefault(index, []).append(level_crop(region, level))
     tasks = [(index, crop) for index, level_crops in sorted(crops.items())
-             for crop in merge_crops(level_crops, (window_px[0], window_px[1]))]
+             for crop in merge_crops(level_crops, window_px)]
     copies = {index: level_copy(image, levels[index]) for index in crops}
 
     def scan_share(cascade: cv2.CascadeClassifier, share: list[tuple[int, Crop]]) -> set[tuple[int, int, int]]:
         return {(index, x, y) for index, crop in share
-                for x, y in level_candidates(cascade, copies[index], levels[index], crop, (window_px[0], window_px[1]))}
+                for x, y in level_candidates(cascade, copies[index], levels[index], crop, window_px)}
 
-    shares = _shares(tasks, len(cascades) if pool is not None else 1, (window_px[0], window_px[1]))
+    shares = _shares(tasks, len(cascades) if pool is not None else 1, window_px)
     if pool is None or len(shares) == 1:
         found = scan_share(cascades[0], shares[0])
     else:

@@ -77,14 +77,19 @@ def full_frame_job(width_px: int, height_px: int, min_size_px: int, scale: float
     return ScanJob((0, 0, width_px, height_px), min_size_px, None, scale)
 
 
+def scaled_copy(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` shrunk by ``scale`` (area interpolation), or itself at 1: what every scan runs on."""
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def run_job(gray: np.ndarray, cascade: cv2.CascadeClassifier, job: ScanJob, scale_factor: float,
             min_neighbors: int) -> list[Box]:
     """The faces one job finds, as boxes in frame pixels."""
     x, y, width, height = job.region
-    image = gray[y:y + height, x:x + width]
-    if job.scale < 1:
-        size = (max(1, round(width * job.scale)), max(1, round(height * job.scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    image = scaled_copy(gray[y:y + height, x:x + width], job.scale)
     min_px = max(1, round(job.min_size_px * job.scale))
     if min(image.shape[:2]) < min_px:
         return []
