@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,7 @@ WAIT_INTERVAL_S = 0.05
 ORPHAN_EXIT_TIMEOUT_S = 5.0
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MEDIA = SHARED / "media"
+OFFICE_FRAMES = 464  # frames of MEDIA / "office-woman.mp4"
 FER_CSV = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
 # Two loopback addresses play two machines in the multi-host tests.
 FRONT_HOST, WORKER_HOST = "127.0.0.1", "127.0.0.2"
@@ -32,6 +35,21 @@ def shared_file(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (needs ../shared beside the repository)")
     return path
+
+
+def http_get(port: int, path: str, token: str | None = None, timeout_s: float = 5.0) -> tuple[int, str]:
+    """(status, body) of ``GET path`` on the loopback ``port``, with a bearer ``token`` when given;
+    (0, reason) while nothing answers there."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
 
 
 def fakeblock(*arguments: str) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 from fakeblock.common.keys import generate_keys
 from tests.helpers import (
     MEDIA,
+    OFFICE_FRAMES,
     assert_running,
     line_count,
     read_results,
@@ -27,7 +28,7 @@ from tests.helpers import (
 from tests.sites import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-OFFICE_FRAMES, PHONE_FRAMES = 464, 115
+PHONE_FRAMES = 115
 FRONT_STAGES, WORKER_STAGES = ("capture", "display"), ("detect", "queue", "classify")
 RUN_TIMEOUT_S = 400
 

@@ -22,6 +22,7 @@ import pytest
 
 from tests.helpers import (
     MEDIA,
+    OFFICE_FRAMES,
     fakeblock,
     kill_if_running,
     line_count,
@@ -34,7 +35,6 @@ from tests.helpers import (
 from tests.sites import Site, log_of, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-OFFICE_FRAMES = 464
 START_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 400
 # A lease moves after 2 s of silence; a loaded machine gets much more room than that.

@@ -14,15 +14,13 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fakeblock.common.control.metrics_http import METRICS_PATH, READY_PATH
-from tests.helpers import fakeblock, kill_if_running, orphans_of, wait_for_no_orphans, wait_until
+from tests.helpers import fakeblock, http_get, kill_if_running, orphans_of, wait_for_no_orphans, wait_until
 from tests.sites import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -54,16 +52,7 @@ class Pipeline:
 
     def get(self, path: str, token: str | None = TOKEN) -> tuple[int, str]:
         """(status, body) of ``path``; (0, reason) while nothing listens."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except OSError as error:
-            return 0, str(error)
+        return http_get(self.port, path, token or None)
 
     def samples(self) -> dict[tuple[str, str], float]:
         """(sample name, stage) -> value of every per-stage sample (the le-less ones of the histogram)."""

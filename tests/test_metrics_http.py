@@ -12,8 +12,6 @@ import re
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from fakeblock.common.control.site import parse_site
 from fakeblock.common.control.site_plan import plan_host
 from fakeblock.common.errors import UserError
 from fakeblock.common.keys import METRICS_TOKEN_NAME, generate_keys
-from tests.helpers import fakeblock, orphans_of
+from tests.helpers import fakeblock, http_get, orphans_of
 
 pytestmark = pytest.mark.timeout(120)
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -98,14 +96,7 @@ def serve():
 
 
 def get(server: MetricsServer, path: str, token: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+    return http_get(server.port, path, token)
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

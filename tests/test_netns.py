@@ -24,13 +24,12 @@ from pathlib import Path
 import pytest
 
 from fakeblock.common.keys import generate_keys
-from tests.helpers import MEDIA, fakeblock, kill_started, read_results, shared_file
+from tests.helpers import MEDIA, OFFICE_FRAMES, fakeblock, kill_started, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 REPOSITORY = Path(__file__).resolve().parents[1]
 SUBNET_PREFIX = "10.231.0"  # only ever configured inside this test's namespaces
 MACHINES = {"a": 1, "b": 2, "c": 3, "d": 4}  # namespace letter -> last octet of its address
-OFFICE_FRAMES = 464
 COMMAND_TIMEOUT_S = 20
 RUN_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 60

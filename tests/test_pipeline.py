@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import (
     MEDIA,
+    OFFICE_FRAMES,
     fakeblock,
     kill_if_running,
     line_count,
@@ -26,7 +27,6 @@ from tests.helpers import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-OFFICE_FRAMES = 464
 RESULTS_TIMEOUT_S = 120
 
 

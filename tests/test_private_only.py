@@ -32,13 +32,12 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.endpoints import DATA_LINKS, LOCAL_SITE_FOLDER_NAME, tcp_endpoints
-from tests.helpers import MEDIA, fakeblock, kill_started, orphans_of, read_results, shared_file
+from tests.helpers import MEDIA, OFFICE_FRAMES, fakeblock, kill_started, orphans_of, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 INTRUDER = Path(__file__).resolve().parent / "local_intruder.py"
 NOBODY_ID = 65534
 NOBODY_ENVIRONMENT = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-OFFICE_FRAMES = 464
 RESULTS_BEFORE_INTRUDING = 30
 FORGED_FRAME_COUNT_STEP = 8
 START_TIMEOUT_S = 200
