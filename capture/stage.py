@@ -100,6 +100,11 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
             runtime.send(display, wire.StreamStart(stream, frames_total), until_finish=True)
     finally:
         source.close()
+        if runtime.stop_requested:
+            # A stop comes once the display has every result, or once the drain gave up on
+            # what is stuck downstream: nothing unsent is worth the lossless linger then.
+            for link in (frames.socket, display):
+                link.setsockopt(zmq.LINGER, 0)
         runtime.close()
     return 0
 
