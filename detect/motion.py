@@ -49,6 +49,19 @@ def small_copy(gray: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(small, (3, 3), 0)
 
 
+def region_changed(previous: np.ndarray, current: np.ndarray, region: Box, frame_width_px: int,
+                   frame_height_px: int) -> bool:
+    """True when a pixel of two :func:`small_copy` images inside ``region`` (frame pixels) changed
+    by more than ``CHANGE_THRESHOLD`` (the test :func:`find_motion` applies), or the region holds
+    no pixel of them."""
+    scale_x, scale_y = current.shape[1] / frame_width_px, current.shape[0] / frame_height_px
+    x, y, width, height = region
+    left, top = max(0, int(x * scale_x)), max(0, int(y * scale_y))
+    right, bottom = int(np.ceil((x + width) * scale_x)) + 1, int(np.ceil((y + height) * scale_y)) + 1
+    difference = cv2.absdiff(previous[top:bottom, left:right], current[top:bottom, left:right])
+    return not difference.size or int(difference.max()) > CHANGE_THRESHOLD
+
+
 def find_motion(previous: np.ndarray, current: np.ndarray, frame_width_px: int, frame_height_px: int,
                 ignore: Sequence[Box] = ()) -> Motion:
     """Changed regions between two :func:`small_copy` images, in frame pixels.

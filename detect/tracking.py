@@ -7,7 +7,10 @@ each job's region exactly as the full-frame scan does; anything in tests), and m
 what they found to its tracks:
 
 - every track is looked for in a window around its last box, at sizes bracketed around
-  its last size;
+  its last size, except that a track the cascade keeps finding *rests* while nothing in
+  its window changed since the previous frame: it keeps its box without a scan, for at
+  most ``MAX_RESTING_FRAMES`` frames in a row (a face held still before a webcam costs a
+  third of the scans);
 - regions that changed since the previous frame (outside the windows of faces found in
   the previous frame that still look like themselves) are scanned for every face size
   that fits, within a budget per frame (:mod:`fakeblock.detect.changes`);
@@ -35,7 +38,7 @@ from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face
 from fakeblock.detect.changes import ChangedRegions
 from fakeblock.detect.grid import GROUP_EPS
 from fakeblock.detect.looks import signature, similarity
-from fakeblock.detect.motion import find_motion, small_copy
+from fakeblock.detect.motion import find_motion, region_changed, small_copy
 from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
 
 # A window reaches this share of the face's width beyond its box on every side.
@@ -60,6 +63,9 @@ SAME_FACE_SIMILARITY = 0.6
 MIN_HITS_TO_COAST = 3
 MIN_HIT_SHARE_TO_COAST = 0.7
 MAX_COAST_FRAMES = 15
+# An established track whose window did not change keeps its box unscanned for at most
+# this many frames in a row: the cascade confirms it at least every third frame.
+MAX_RESTING_FRAMES = 2
 MAX_MISSED_FRAMES = 15
 MAX_TRACKS = 64
 
@@ -96,11 +102,20 @@ class Track:
     # (found there, or held at its box), and the signature at its box in this frame.
     look: np.ndarray | None = None
     look_here: np.ndarray | None = None
+    # Frames in a row it kept its box unscanned, its window unchanged; whether this frame is one.
+    resting_frames: int = 0
+    resting: bool = False
 
     @property
     def still_here(self) -> bool:
         """True when the picture at the track's box is much as it was: its face did not leave or change."""
         return similarity(self.look, self.look_here) >= CONTINUITY_SIMILARITY
+
+    @property
+    def established(self) -> bool:
+        """Found in at least ``MIN_HITS_TO_COAST`` frames and ``MIN_HIT_SHARE_TO_COAST`` of the frames
+        it was looked for in: a real face, not a false detection that comes and goes."""
+        return self.hits >= MIN_HITS_TO_COAST and self.hits >= MIN_HIT_SHARE_TO_COAST * self.frames
 
 
 @dataclass(frozen=True)
@@ -133,8 +148,13 @@ class FaceTracker:
         height_px, width_px = gray.shape[:2]
         self.frame_index += 1
         jobs = self._plan(gray, width_px, height_px, hurry)
-        boxes = one_box_per_face(self.find(gray, jobs))
-        return self._update(gray, boxes)
+        found = self.find(gray, jobs)
+        # A resting track's box stands for what its window's scan would have found: it takes
+        # part in merging overlapping boxes (one per face) as a found box would.
+        resting = {track.box for track in self.tracks if track.resting}
+        boxes = one_box_per_face(found + sorted(resting))
+        held = {box for box in boxes if box in resting and box not in found}
+        return self._update(gray, [box for box in boxes if box not in held], held)
 
     def _plan(self, gray: np.ndarray, width_px: int, height_px: int, hurry: bool) -> list[ScanJob]:
         small = small_copy(gray)
@@ -144,14 +164,17 @@ class FaceTracker:
                                         self.settings.level_step, self.settings.scan_cycle_frames)
             self.cycle_position = 0
             return self._scene_cut(width_px, height_px)
-        windows = [self._window(track, width_px, height_px) for track in self.tracks]
+        regions = [self._window_region(track, width_px, height_px) for track in self.tracks]
+        for track, region in zip(self.tracks, regions, strict=True):
+            track.look_here = signature(gray, track.box)
+            track.resting = (track.missed == 0 and track.resting_frames < MAX_RESTING_FRAMES and track.established
+                             and track.still_here and not region_changed(previous, small, region, width_px, height_px))
+            track.frames += not track.resting  # a resting frame is no look: it counts as neither hit nor miss
+        windows = [self._window(track, width_px, height_px) for track in self.tracks if not track.resting]
         # Motion where a tracked face still looks like itself is that face moving: its
         # window search covers it.  Where it does not, something new may be there; and a
         # track the previous frame missed explains nothing (what moved may have left its window).
-        for track in self.tracks:
-            track.look_here = signature(gray, track.box)
-            track.frames += 1
-        explained = [job.region for job, track in zip(windows, self.tracks, strict=True)
+        explained = [region for region, track in zip(regions, self.tracks, strict=True)
                      if track.still_here and not track.missed]
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
@@ -169,15 +192,19 @@ class FaceTracker:
         self.changes.clear()
         return [full_frame_job(width_px, height_px, self.settings.min_size_px, self.settings.scale)]
 
+    @staticmethod
+    def _window_region(track: Track, width_px: int, height_px: int) -> Box:
+        return clip(grow(track.box, round(WINDOW_MARGIN * track.box[2])), width_px, height_px) or track.box
+
     def _window(self, track: Track, width_px: int, height_px: int) -> ScanJob:
         size_px = track.box[2]
-        region = clip(grow(track.box, round(WINDOW_MARGIN * size_px)), width_px, height_px) or track.box
+        region = self._window_region(track, width_px, height_px)
         min_size_px = max(self.settings.min_size_px, int(size_px / SIZE_BRACKET))
         wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
         scale = aligned_scale(self.settings.scale, wanted, self.settings.scale_factor)
         return ScanJob(region, min_size_px, int(np.ceil(size_px * SIZE_BRACKET)), scale)
 
-    def _update(self, gray: np.ndarray, boxes: list[Box]) -> list[TrackedFace]:
+    def _update(self, gray: np.ndarray, boxes: list[Box], held: set[Box]) -> list[TrackedFace]:
         looks = [signature(gray, box) for box in boxes]
         # A found box continues a track when it overlaps the track's box and shows the face
         # the track showed in the previous frame: each look aligned on its own box.
@@ -196,9 +223,14 @@ class FaceTracker:
             matched = matched_tracks.get(track.track_id)
             if matched is not None:
                 track.box, track.signature, track.look = boxes[matched], looks[matched], looks[matched]
-                track.hits, track.missed = track.hits + 1, 0
+                track.hits, track.missed, track.frames = track.hits + 1, 0, track.frames + track.resting
+                track.resting_frames = 0
                 detected.append(TrackedFace(track.box, track.track_id))
+            elif track.resting:  # kept where it was, unless a larger box found over it won the merge
+                track.look, track.resting_frames = track.look_here, track.resting_frames + 1
+                (detected if track.box in held else coasting).append(TrackedFace(track.box, track.track_id))
             else:
+                track.resting_frames = 0
                 track.missed += 1
                 if track.missed > MAX_MISSED_FRAMES or not track.still_here:
                     continue
@@ -217,8 +249,7 @@ class FaceTracker:
     @staticmethod
     def _still_there(track: Track) -> bool:
         """A track not found this frame keeps its box while the face there looks as when last found."""
-        return (track.hits >= MIN_HITS_TO_COAST and track.hits >= MIN_HIT_SHARE_TO_COAST * track.frames
-                and track.missed <= MAX_COAST_FRAMES and similarity(track.signature, track.look_here)
+        return (track.established and track.missed <= MAX_COAST_FRAMES and similarity(track.signature, track.look_here)
                 >= SAME_FACE_SIMILARITY)
 
 

@@ -210,3 +210,55 @@ def test_motion_beside_a_face_the_last_frame_missed_is_scanned_at_every_size():
     scene.faces[2] = (152, 60, 28)
     faces = run(scene, tracker)
     assert scene.boxes()[2] in [face.box for face in faces]
+
+
+def reaches(jobs, box) -> bool:
+    """True when one of the jobs could find ``box``: it lies in the job's region and size range."""
+    return any(contains(job.region, box) and job.min_size_px <= box[2] <= (job.max_size_px or 10**6) for job in jobs)
+
+
+def test_a_still_face_rests_between_scans_but_is_confirmed_every_third_frame():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 60)}
+    ids = {face.track_id for face in run(scene, tracker)}
+    for _ in range(5):
+        run(scene, tracker)
+    scanned = []
+    for _ in range(18):
+        faces = run(scene, tracker)
+        assert [face.box for face in faces] == [scene.boxes()[1]]
+        ids.update(face.track_id for face in faces)
+        scanned.append(reaches(scene.jobs, scene.boxes()[1]))
+    assert ids == {1}
+    assert scanned.count(False) >= 6  # resting frames: no scan could have found the face
+    assert all(any(scanned[start:start + 3]) for start in range(len(scanned) - 2))  # never 3 in a row
+
+
+def test_a_detection_that_comes_and_goes_never_rests():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 60)}
+    for step in range(24):
+        scene.visible_to_finder = None if step % 2 == 0 else set()  # found in every other frame
+        run(scene, tracker)
+        if step > 0:
+            assert reaches(scene.jobs, scene.boxes()[1]), f"frame {step}"
+
+
+def test_a_box_found_inside_a_resting_face_is_part_of_that_face():
+    # The inner box is of the coverage cycle's first level, the face of the next.
+    face, inner = (100, 80, 70, 70), (110, 92, 36, 36)
+    jobs_seen = []
+
+    def find(gray, jobs):
+        jobs_seen.append(jobs)
+        return [box for box in (face, inner) if reaches(jobs, box)]
+
+    scene = Scene()
+    scene.faces = {1: (100, 80, 70)}
+    tracker = FaceTracker(SETTINGS, find)
+    outputs = [tracker.step(scene.frame()) for _ in range(40)]
+    assert all([(f.box, f.track_id) for f in faces] == [(face, 1)] for faces in outputs)
+    # The case at stake happened: a frame where only the inner box could be found.
+    assert any(reaches(jobs, inner) and not reaches(jobs, face) for jobs in jobs_seen)
