@@ -19,7 +19,9 @@ import numpy as np
 
 from fakeblock.common import wire
 
-TIME_CONSTANT_FRAMES = 8.0
+# 0.4 s at 30 fps: long enough to hold a label through a blink or a compression artefact,
+# short enough to follow an expression (they last from about half a second to a few).
+TIME_CONSTANT_FRAMES = 12.0
 # Tracks remembered across all streams; the least recently seen is forgotten first.
 MAX_SMOOTHED_TRACKS = 1024
 
