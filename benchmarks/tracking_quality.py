@@ -71,6 +71,28 @@ def top_emotion(face: dict, key: str) -> str:
     return max(scores, key=scores.get)
 
 
+def smoothing_ceiling_line(faces: list[list[dict]], truth: list[list[dict]]) -> str:
+    """How far any smoothing of the per-frame scores could lift the emotion accuracy on found faces.
+
+    Smoothing picks, for each frame of a face, a label from that face's frames' scores. Of
+    a face whose frames all put the same wrong label on top it can turn none right unless
+    it picks a label no frame picked; the ceiling counts the found face-frames of faces
+    with at least one frame whose raw top emotion is right.  On a montage of still faces
+    it equals the per-frame accuracy: the faces look the same frame after frame.
+    """
+    frames_of_face: dict[int, list[bool]] = defaultdict(list)
+    for ours, expected in zip(faces, truth, strict=False):
+        for true_face in expected:
+            found = match(true_face["box"], ours)
+            if found is not None:
+                frames_of_face[true_face["face"]].append(top_emotion(found, "scores_raw") == true_face["emotion"])
+    found_frames = sum(len(right) for right in frames_of_face.values())
+    reachable = sum(len(right) for right in frames_of_face.values() if any(right))
+    right_faces = sum(any(right) for right in frames_of_face.values())
+    return (f"ceiling of any smoothing: {reachable / max(1, found_frames):.3f} of found face-frames belong to the "
+            f"{right_faces} of {len(frames_of_face)} faces with a frame whose raw top emotion is right")
+
+
 def ids_per_face(faces: list[list[dict]], truth: list[list[dict]]) -> dict[int, int]:
     """How many faces got 1, 2, ... track ids while on screen: ``{ids: faces}``."""
     ids = defaultdict(set)
@@ -96,6 +118,7 @@ def quality_lines(tracked_path: Path, reference_path: Path, truth_path: Path) ->
         lines.append(truth_lines("tracked (smoothed)", tracked, truth))
         lines.append(truth_lines("tracked, raw scores", tracked, truth, "scores_raw"))
         lines.append(truth_lines("--tracking off", reference, truth))
+        lines.append(smoothing_ceiling_line(tracked, truth))
         lines.append(f"track ids per face ({{ids: faces}}): {ids_per_face(tracked, truth)}")
     return lines
 
