@@ -10,6 +10,7 @@ or a waving hand are not scanned frame after frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,8 @@ SAME_LOOK_SIMILARITY = 0.5
 # The area of hot regions scanned per frame, as a share of the frame's area; when more is
 # hot, the regions take turns.
 MOTION_BUDGET_SHARE = 0.3
+# A region scanned lately where nothing changed skips at most this many scans in a row.
+MAX_RESTING_FRAMES = 2
 
 
 @dataclass
@@ -40,6 +43,8 @@ class HotRegion:
     scans_left: int
     scanned_at: int = -1
     scans: int = 0
+    # Frames in a row its scan was skipped, nothing in it having changed.
+    rested: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,17 +95,25 @@ class ChangedRegions:
                         if overlap_of_smaller(grown, other) < SAME_REGION_OVERLAP}
             self.hot[grown] = HotRegion(HOT_FRAMES if changed_px >= face_area_px else 1)
 
-    def jobs(self, gray: np.ndarray, width_px: int, height_px: int, frame_index: int) -> list[ScanJob]:
+    def jobs(self, gray: np.ndarray, width_px: int, height_px: int, frame_index: int,
+             changed: Callable[[Box], bool] = lambda region: True) -> list[ScanJob]:
         """Scan the hot regions scanned longest ago first, until this frame's budget is spent.
 
         The first always goes, so under any load every hot region is scanned in turn; so
         does every region not scanned yet, since the full-frame scan would find a face there
-        in the frame it appears.
+        in the frame it appears.  A region scanned in the previous frame where nothing
+        ``changed`` since rests instead, as a still track does (its scan would see the same
+        picture), at most ``MAX_RESTING_FRAMES`` frames in a row; a rest uses up a scan.
         """
         budget_px = MOTION_BUDGET_SHARE * width_px * height_px
         jobs: list[ScanJob] = []
         for region, entry in sorted(self.hot.items(), key=lambda item: (item[1].scanned_at, -item[0][2] * item[0][3],
                                                                        item[0])):
+            if (entry.scans and entry.scanned_at == frame_index - 1 - entry.rested
+                    and entry.rested < MAX_RESTING_FRAMES and not changed(region)):
+                entry.rested, entry.scans_left = entry.rested + 1, entry.scans_left - 1
+                continue
+            entry.rested = 0
             area_px = region[2] * region[3]
             if jobs and area_px > budget_px and entry.scans:
                 continue

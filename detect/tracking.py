@@ -182,7 +182,8 @@ class FaceTracker:
         self.changes.heat(gray, motion, width_px, height_px)
         if hurry:
             return windows
-        jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index)
+        jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index,
+                                           lambda region: region_changed(previous, small, region, width_px, height_px))
         jobs += self.cycle[self.cycle_position]
         self.cycle_position = (self.cycle_position + 1) % len(self.cycle)
         return jobs

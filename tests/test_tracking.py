@@ -262,3 +262,23 @@ def test_a_box_found_inside_a_resting_face_is_part_of_that_face():
     assert all([(f.box, f.track_id) for f in faces] == [(face, 1)] for faces in outputs)
     # The case at stake happened: a frame where only the inner box could be found.
     assert any(reaches(jobs, inner) and not reaches(jobs, face) for jobs in jobs_seen)
+
+
+def test_a_changed_region_that_holds_still_is_scanned_every_third_frame_and_one_that_changes_every_frame():
+    def hot_scans(changing: bool) -> list[bool]:
+        scene = Scene()
+        tracker = FaceTracker(SETTINGS, scene.find)
+        scene.visible_to_finder = set()  # what appears is no face the cascade finds
+        for _ in range(3):
+            run(scene, tracker)
+        scanned = []
+        for step in range(10):
+            scene.faces = {step if changing else 0: (100, 80, 60)}
+            run(scene, tracker)
+            # Scans of the changed region: the jobs that reach the face, other than the coverage cycle's.
+            cycle = [job for frame_jobs in tracker.cycle for job in frame_jobs]
+            scanned.append(any(reaches([job], (100, 80, 60, 60)) for job in scene.jobs if job not in cycle))
+        return scanned
+
+    assert hot_scans(changing=False) == [True, False, False, True, False, False, True, False, False, True]
+    assert hot_scans(changing=True) == [True] * 10
