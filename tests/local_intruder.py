@@ -5,12 +5,14 @@ importing fakeblock (the test gives it the forged messages already encoded).  Fo
 ``--endpoint`` (``ipc://PATH`` or ``tcp://HOST:PORT``) it first tries a plain connect and
 records what the kernel said: ``connected``, or the errno name (``EACCES``: not allowed,
 ``ECONNREFUSED``: nothing listens).  Then, unless ``--probe-only``, it connects a ZeroMQ
-PULL (where frames or faces would arrive) and a PUSH to each endpoint, and for
-``--wait-s`` seconds pulls everything it can and pushes the forged messages in turn,
-again and again.  The PUSH sockets are ``ZMQ_IMMEDIATE``, so a message counts as pushed only when a
-listener accepted the connection.  It prints one JSON line, per endpoint: the probe, the
-messages pulled and the messages pushed.  Every socket has linger 0 and every wait a
-deadline, so it always ends.
+PULL (where faces would arrive), a PUSH and, with ``--ready``, a DEALER to each endpoint
+(a capture deals its frames over a ROUTER to the DEALER that says it is ready), and for
+``--wait-s`` seconds pulls everything it can, pushes the forged messages in turn, again
+and again, and says the ready message on every DEALER.  The PUSH and DEALER sockets are
+``ZMQ_IMMEDIATE``, so a message counts as sent only when a listener accepted the
+connection.  It prints one JSON line, per endpoint: the probe, the messages pulled, the
+messages pushed and the messages dealt to its DEALER.  Every socket has linger 0 and
+every wait a deadline, so it always ends.
 """
 
 from __future__ import annotations
@@ -52,22 +54,25 @@ def probe(endpoint: str) -> str:
 def _zmq_socket(context: zmq.Context, socket_type: int, endpoint: str) -> zmq.Socket:
     made = context.socket(socket_type)
     made.linger = LINGER_MS
-    if socket_type == zmq.PUSH:
+    if socket_type in (zmq.PUSH, zmq.DEALER):
         made.setsockopt(zmq.IMMEDIATE, 1)
     made.connect(endpoint)
     return made
 
 
-def attack(endpoints: list[str], messages: list[list[bytes]], wait_s: float) -> tuple[dict[str, int], dict[str, int]]:
-    """(pulled, pushed) per endpoint after ``wait_s`` of pulling from each and pushing ``messages`` in turn."""
+def attack(endpoints: list[str], messages: list[list[bytes]], wait_s: float,
+           ready: list[bytes] | None = None) -> dict[str, dict[str, int]]:
+    """``{"pulled", "pushed", "dealt"}`` counts per endpoint after ``wait_s`` of pulling from each,
+    pushing ``messages`` in turn and, with ``ready``, saying it on a DEALER to each."""
     context = zmq.Context()
     pulls = {_zmq_socket(context, zmq.PULL, endpoint): endpoint for endpoint in endpoints}
     pushes = {_zmq_socket(context, zmq.PUSH, endpoint): endpoint for endpoint in endpoints}
-    pulled, pushed = dict.fromkeys(endpoints, 0), dict.fromkeys(endpoints, 0)
+    dealers = {_zmq_socket(context, zmq.DEALER, endpoint): endpoint for endpoint in endpoints} if ready else {}
+    counts = {endpoint: {"pulled": 0, "pushed": 0, "dealt": 0} for endpoint in endpoints}
     try:
         poller = zmq.Poller()
-        for pull in pulls:
-            poller.register(pull, zmq.POLLIN)
+        for receiver in (*pulls, *dealers):
+            poller.register(receiver, zmq.POLLIN)
         deadline_s = time.monotonic() + wait_s
         for message in itertools.cycle(messages):
             if time.monotonic() >= deadline_s:
@@ -75,17 +80,25 @@ def attack(endpoints: list[str], messages: list[list[bytes]], wait_s: float) -> 
             for push, endpoint in pushes.items():
                 try:
                     push.send_multipart(message, zmq.NOBLOCK)
-                    pushed[endpoint] += 1
+                    counts[endpoint]["pushed"] += 1
                 except zmq.Again:  # no accepted connection to send into
                     pass
-            for pull, _event in poller.poll(POLL_STEP_MS):
-                pull.recv_multipart(zmq.NOBLOCK)
-                pulled[pulls[pull]] += 1
+            for dealer in dealers:
+                try:
+                    dealer.send_multipart(ready, zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+            for receiver, _event in poller.poll(POLL_STEP_MS):
+                receiver.recv_multipart(zmq.NOBLOCK)
+                if receiver in pulls:
+                    counts[pulls[receiver]]["pulled"] += 1
+                else:
+                    counts[dealers[receiver]]["dealt"] += 1
     finally:
-        for made in (*pulls, *pushes):
+        for made in (*pulls, *pushes, *dealers):
             made.close(linger=LINGER_MS)
         context.term()
-    return pulled, pushed
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,15 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", action="append", default=[], help="an ipc:// or tcp:// endpoint to try")
     parser.add_argument("--message", action="append", default=[],
                         help="a forged message: its frames in hex, comma-separated (repeat for several)")
+    parser.add_argument("--ready", default=None,
+                        help="a ready message to say on a DEALER to each endpoint: its frames in hex, comma-separated")
     parser.add_argument("--wait-s", type=float, default=3.0, help="how long to pull and push")
     parser.add_argument("--probe-only", action="store_true", help="only try a plain connect to each endpoint")
     arguments = parser.parse_args(argv)
     report = {endpoint: {"probe": probe(endpoint)} for endpoint in arguments.endpoint}
     if not arguments.probe_only:
         messages = [[bytes.fromhex(frame) for frame in message.split(",")] for message in arguments.message]
-        pulled, pushed = attack(arguments.endpoint, messages or [[b"forged"]], arguments.wait_s)
+        ready = [bytes.fromhex(frame) for frame in arguments.ready.split(",")] if arguments.ready else None
+        counts = attack(arguments.endpoint, messages or [[b"forged"]], arguments.wait_s, ready)
         for endpoint, outcome in report.items():
-            outcome.update(pulled=pulled[endpoint], pushed=pushed[endpoint])
+            outcome.update(counts[endpoint])
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
 

@@ -3,8 +3,9 @@
 The workers (detect, queue, classify) and the front (capture, display) of one user find
 each other through Unix sockets in that user's private folder.  While the replay runs,
 ``nobody`` (uid 65534) tries every socket file the two supervisors made and the old
-loopback TCP ports 5550-5554: a plain connect, a ZeroMQ PULL for frames and faces, and
-PUSHes of forged ends of stream (``tests/local_intruder.py``).  The runtime folder is open
+loopback TCP ports 5550-5554: a plain connect, a ZeroMQ PULL for faces, a DEALER that
+says it is a detect worker ready for frames, and PUSHes of forged ends of stream
+(``tests/local_intruder.py``).  The runtime folder is open
 to everyone, as /tmp is, and the pipeline runs with umask 0, so its socket files are open
 to everyone too: only the modes of fakeblock's folders keep nobody out.  A bait beside the
 pipeline, which nobody may reach, shows that the same intruder does read and inject where
@@ -136,9 +137,10 @@ def wait_for_exit(process: subprocess.Popen, others: list[subprocess.Popen], tim
 
 
 class Bait:
-    """A bound PUSH and PULL that every user may reach: what the intruder does where it is let in.
+    """A bound PUSH, PULL and ROUTER that every user may reach: what the intruder does where it is let in.
 
-    A thread keeps offering a message on ``out`` and collects what arrives on ``in``.
+    A thread keeps offering a message on ``out``, collects what arrives on ``in`` and, as a
+    capture deals frames to a ready detect worker, answers whatever a peer says on ``lease``.
     """
 
     def __init__(self, folder: Path):
@@ -146,8 +148,9 @@ class Bait:
         folder.chmod(0o777)
         self.context = zmq.Context()
         self.out, self.into = self.context.socket(zmq.PUSH), self.context.socket(zmq.PULL)
-        self.endpoints = [f"ipc://{folder / 'out'}", f"ipc://{folder / 'in'}"]
-        for socket, endpoint in zip((self.out, self.into), self.endpoints, strict=True):
+        self.lease = self.context.socket(zmq.ROUTER)
+        self.endpoints = [f"ipc://{folder / 'out'}", f"ipc://{folder / 'in'}", f"ipc://{folder / 'lease'}"]
+        for socket, endpoint in zip((self.out, self.into, self.lease), self.endpoints, strict=True):
             socket.linger = 0
             socket.bind(endpoint)
             Path(endpoint.removeprefix("ipc://")).chmod(0o777)
@@ -164,12 +167,15 @@ class Bait:
                 pass
             if self.into.poll(BAIT_POLL_MS):
                 self.received.append(wire.decode(self.into.recv_multipart()))
+            while self.lease.poll(0):
+                peer, *_said = self.lease.recv_multipart()
+                self.lease.send_multipart([peer, b"bait"])
 
     def close(self) -> None:
         self.stopping.set()
         self.thread.join(BAIT_JOIN_TIMEOUT_S)
-        self.out.close(linger=0)
-        self.into.close(linger=0)
+        for socket in (self.out, self.into, self.lease):
+            socket.close(linger=0)
         self.context.term()
 
 
@@ -241,17 +247,20 @@ def test_another_local_user_can_neither_read_nor_feed_a_keyless_only_split(machi
     bait = Bait(Path(machine.runtime_directory) / "bait")
     try:
         forged = forged_ends(video.stem, line_count(results))
+        ready = ",".join(frame.hex() for frame in wire.encode(wire.Ready("intruder")))
         stranger = intruder(*endpoint_arguments([*ipc, *tcp, *bait.endpoints]),
                             *[argument for message in forged for argument in ("--message", message)],
-                            "--wait-s", str(INTRUDER_WAIT_S), nobody=True)
+                            "--ready", ready, "--wait-s", str(INTRUDER_WAIT_S), nobody=True)
     finally:
         bait.close()
     for endpoint in ipc:
-        assert stranger[endpoint] == {"probe": "EACCES", "pulled": 0, "pushed": 0}, endpoint
+        assert stranger[endpoint] == {"probe": "EACCES", "pulled": 0, "pushed": 0, "dealt": 0}, endpoint
     for endpoint in tcp:
-        assert stranger[endpoint] == {"probe": "ECONNREFUSED", "pulled": 0, "pushed": 0}, endpoint
-    # Where nobody may enter, the same intruder reads and injects: the refusals above are the folders' doing.
+        assert stranger[endpoint] == {"probe": "ECONNREFUSED", "pulled": 0, "pushed": 0, "dealt": 0}, endpoint
+    # Where nobody may enter, the same intruder reads, injects and is dealt to: the refusals
+    # above are the folders' doing.
     assert stranger[bait.endpoints[0]]["pulled"] > 0 and stranger[bait.endpoints[1]]["pushed"] > 0, stranger
+    assert stranger[bait.endpoints[2]]["dealt"] > 0, stranger
     assert any(isinstance(message, wire.EndOfStream) for message in bait.received)
     assert front.poll() is None, "the replay ended before the intruder tried it: the test proves nothing"
 
