@@ -47,7 +47,9 @@ __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX"
            "MAX_HEADER_BYTES", "MAX_REPORTED_WORKERS", "SUPERVISOR_PHASES", "WORKER_STATES", "Control", "EndOfStream",
            "StreamStart", "Faces", "Frame", "FrameInfo", "Ready", "Result", "StageWorker", "Status", "StatusReport",
            "StatusRequest", "WorkerReport", "decode", "encode", "worker_name"]
-SCHEMA_VERSION = 2
+# 3: a capture deals frames over a ROUTER to the detect DEALERs that say Ready (wire_leases);
+# stages of another version cannot work with these, so their messages are refused.
+SCHEMA_VERSION = 3
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # socket maxmsgsize and a whole message's limit; a 4096x4096x3 frame fits
 MAX_MESSAGE_PARTS = 2  # a header, and pixels for frames and faces
