@@ -36,23 +36,27 @@ def check_ferplus(ferplus: str | None) -> None:
 
 @app.command()
 def train(
-    data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
+    data: Path = typer.Option(..., "--data", metavar="PATH",
+                              help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
     output: Path = typer.Option(Path("runs/default"), "--output", "-o",
-                                help="Directory for checkpoints and the model."),
-    architecture: str = typer.Option("default", "--arch",
+                                metavar="FOLDER", help="Directory for checkpoints and the model."),
+    architecture: str = typer.Option("default", "--arch", metavar="NAME",
                                      help="default, wide (a slower teacher network for --teacher) or seed."),
-    epochs: int = typer.Option(60, min=1, help="Epochs to train."),
-    batch_size: int = typer.Option(64, min=1, help="Faces per training batch."),
-    learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", min=0.0, help="Peak learning rate."),
-    optimizer: str = typer.Option("adam", help="adam or sgd."),
-    loss: str = typer.Option("crossentropy", help="crossentropy or mse (the seed's loss)."),
-    label_smoothing: float = typer.Option(0.1, min=0.0, max=0.5, help="Label smoothing for crossentropy."),
+    epochs: int = typer.Option(60, min=1, metavar="N", help="Epochs to train."),
+    batch_size: int = typer.Option(64, min=1, metavar="N", help="Faces per training batch."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", min=0.0, metavar="RATE",
+                                        help="Peak learning rate."),
+    optimizer: str = typer.Option("adam", metavar="NAME", help="adam or sgd."),
+    loss: str = typer.Option("crossentropy", metavar="NAME", help="crossentropy or mse (the seed's loss)."),
+    label_smoothing: float = typer.Option(0.1, min=0.0, max=0.5, metavar="X", help="Label smoothing for crossentropy."),
     class_weight_power: float = typer.Option(0.25, min=0.0, max=1.0,
-                                             help="0 = no class weights, 1 = inverse frequency."),
-    ferplus: Optional[str] = typer.Option(None, help="Use FER+ votes from fer2013new.csv: majority or probability."),
-    seed: int = typer.Option(1337, help="Random seed for splits, shuffling and initialisation."),
+                                             metavar="X", help="0 = no class weights, 1 = inverse frequency."),
+    ferplus: Optional[str] = typer.Option(None, metavar="MODE",
+                                          help="Use FER+ votes from fer2013new.csv: majority or probability."),
+    seed: int = typer.Option(1337, metavar="N", help="Random seed for splits, shuffling and initialisation."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
-    max_rows: Optional[int] = typer.Option(None, min=1, help="Train on at most this many rows (quick checks)."),
+    max_rows: Optional[int] = typer.Option(None, min=1, metavar="N",
+                                           help="Train on at most this many rows (quick checks)."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL",
                                              help="Start from this .keras or float .tflite model's weights (same "
                                                   "--arch) with a fresh learning-rate schedule; an int8 model, "
@@ -60,9 +64,9 @@ def train(
     teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
                                                  help="Distil from this trained model (.tflite or .keras); "
                                                       "repeat for an ensemble."),
-    teacher_weight: float = typer.Option(0.5, min=0.0, max=1.0,
+    teacher_weight: float = typer.Option(0.5, min=0.0, max=1.0, metavar="X",
                                          help="Share of the training target taken from the teachers' scores."),
-    erase_probability: float = typer.Option(0.0, min=0.0, max=1.0,
+    erase_probability: float = typer.Option(0.0, min=0.0, max=1.0, metavar="P",
                                             help="Share of training faces that get a random rectangle of noise "
                                                  "(random erasing)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
@@ -88,18 +92,23 @@ def train(
 def ensemble(
     model: list[Path] = typer.Option(..., "--model", metavar="MODEL",
                                      help="A trained .keras model or training run folder; repeat to average several."),
-    data: Path = typer.Option(..., "--data", help="The training data: int8 calibration and the validation score."),
-    output: Path = typer.Option(Path("runs/ensemble"), "--output", "-o", help="Directory for the exported model."),
-    quantize: str = typer.Option("int8", help="int8 (3.9x the float speed on AVX-512 VNNI CPUs, less on older ones) "
+    data: Path = typer.Option(..., "--data", metavar="PATH",
+                              help="The training data: int8 calibration and the validation score."),
+    output: Path = typer.Option(Path("runs/ensemble"), "--output", "-o", metavar="FOLDER",
+                                help="Directory for the exported model."),
+    quantize: str = typer.Option("int8", metavar="MODE",
+                                 help="int8 (3.9x the float speed on AVX-512 VNNI CPUs, less on older ones) "
                                                "or float16."),
-    calibration_faces: int = typer.Option(1000, min=1, help="Training faces that set the int8 value ranges."),
+    calibration_faces: int = typer.Option(1000, min=1, metavar="N",
+                                          help="Training faces that set the int8 value ranges."),
     tta: bool = typer.Option(False, "--tta", help="Also average each model's scores of the mirrored face "
                                                   "(twice the work per face)."),
     smoothing_sigma: Optional[float] = typer.Option(
         None, min=0.0, max=2.0, metavar="PIXELS",
         help="Blur for members trained before models had their own inference smoothing "
              "[default: 0.71, the blur of training augmentation; 0 turns it off]."),
-    seed: int = typer.Option(1337, help="Seed of the calibration sample and of the split for unsplit data."),
+    seed: int = typer.Option(1337, metavar="N",
+                             help="Seed of the calibration sample and of the split for unsplit data."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Average trained models inside one network and export it as one .tflite for the classify stage."""
@@ -118,15 +127,20 @@ def ensemble(
 
 @app.command("eval")
 def evaluate(
-    data: Path = typer.Option(..., "--data", help="fer2013.csv(.gz) or an image folder, as for train."),
-    split: Optional[str] = typer.Option(None, help="Usage / split folder to score (default: every non-training row)."),
-    model: Optional[list[Path]] = typer.Option(None, help="A .tflite or .keras model (default: the shipped model); "
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="fer2013.csv(.gz) or an image folder, as for train."),
+    split: Optional[str] = typer.Option(None, metavar="NAME",
+                                        help="Usage / split folder to score (default: every non-training row)."),
+    model: Optional[list[Path]] = typer.Option(None, metavar="MODEL",
+                                               help="A .tflite or .keras model (default: the shipped model); "
                                                "repeat to score an ensemble, the mean of the models' scores."),
     tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
-    ferplus: Optional[str] = typer.Option(None, help="Score against FER+ votes from fer2013new.csv: majority or "
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                             help="Also write the results to this JSON file."),
+    ferplus: Optional[str] = typer.Option(None, metavar="MODE",
+                                          help="Score against FER+ votes from fer2013new.csv: majority or "
                                           "probability."),
-    seed: int = typer.Option(1337, help="Seed of the held-out split for data without named splits (as for train)."),
+    seed: int = typer.Option(1337, metavar="N",
+                             help="Seed of the held-out split for data without named splits (as for train)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Score a model on held-out faces: accuracy, macro recall, per-class recall, confusion matrix."""

@@ -18,7 +18,8 @@ keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machi
 @keys_app.command("generate")
 def generate(
     directory: Path = typer.Argument(..., help="Folder for the keys (created if missing)."),
-    names: Optional[List[str]] = typer.Option(None, "--name", help="Key pair to create; repeat for several. "
+    names: Optional[List[str]] = typer.Option(None, "--name", metavar="NAME",
+                                              help="Key pair to create; repeat for several. "
                                               "'server' is the site's server pair, any other name a client that "
                                               "is added to the allow-list (default: server and client)."),
     force: bool = typer.Option(False, "--force", help="Replace existing key files."),
@@ -37,11 +38,13 @@ def generate(
 
 
 def status_command(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Ask every host of this deployment file "
+    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE",
+                                          help="Ask every host of this deployment file "
                                           "(default: the pipelines running on this machine)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of the table."),
-    keys: Optional[Path] = typer.Option(None, help="CurveZMQ key folder (overrides the file's)."),
-    timeout_s: float = typer.Option(2.0, "--timeout", min=0.1, max=60.0, help="Seconds to wait for the answers."),
+    keys: Optional[Path] = typer.Option(None, metavar="FOLDER", help="CurveZMQ key folder (overrides the file's)."),
+    timeout_s: float = typer.Option(2.0, "--timeout", min=0.1, max=60.0, metavar="SECONDS",
+                                    help="Seconds to wait for the answers."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Show every stage of a deployment: workers, liveness, rates, queues, drops, batch, latency, uptime.
