@@ -3,6 +3,8 @@
 For each clip the script times, as whole processes interleaved round by round:
 
 - ``fakeblock up`` replaying the clip losslessly with tracking (the default),
+- the same with ``--detect-workers 2`` (one stream: the second worker idles, and must not
+  slow the first down; its results must be the same lines),
 - the same replay with ``--tracking off`` (a full-frame scan of every frame),
 - the single-process loop of :mod:`pipeline_vs_loop` (full-frame Haar and the classifier
   per frame), and, when the ``fer`` package is installed, ``FER().detect_emotions`` per frame;
@@ -90,12 +92,15 @@ def fps(measured: dict) -> float:
 def benchmark_clip(name: str, rounds: int, folder: Path, with_fer: bool) -> None:
     """Time every side on one clip and print speed ratios and quality."""
     video = clip_path(name)
-    sides: dict[str, list[dict]] = {"tracked replay": [], "--tracking off replay": [], "single-process loop": []}
+    sides: dict[str, list[dict]] = {"tracked replay": [], "tracked, --detect-workers 2": [],
+                                    "--tracking off replay": [], "single-process loop": []}
     if with_fer:
         sides["fer per-frame loop"] = []
     tracked, untracked = folder / f"{name}-tracked.jsonl", folder / f"{name}-off.jsonl"
+    two_workers = folder / f"{name}-two-workers.jsonl"
     for round_number in range(rounds):
         sides["tracked replay"].append(replay(video, tracked, []))
+        sides["tracked, --detect-workers 2"].append(replay(video, two_workers, ["--detect-workers", "2"]))
         sides["--tracking off replay"].append(replay(video, untracked, ["--tracking", "off"]))
         sides["single-process loop"].append(run_loop(str(video)))
         if with_fer:
@@ -109,6 +114,8 @@ def benchmark_clip(name: str, rounds: int, folder: Path, with_fer: bool) -> None
     for side in totals:
         if side != "tracked replay":
             print(f"frame-rate ratio tracked / {side}: {fps(totals['tracked replay']) / fps(totals[side]):.2f}x")
+    same = tracked.read_bytes() == two_workers.read_bytes()
+    print(f"--detect-workers 2 gives {'the same lines as' if same else 'OTHER LINES THAN'} one worker")
     for line in quality_lines(tracked, untracked, Path(f"{video}.truth.json")):
         print(line)
 

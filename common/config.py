@@ -76,10 +76,19 @@ class DetectConfig:
     follow_epochs: bool = derived(False, "Track a lossless stream only from its first frame in each epoch: set "
                                   "where the supervisor rewinds the sources after a crash.")
 
-    def for_workers(self, workers_here: int) -> DetectConfig:
-        """These settings for one of ``workers_here`` detect workers on this host (threads and worker count)."""
-        return replace(self, opencv_threads=detect_threads(self, workers_here),
-                       worker_count=self.worker_count or workers_here)
+    def for_workers(self, workers_here: int, streams: int = 0) -> DetectConfig:
+        """These settings for one of ``workers_here`` detect workers on this host (threads and worker count).
+
+        The cores are shared among the workers that have work: with tracking and ``streams``
+        streams in the site, only those a stream goes to (one stream keeps one worker busy,
+        which then gets every core, so a second worker never slows it down).
+        """
+        site_workers = self.worker_count or workers_here
+        busy = workers_here
+        if self.tracking and streams > 0:
+            busy = sum(any(stream % site_workers == self.first_worker + worker for stream in range(streams))
+                       for worker in range(workers_here))
+        return replace(self, opencv_threads=detect_threads(self, max(1, busy)), worker_count=site_workers)
 
 
 def detect_threads(config: DetectConfig, workers_here: int) -> int:

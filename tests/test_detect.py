@@ -69,3 +69,22 @@ def test_max_faces_keeps_the_largest(cascade):
     canvas[: small.shape[0], image.shape[1]:] = small
     boxes, _ = detect(canvas, cascade, DetectConfig(), 1)
     assert len(boxes) == 1 and boxes[0][2] > small.shape[1] * 0.3
+
+
+@pytest.mark.parametrize("tracking, workers, streams, busy", [
+    (True, 2, 1, 1),  # one stream keeps one worker busy: it gets every core
+    (True, 2, 2, 2),
+    (True, 3, 2, 2),
+    (False, 2, 1, 2),  # without tracking every worker takes frames in turn
+    (True, 2, 0, 2),  # streams unknown: shared among all
+])
+def test_the_cores_are_shared_among_the_detect_workers_that_have_streams(monkeypatch, tracking, workers, streams,
+                                                                           busy):
+    monkeypatch.setattr("fakeblock.common.config.os.cpu_count", lambda: 12)
+    config = DetectConfig(tracking=tracking).for_workers(workers, streams=streams)
+    assert config.opencv_threads == 12 // busy
+    assert config.worker_count == workers
+    # A host's workers numbered from 2 of a site of 4 get streams 2 and 3 of 4, 2 of 3.
+    site = DetectConfig(worker_count=4, first_worker=2)
+    assert site.for_workers(2, streams=3).opencv_threads == 12
+    assert site.for_workers(2, streams=4).opencv_threads == 6

@@ -167,6 +167,6 @@ def _workers_of(spec: StageSpec, config: PipelineConfig, endpoints: Endpoints) -
     count = getattr(config, spec.workers_field) if spec.workers_field else 1
     stage_config: Any = getattr(config, spec.config_field) if spec.config_field else None
     if hasattr(stage_config, "for_workers"):  # settings that depend on how many workers share the host
-        stage_config = stage_config.for_workers(count)
+        stage_config = stage_config.for_workers(count, streams=len(endpoints.all_frames()))
     own = endpoints_for_stage(endpoints, config.binds, spec.binds, spec.rewire)
     return [Worker(spec.name, index, stage_config, own, spec.entry, spec.drain) for index in range(count)]
