@@ -17,7 +17,7 @@ import numpy as np
 
 from fakeblock.detect.boxes import Box, clip, grow, overlap_of_smaller
 from fakeblock.detect.looks import signature, similarity
-from fakeblock.detect.motion import Motion
+from fakeblock.detect.motion import MAX_RESTING_FRAMES, Motion
 from fakeblock.detect.scan import ScanJob, region_jobs
 
 HOT_FRAMES = 10
@@ -32,8 +32,6 @@ SAME_LOOK_SIMILARITY = 0.5
 # The area of hot regions scanned per frame, as a share of the frame's area; when more is
 # hot, the regions take turns.
 MOTION_BUDGET_SHARE = 0.3
-# A region scanned lately where nothing changed skips at most this many scans in a row.
-MAX_RESTING_FRAMES = 2
 
 
 @dataclass

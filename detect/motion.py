@@ -21,6 +21,10 @@ MOTION_WIDTH_PX = 160
 CHANGE_THRESHOLD = 18
 # More than this share of the picture changed at once: a scene cut or a camera move.
 SCENE_CUT_SHARE = 0.6
+# Where nothing changed (:func:`region_changed`), the tracker skips at most this many scans
+# in a row, of a still track's window and of a still changed region: the cascade would see
+# the same picture, and it still looks again at least every third frame.
+MAX_RESTING_FRAMES = 2
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face
 from fakeblock.detect.changes import ChangedRegions
 from fakeblock.detect.grid import GROUP_EPS
 from fakeblock.detect.looks import signature, similarity
-from fakeblock.detect.motion import find_motion, region_changed, small_copy
+from fakeblock.detect.motion import MAX_RESTING_FRAMES, find_motion, region_changed, small_copy
 from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
 
 # A window reaches this share of the face's width beyond its box on every side.
@@ -63,9 +63,6 @@ SAME_FACE_SIMILARITY = 0.6
 MIN_HITS_TO_COAST = 3
 MIN_HIT_SHARE_TO_COAST = 0.7
 MAX_COAST_FRAMES = 15
-# An established track whose window did not change keeps its box unscanned for at most
-# this many frames in a row: the cascade confirms it at least every third frame.
-MAX_RESTING_FRAMES = 2
 MAX_MISSED_FRAMES = 15
 MAX_TRACKS = 64
 
