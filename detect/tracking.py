@@ -43,6 +43,10 @@ from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_f
 
 # A window reaches this share of the face's width beyond its box on every side.
 WINDOW_MARGIN = 0.35
+# Motion within this share of a followed face's width beyond its box is that face moving
+# (up to 15 % of its width per frame); farther out, even inside its window, it may be
+# something new, and is scanned for every face size.
+MOVED_MARGIN = 0.15
 # A tracked face is looked for from its last width divided by this to its width times this:
 # the cascade's grouping joins windows whose sides differ by up to 2 * eps of the smaller,
 # so the raw candidates of a face spread about this far in size around its box.
@@ -168,11 +172,12 @@ class FaceTracker:
                              and track.still_here and not region_changed(previous, small, region, width_px, height_px))
             track.frames += not track.resting  # a resting frame is no look: it counts as neither hit nor miss
         windows = [self._window(track, width_px, height_px) for track in self.tracks if not track.resting]
-        # Motion where a tracked face still looks like itself is that face moving: its
-        # window search covers it.  Where it does not, something new may be there; and a
-        # track the previous frame missed explains nothing (what moved may have left its window).
-        explained = [region for region, track in zip(regions, self.tracks, strict=True)
-                     if track.still_here and not track.missed]
+        # Motion at a tracked face that still looks like itself is that face moving: its
+        # window search covers it.  Where it does not, or farther out in its window (a hand,
+        # another face), something new may be there; and a track the previous frame missed
+        # explains nothing (what moved may have left its window).
+        explained = [clip(grow(track.box, round(MOVED_MARGIN * track.box[2])), width_px, height_px) or track.box
+                     for track in self.tracks if track.still_here and not track.missed]
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)

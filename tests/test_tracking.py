@@ -282,3 +282,16 @@ def test_a_changed_region_that_holds_still_is_scanned_every_third_frame_and_one_
 
     assert hot_scans(changing=False) == [True, False, False, True, False, False, True, False, False, True]
     assert hot_scans(changing=True) == [True] * 10
+
+
+def test_a_small_face_appearing_beside_a_followed_face_is_found_at_once():
+    scene = Scene()
+    tracker = FaceTracker(SETTINGS, scene.find)
+    scene.faces = {1: (100, 80, 80)}
+    for _ in range(5):
+        assert len(run(scene, tracker)) == 1
+    # Inside face 1's window (35 % of 80 px beyond its box) but clear of the face itself,
+    # and far smaller than the sizes its window looks for.
+    scene.faces[2] = (182, 60, 26)
+    faces = run(scene, tracker)
+    assert scene.boxes()[2] in [face.box for face in faces]
