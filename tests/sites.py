@@ -33,18 +33,26 @@ def worker_host_is_loopback() -> bool:
     return True
 
 
+# Ports free_port handed out in this test session: the kernel may offer a port it just
+# gave, once its probe socket is closed, and one site file must not name a port twice.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free on both loopback addresses right now."""
+    """A port free on both loopback addresses right now, never one this session already got."""
     for _ in range(100):
         with socket.socket() as probe:
             probe.bind((FRONT_HOST, 0))
             port = probe.getsockname()[1]
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind((WORKER_HOST, port))
-                return port
             except OSError:
                 continue
+        _HANDED_OUT.add(port)
+        return port
     raise AssertionError("no free port")
 
 
