@@ -53,16 +53,22 @@ def small_copy(gray: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(small, (3, 3), 0)
 
 
+def _small_area(region: Box, small: np.ndarray, frame_width_px: int, frame_height_px: int) -> tuple[slice, slice]:
+    """The rows and columns of a :func:`small_copy` that cover ``region`` (frame pixels)."""
+    scale_x, scale_y = small.shape[1] / frame_width_px, small.shape[0] / frame_height_px
+    x, y, width, height = region
+    left, top = int(x * scale_x), int(y * scale_y)
+    return (slice(max(0, top), max(0, top + int(np.ceil(height * scale_y)) + 1)),
+            slice(max(0, left), max(0, left + int(np.ceil(width * scale_x)) + 1)))
+
+
 def region_changed(previous: np.ndarray, current: np.ndarray, region: Box, frame_width_px: int,
                    frame_height_px: int) -> bool:
     """True when a pixel of two :func:`small_copy` images inside ``region`` (frame pixels) changed
     by more than ``CHANGE_THRESHOLD`` (the test :func:`find_motion` applies), or the region holds
     no pixel of them."""
-    scale_x, scale_y = current.shape[1] / frame_width_px, current.shape[0] / frame_height_px
-    x, y, width, height = region
-    left, top = max(0, int(x * scale_x)), max(0, int(y * scale_y))
-    right, bottom = int(np.ceil((x + width) * scale_x)) + 1, int(np.ceil((y + height) * scale_y)) + 1
-    difference = cv2.absdiff(previous[top:bottom, left:right], current[top:bottom, left:right])
+    area = _small_area(region, current, frame_width_px, frame_height_px)
+    difference = cv2.absdiff(previous[area], current[area])
     return not difference.size or int(difference.max()) > CHANGE_THRESHOLD
 
 
@@ -76,10 +82,8 @@ def find_motion(previous: np.ndarray, current: np.ndarray, frame_width_px: int, 
     changed: np.ndarray = (cv2.absdiff(previous, current) > CHANGE_THRESHOLD).astype(np.uint8)
     share = float(changed.mean())
     scale_x, scale_y = current.shape[1] / frame_width_px, current.shape[0] / frame_height_px
-    for x, y, width, height in ignore:
-        left, top = int(x * scale_x), int(y * scale_y)
-        changed[max(0, top):max(0, top + int(np.ceil(height * scale_y)) + 1),
-                max(0, left):max(0, left + int(np.ceil(width * scale_x)) + 1)] = 0
+    for region in ignore:
+        changed[_small_area(region, current, frame_width_px, frame_height_px)] = 0
     undilated = changed
     changed = cv2.dilate(changed, np.ones((3, 3), np.uint8), iterations=2)
     count, labels, stats, _centres = cv2.connectedComponentsWithStats(changed, connectivity=8)

@@ -49,11 +49,11 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
                security: SecurityConfig | None = None) -> int:
     """Receive frames, find faces, send every frame's faces (even none) to the classify queue."""
     threads = detect_threads(config, workers_here=1)
-    # With tracking a frame's many small scans run on threads of the stage's own, one cascade
-    # each; OpenCV's pool inside each call would only add overhead (about 6 % more CPU on 720p).
+    # With tracking a frame's many small scans run on threads of the stage's own, each with
+    # its own cascade; OpenCV's pool inside each call would only add overhead (about 6 % more
+    # CPU on 720p).
     cv2.setNumThreads(1 if config.tracking else threads)
     cascade = load_cascade()
-    # The tracker's many small scans run on threads of their own, each with its own cascade.
     trackers = StreamTrackers(config, cascade_finder([cascade] + [load_cascade() for _ in range(threads - 1)],
                                                      config)) if config.tracking else None
     sources = frame_sources(config, endpoints, worker)

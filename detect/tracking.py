@@ -11,9 +11,10 @@ what they found to its tracks:
   its window changed since the previous frame: it keeps its box without a scan, for at
   most ``MAX_RESTING_FRAMES`` frames in a row (a face held still before a webcam costs a
   third of the scans);
-- regions that changed since the previous frame (outside the windows of faces found in
-  the previous frame that still look like themselves) are scanned for every face size
-  that fits, within a budget per frame (:mod:`fakeblock.detect.changes`);
+- regions that changed since the previous frame (except where a face found in the
+  previous frame, and still looking like itself, moved: its box and ``MOVED_MARGIN`` of
+  its width around it) are scanned for every face size that fits, within a budget per
+  frame (:mod:`fakeblock.detect.changes`);
 - one share of the coverage cycle is scanned, so every place and size of the frame is
   scanned at least once every ``scan_cycle_frames`` frames: a face that appears without
   any motion is found within that many frames;
@@ -165,18 +166,19 @@ class FaceTracker:
                                         self.settings.level_step, self.settings.scan_cycle_frames)
             self.cycle_position = 0
             return self._scene_cut(width_px, height_px)
-        regions = [self._window_region(track, width_px, height_px) for track in self.tracks]
+        regions = [around(track.box, WINDOW_MARGIN, width_px, height_px) for track in self.tracks]
         for track, region in zip(self.tracks, regions, strict=True):
             track.look_here = signature(gray, track.box)
             track.resting = (track.missed == 0 and track.resting_frames < MAX_RESTING_FRAMES and track.established
                              and track.still_here and not region_changed(previous, small, region, width_px, height_px))
             track.frames += not track.resting  # a resting frame is no look: it counts as neither hit nor miss
-        windows = [self._window(track, width_px, height_px) for track in self.tracks if not track.resting]
+        windows = [self._window(track, region) for track, region in zip(self.tracks, regions, strict=True)
+                   if not track.resting]
         # Motion at a tracked face that still looks like itself is that face moving: its
         # window search covers it.  Where it does not, or farther out in its window (a hand,
         # another face), something new may be there; and a track the previous frame missed
         # explains nothing (what moved may have left its window).
-        explained = [clip(grow(track.box, round(MOVED_MARGIN * track.box[2])), width_px, height_px) or track.box
+        explained = [around(track.box, MOVED_MARGIN, width_px, height_px)
                      for track in self.tracks if track.still_here and not track.missed]
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
@@ -195,13 +197,9 @@ class FaceTracker:
         self.changes.clear()
         return [full_frame_job(width_px, height_px, self.settings.min_size_px, self.settings.scale)]
 
-    @staticmethod
-    def _window_region(track: Track, width_px: int, height_px: int) -> Box:
-        return clip(grow(track.box, round(WINDOW_MARGIN * track.box[2])), width_px, height_px) or track.box
-
-    def _window(self, track: Track, width_px: int, height_px: int) -> ScanJob:
+    def _window(self, track: Track, region: Box) -> ScanJob:
+        """The scan of ``track``'s window ``region``, at sizes bracketed around its last size."""
         size_px = track.box[2]
-        region = self._window_region(track, width_px, height_px)
         min_size_px = max(self.settings.min_size_px, int(size_px / SIZE_BRACKET))
         wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
         scale = aligned_scale(self.settings.scale, wanted, self.settings.scale_factor)
@@ -254,6 +252,11 @@ class FaceTracker:
         """A track not found this frame keeps its box while the face there looks as when last found."""
         return (track.established and track.missed <= MAX_COAST_FRAMES and similarity(track.signature, track.look_here)
                 >= SAME_FACE_SIMILARITY)
+
+
+def around(box: Box, margin_share: float, width_px: int, height_px: int) -> Box:
+    """``box`` widened by ``margin_share`` of its width on every side, within the frame."""
+    return clip(grow(box, round(margin_share * box[2])), width_px, height_px) or box
 
 
 def one_face_per_place(detected: list[TrackedFace], coasting: list[TrackedFace]) -> list[TrackedFace]:

@@ -56,6 +56,14 @@ def run(scene: Scene, tracker: FaceTracker):
     return tracker.step(scene.frame())
 
 
+def followed(faces: dict[int, tuple[int, int, int]], frames: int) -> tuple[Scene, FaceTracker, list]:
+    """A scene showing ``faces`` and a tracker fed ``frames`` frames of it, with what it returned for each."""
+    scene = Scene()
+    scene.faces = dict(faces)
+    tracker = FaceTracker(SETTINGS, scene.find)
+    return scene, tracker, [run(scene, tracker) for _ in range(frames)]
+
+
 def ids_at(faces, box) -> list[int]:
     return [face.track_id for face in faces if iou(face.box, box) >= 0.5]
 
@@ -76,11 +84,8 @@ def test_a_moving_face_keeps_one_id_and_is_found_in_small_windows():
 
 
 def test_a_face_that_leaves_ends_its_track():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (100, 80, 60)}
-    for _ in range(10):
-        assert len(run(scene, tracker)) == 1
+    scene, tracker, outputs = followed({1: (100, 80, 60)}, 10)
+    assert all(len(faces) == 1 for faces in outputs)
     scene.faces = {}
     faces = run(scene, tracker)
     assert faces == []  # the picture there changed: no coasting over a face that is gone
@@ -90,11 +95,7 @@ def test_a_face_that_leaves_ends_its_track():
 
 
 def test_a_missed_face_that_is_still_there_keeps_its_box_for_a_while():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (100, 80, 60)}
-    for _ in range(10):
-        run(scene, tracker)
+    scene, tracker, _ = followed({1: (100, 80, 60)}, 10)
     scene.visible_to_finder = set()  # the cascade misses it, the pixels have not changed
     held = [len(run(scene, tracker)) for _ in range(30)]
     assert held[0] == 1 and held[-1] == 0
@@ -102,11 +103,7 @@ def test_a_missed_face_that_is_still_there_keeps_its_box_for_a_while():
 
 
 def test_a_new_face_in_a_still_frame_is_found_at_once_where_the_picture_changed():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (20, 20, 50)}
-    for _ in range(10):
-        run(scene, tracker)
+    scene, tracker, _ = followed({1: (20, 20, 50)}, 10)
     scene.faces[2] = (200, 150, 60)
     faces = run(scene, tracker)
     assert sorted(face.box for face in faces) == sorted(scene.boxes().values())
@@ -114,10 +111,7 @@ def test_a_new_face_in_a_still_frame_is_found_at_once_where_the_picture_changed(
 
 
 def test_every_new_changed_region_is_scanned_in_its_first_frame_whatever_the_budget():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    for _ in range(3):
-        run(scene, tracker)
+    scene, tracker, _ = followed({}, 3)
     # Four faces at once in the four corners: more changed area than one frame's budget.
     scene.faces = {1: (10, 10, 60), 2: (240, 10, 60), 3: (10, 160, 60), 4: (240, 160, 60)}
     faces = run(scene, tracker)
@@ -151,10 +145,8 @@ def test_a_scene_cut_starts_every_track_afresh():
 
 
 def test_a_new_face_where_a_tracked_one_was_gets_a_new_id():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (100, 80, 60)}
-    old = [run(scene, tracker) for _ in range(5)][-1][0].track_id
+    scene, tracker, outputs = followed({1: (100, 80, 60)}, 5)
+    old = outputs[-1][0].track_id
     scene.faces = {7: (104, 82, 58)}
     faces = run(scene, tracker)
     assert len(faces) == 1 and faces[0].track_id != old
@@ -199,11 +191,7 @@ def test_the_coverage_cycle_scans_every_place_at_every_size(width_px, height_px)
 
 
 def test_motion_beside_a_face_the_last_frame_missed_is_scanned_at_every_size():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (100, 80, 60)}
-    for _ in range(5):
-        run(scene, tracker)
+    scene, tracker, _ = followed({1: (100, 80, 60)}, 5)
     scene.visible_to_finder = {2}  # the cascade misses face 1 from now on; its pixels stay
     run(scene, tracker)
     # A small face appears in the missed face's window, far below the sizes the window looks for.
@@ -218,12 +206,8 @@ def reaches(jobs, box) -> bool:
 
 
 def test_a_still_face_rests_between_scans_but_is_confirmed_every_third_frame():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (100, 80, 60)}
-    ids = {face.track_id for face in run(scene, tracker)}
-    for _ in range(5):
-        run(scene, tracker)
+    scene, tracker, outputs = followed({1: (100, 80, 60)}, 6)
+    ids = {face.track_id for faces in outputs for face in faces}
     scanned = []
     for _ in range(18):
         faces = run(scene, tracker)
@@ -285,11 +269,8 @@ def test_a_changed_region_that_holds_still_is_scanned_every_third_frame_and_one_
 
 
 def test_a_small_face_appearing_beside_a_followed_face_is_found_at_once():
-    scene = Scene()
-    tracker = FaceTracker(SETTINGS, scene.find)
-    scene.faces = {1: (100, 80, 80)}
-    for _ in range(5):
-        assert len(run(scene, tracker)) == 1
+    scene, tracker, outputs = followed({1: (100, 80, 80)}, 5)
+    assert all(len(faces) == 1 for faces in outputs)
     # Inside face 1's window (35 % of 80 px beyond its box) but clear of the face itself,
     # and far smaller than the sizes its window looks for.
     scene.faces[2] = (182, 60, 26)
