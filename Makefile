@@ -6,7 +6,7 @@ VENV ?= .venv
 ARGS ?=
 BIN := $(VENV)/bin
 # The type checker covers the package entry (its lazy API) and the pipeline packages, not training (see [tool.mypy] in pyproject.toml).
-MYPY_PACKAGES := -m fakeblock -p fakeblock.capture -p fakeblock.detect -p fakeblock.classify -p fakeblock.display -p fakeblock.common
+MYPY_PACKAGES := -m fakeblock -p fakeblock.capture -p fakeblock.detect -p fakeblock.classify -p fakeblock.display -p fakeblock.common -p fakeblock.control -p fakeblock.api
 
 .PHONY: up lint test benchmark clean
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fakeblock.classify.runtime import EmotionModel
+from fakeblock.classify.model_runtime import EmotionModel
 
 FER_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fakeblock.classify.runtime import EmotionModel
+from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common.model_io import FACE_SIZE_PX
 
 LOGGER = logging.getLogger("multiview")

@@ -8,7 +8,7 @@ import time
 import zmq
 
 from fakeblock.classify.core import Pending, batch_due_in_s, empty_result, split_results, stack_crops, take_batch
-from fakeblock.classify.runtime import EmotionModel
+from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common import wire
 from fakeblock.common.config import ClassifyConfig
 from fakeblock.common.counters import BATCH_SIZE, BATCHES, FACES, FRAMES_OUT, PENDING

@@ -143,7 +143,7 @@ class SupervisorConfig:
 
     Off unless ``metrics_port`` is given.  Loopback by default; another address needs a
     token file (``/metrics`` then asks for ``Authorization: Bearer <token>``), see
-    :mod:`fakeblock.common.control.metrics_http`.
+    :mod:`fakeblock.control.metrics.http_server`.
     """
 
     metrics_port: int | None = option(None, f"Serve Prometheus /metrics, /healthz and /readyz on this port "

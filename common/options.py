@@ -3,7 +3,7 @@
 A field made with :func:`option` carries its help text, limits and command-line form;
 from these the ``fakeblock up`` options, the site file's keys and ranges and the
 ``FAKEBLOCK_<STAGE>_<KEY>`` environment variables are all built (see
-:mod:`fakeblock.common.control.up_options` and :mod:`fakeblock.common.control.site_schema`).
+:mod:`fakeblock.control.cli.up_options` and :mod:`fakeblock.control.site.schema`).
 A field made with :func:`derived` is worked out by ``fakeblock up`` itself and can be set
 neither on the command line nor in the file.
 """

@@ -17,19 +17,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fakeblock.common.control.analyzer import Analyzer, ImageError
-    from fakeblock.common.control.analyzer_options import OptionError
-    from fakeblock.common.control.analyzer_results import Face, FrameResult
+    from fakeblock.api.analyzer import Analyzer, ImageError
+    from fakeblock.api.analyzer_options import OptionError
+    from fakeblock.api.analyzer_results import Face, FrameResult
     from fakeblock.common.errors import UserError
 
 __version__ = "0.1.0"
 # Public name -> the module that defines it.
 _LAZY_NAMES = {
-    "Analyzer": "fakeblock.common.control.analyzer",
-    "ImageError": "fakeblock.common.control.analyzer",
-    "OptionError": "fakeblock.common.control.analyzer_options",
-    "Face": "fakeblock.common.control.analyzer_results",
-    "FrameResult": "fakeblock.common.control.analyzer_results",
+    "Analyzer": "fakeblock.api.analyzer",
+    "ImageError": "fakeblock.api.analyzer",
+    "OptionError": "fakeblock.api.analyzer_options",
+    "Face": "fakeblock.api.analyzer_results",
+    "FrameResult": "fakeblock.api.analyzer_results",
     "UserError": "fakeblock.common.errors",
 }
 __all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__"]

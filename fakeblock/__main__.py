@@ -1,5 +1,5 @@
 """Allow ``python -m fakeblock``."""
 
-from fakeblock.common.control.cli import main
+from fakeblock.control.cli.app import main
 
 main()

@@ -116,7 +116,7 @@ class DisplayHarness:
 
     def start(self, config) -> None:
         """Spawn the display stage the way the supervisor does (exit code from ``child_main``)."""
-        from fakeblock.common.control.workers import child_main
+        from fakeblock.control.supervisor.workers import child_main
 
         self.process = self._processes.start(child_main, ("display", config, self.endpoints, 0, logging.INFO),
                                              name="test-display")

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer.main
 import yaml
 
-from fakeblock.common.control.cli import app
+from fakeblock.control.cli.app import app
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 KUBERNETES = REPOSITORY / "deploy" / "kubernetes"

@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from fakeblock.common.control.analyze_command import Printer
-from fakeblock.common.control.analyzer import Analyzer
-from fakeblock.common.control.cli import app
+from fakeblock.api.analyzer import Analyzer
+from fakeblock.control.cli.analyze_command import Printer
+from fakeblock.control.cli.app import app
 from tests.helpers import MEDIA, fakeblock, shared_file
 
 pytestmark = pytest.mark.timeout(180)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import fakeblock
-from fakeblock.common.control.analyzer_options import ANALYZER_OPTIONS
-from fakeblock.common.control.up_options import UP_OPTIONS
+from fakeblock.api.analyzer_options import ANALYZER_OPTIONS
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS
+from fakeblock.control.cli.up_options import UP_OPTIONS
 from tests.helpers import MEDIA, read_results, shared_file
 from tests.helpers import fakeblock as fakeblock_command
 
@@ -43,7 +43,7 @@ def test_import_fakeblock_loads_neither_opencv_nor_the_model_runtime():
             "print(sorted(name for name in heavy if name in sys.modules))\n"
             "print(fakeblock.Analyzer.__module__, 'cv2' in sys.modules)")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert completed.stdout.splitlines() == ["[]", "fakeblock.common.control.analyzer True"]
+    assert completed.stdout.splitlines() == ["[]", "fakeblock.api.analyzer True"]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         fakeblock.nothing  # noqa: B018 - the attribute access is the test
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.control.cli import app
+from fakeblock.control.cli.app import app
 
 pytestmark = pytest.mark.timeout(120)
 COMMANDS = [["train"], ["ensemble"], ["eval"], ["up"], ["analyze"], ["status"], ["report"], ["keys", "generate"]]

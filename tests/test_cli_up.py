@@ -7,7 +7,7 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.control.cli import app
+from fakeblock.control.cli.app import app
 from tests.helpers import MEDIA, shared_file
 
 pytestmark = pytest.mark.timeout(120)
@@ -93,7 +93,7 @@ def test_record_to_stdout_is_refused():
 
 
 def test_probing_a_missing_camera_prints_no_opencv_warnings(capfd):
-    from fakeblock.common.control.preflight import camera_opens
+    from fakeblock.control.supervisor.preflight import camera_opens
 
     assert not camera_opens(7)
     assert "WARN" not in capfd.readouterr().err

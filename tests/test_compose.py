@@ -22,17 +22,17 @@ import pytest
 import typer.main
 
 from fakeblock.common.config import SupervisorConfig
-from fakeblock.common.control.cli import app
-from fakeblock.common.control.metrics import LOOP_SILENT_AFTER_S, Snapshot
-from fakeblock.common.control.metrics_http import HEALTH_PATH, MetricsServer
-from fakeblock.common.control.metrics_token import check_metrics_settings
-from fakeblock.common.control.site import load_site
-from fakeblock.common.control.site_plan import plan_host
-from fakeblock.common.control.site_schema import CONFIG_VARIABLE, STAGE_NAMES, environment_variables
 from fakeblock.common.errors import UserError
 from fakeblock.common.keys import METRICS_TOKEN_NAME
 from fakeblock.common.security import check_bind_allowed
 from fakeblock.common.wire import StatusReport
+from fakeblock.control.cli.app import app
+from fakeblock.control.metrics.families import LOOP_SILENT_AFTER_S, Snapshot
+from fakeblock.control.metrics.http_server import HEALTH_PATH, MetricsServer
+from fakeblock.control.metrics.token import check_metrics_settings
+from fakeblock.control.site.loading import load_site
+from fakeblock.control.site.plan import plan_host
+from fakeblock.control.site.schema import CONFIG_VARIABLE, STAGE_NAMES, environment_variables
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install -e .[test]")
 

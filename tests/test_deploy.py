@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from fakeblock.common.config import CaptureConfig, DetectConfig
-from fakeblock.common.control import site as deploy
-from fakeblock.common.control import site_plan
-from fakeblock.common.control import site_schema as deploy_schema
 from fakeblock.common.endpoints import tcp_endpoints
 from fakeblock.common.errors import UserError
 from fakeblock.common.security import SecurityConfig
+from fakeblock.control.site import loading as deploy
+from fakeblock.control.site import plan as site_plan
+from fakeblock.control.site import schema as deploy_schema
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[1] / "docs" / "site.example.toml"
 RUN_DIRECTORY = "/run/fakeblock-test"
@@ -183,7 +183,7 @@ def test_every_listed_variable_is_read_and_typos_are_warned_about(caplog):
     readable = {deploy_schema.environment_name(section, key) for section, schema in deploy_schema.sections().items()
                 for key in schema}
     assert set(names) - readable == {"FAKEBLOCK_CONFIG", "FAKEBLOCK_ONLY", "FAKEBLOCK_HOST"}
-    with caplog.at_level(logging.WARNING, logger="fakeblock.common.control.site_schema"):
+    with caplog.at_level(logging.WARNING, logger="fakeblock.control.site.schema"):
         parse(FULL_SITE, {"FAKEBLOCK_DETECT_WORKER": "2", "FAKEBLOCK_SUPERVISOR_PID": "1"})
     assert "FAKEBLOCK_DETECT_WORKER is not used" in caplog.text and "FAKEBLOCK_SUPERVISOR_PID" not in caplog.text
 

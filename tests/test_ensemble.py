@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakeblock.classify.runtime import EmotionModel
+from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
 from tests.test_train import angry_and_happy_models, assert_user_error, evaluate
@@ -86,8 +86,8 @@ def test_float16_export_averages_members_exactly_and_tta_makes_scores_mirror_sym
 
 
 def test_members_without_their_own_smoothing_see_faces_blurred_as_in_training(csv_model, layouts, tmp_path):
-    from fakeblock.classify.runtime import load_keras_model
-    from fakeblock.classify.smoothing import InferenceSmoothing
+    from fakeblock.classify.blur_layer import InferenceSmoothing
+    from fakeblock.classify.model_runtime import load_keras_model
     from fakeblock.common.preprocess import normalise_faces
 
     data_path = layouts["csv"][0]

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from fakeblock.common.control.site import load_site
-from fakeblock.common.control.site_plan import plan_host
-from fakeblock.common.control.site_schema import CONFIG_VARIABLE, STAGE_NAMES, WILDCARD_HOSTS
 from fakeblock.common.security import check_bind_allowed, is_loopback_host
 from fakeblock.common.stages import STAGES
+from fakeblock.control.site.loading import load_site
+from fakeblock.control.site.plan import plan_host
+from fakeblock.control.site.schema import CONFIG_VARIABLE, STAGE_NAMES, WILDCARD_HOSTS
 from tests.manifests import (
     BASE,
     KUSTOMIZATIONS,
@@ -219,7 +219,7 @@ def test_pods_run_unprivileged_on_a_read_only_root_filesystem(resources):
 
 def test_every_path_a_stage_writes_is_on_a_writable_volume(resources, tmp_path):
     # Run folders (ipc sockets), `fakeblock status` notes and HOME live in the temp folder
-    # (common/endpoints.py, common/control/discovery.py); the display writes its results file.
+    # (common/endpoints.py, control/status/discovery.py); the display writes its results file.
     site_path = write_site(resources, tmp_path)
     for name, pod in pods(resources).items():
         site, plan = plan_of(pod, site_path, tmp_path)

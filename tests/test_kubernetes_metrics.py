@@ -1,7 +1,7 @@
 """The pods' probes and Prometheus annotations against the metrics code.
 
 The supervisor serves ``/metrics``, ``/healthz`` and ``/readyz`` on ``[supervisor]
-metrics_port`` (:mod:`fakeblock.common.control.metrics_http`); the probes need no token.
+metrics_port`` (:mod:`fakeblock.control.metrics.http_server`); the probes need no token.
 The token file itself: tests/test_kubernetes_secrets.py.
 """
 
@@ -12,10 +12,10 @@ import tomllib
 
 import pytest
 
-from fakeblock.common.control.site_schema import WILDCARD_HOSTS
+from fakeblock.control.site.schema import WILDCARD_HOSTS
 from tests.manifests import KUSTOMIZATIONS, assemble, pods, site_text
 
-METRICS_MODULE = "fakeblock.common.control.metrics_http"
+METRICS_MODULE = "fakeblock.control.metrics.http_server"
 
 
 @pytest.fixture

@@ -14,15 +14,15 @@ import zmq
 from typer.testing import CliRunner
 
 from fakeblock.common.config import CaptureSlot
-from fakeblock.common.control import preflight as up
-from fakeblock.common.control.cli import app
-from fakeblock.common.control.run_config import Deployment, build_config
 from fakeblock.common.endpoints import DATA_LINKS, LOCAL_SITE_FOLDER_NAME, run_directory_of
 from fakeblock.common.errors import UserError
 from fakeblock.common.keys import generate_keys
 from fakeblock.common.security import is_local_endpoint
 from fakeblock.common.sockets import bind, ipc_in_use
 from fakeblock.common.stages import STAGE_NAMES
+from fakeblock.control.cli.app import app
+from fakeblock.control.supervisor import preflight as up
+from fakeblock.control.supervisor.run_config import Deployment, build_config
 from tests.helpers import MEDIA
 
 TWO_CAMERAS = """

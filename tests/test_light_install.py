@@ -30,11 +30,11 @@ SCORE_SUM_TOLERANCE = 0.01
 TENSORFLOW_FREE = ("tensorflow", "keras")
 # The modules `fakeblock up`, `analyze` and `eval` of a .tflite model import.
 PIPELINE_MODULES = (
-    "fakeblock.common.control.cli",
-    "fakeblock.common.control.supervisor",
-    "fakeblock.common.control.workers",
-    "fakeblock.common.control.analyzer",
-    "fakeblock.common.control.analyze_command",
+    "fakeblock.control.cli.app",
+    "fakeblock.control.supervisor.loop",
+    "fakeblock.control.supervisor.workers",
+    "fakeblock.api.analyzer",
+    "fakeblock.control.cli.analyze_command",
     "fakeblock.capture.stage",
     "fakeblock.detect.stage",
     "fakeblock.classify.queue",
@@ -67,7 +67,7 @@ def run_blocked(code: str, *modules: str) -> subprocess.CompletedProcess:
 
 def run_cli_blocked(*arguments: str, modules: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """``fakeblock ARGUMENTS`` with TensorFlow and Keras missing."""
-    code = ("from fakeblock.common.control.cli import main\n"
+    code = ("from fakeblock.control.cli.app import main\n"
             f"sys.argv = ['fakeblock', *{list(arguments)!r}]\n"
             "main()\n")
     return run_blocked(code, *modules)
@@ -91,7 +91,7 @@ def test_the_pipeline_modules_import_and_the_shipped_model_scores_without_tensor
         "import numpy as np\n"
         f"for name in {PIPELINE_MODULES!r}:\n"
         "    importlib.import_module(name)\n"
-        "from fakeblock.classify.runtime import EmotionModel\n"
+        "from fakeblock.classify.model_runtime import EmotionModel\n"
         "scores = EmotionModel().scores(np.zeros((3, 48, 48), np.uint8))\n"
         f"loaded = sorted(name for name in sys.modules if name.split('.')[0] in {TENSORFLOW_FREE!r})\n"
         "print(json.dumps({'shape': list(scores.shape), 'sums': scores.sum(axis=1).tolist(), 'loaded': loaded}))\n"
@@ -151,13 +151,13 @@ def test_only_a_missing_tensorflow_or_keras_counts_as_the_missing_extra():
 @pytest.mark.timeout(180)
 def test_without_litert_tensorflows_interpreter_gives_the_same_scores():
     pytest.importorskip("tensorflow", reason="the fallback needs TensorFlow: pip install -e .[train]")
-    from fakeblock.classify.runtime import EmotionModel
+    from fakeblock.classify.model_runtime import EmotionModel
 
     faces = np.random.default_rng(5).integers(0, 256, (5, 48, 48), dtype=np.uint8)
     code = (
         "import json\n"
         "import numpy as np\n"
-        "from fakeblock.classify.runtime import EmotionModel\n"
+        "from fakeblock.classify.model_runtime import EmotionModel\n"
         "faces = np.random.default_rng(5).integers(0, 256, (5, 48, 48), dtype=np.uint8)\n"
         "scores = EmotionModel().scores(faces)\n"
         "print(json.dumps({'scores': scores.tolist(), 'litert': 'ai_edge_litert' in sys.modules}))\n"
@@ -171,7 +171,7 @@ def test_without_litert_tensorflows_interpreter_gives_the_same_scores():
 
 @pytest.mark.timeout(120)
 def test_with_neither_litert_nor_tensorflow_a_tflite_model_says_what_to_install():
-    code = ("from fakeblock.classify.runtime import EmotionModel, ModelError\n"
+    code = ("from fakeblock.classify.model_runtime import EmotionModel, ModelError\n"
             "try:\n"
             "    EmotionModel()\n"
             "except ModelError as error:\n"

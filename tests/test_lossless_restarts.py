@@ -2,7 +2,7 @@
 
 Each run must exit 0 on its own with a results file byte-identical to an uninterrupted
 run's: the supervisor restarts the worker and the source sends its stream again in a new
-epoch (common/control/rewinds.py). A killed display keeps the lines it wrote; a killed
+epoch (control/supervisor/rewinds.py). A killed display keeps the lines it wrote; a killed
 capture starts again.
 """
 

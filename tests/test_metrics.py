@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fakeblock.common.control.metrics_http import METRICS_PATH, READY_PATH
+from fakeblock.control.metrics.http_server import METRICS_PATH, READY_PATH
 from tests.helpers import fakeblock, http_get, kill_if_running, orphans_of, wait_for_no_orphans, wait_until
 from tests.sites import free_port
 

@@ -21,21 +21,21 @@ from typer.testing import CliRunner
 
 from fakeblock.common import counters, wire
 from fakeblock.common.config import SupervisorConfig
-from fakeblock.common.control.cli import app
-from fakeblock.common.control.metrics import LOOP_SILENT_AFTER_S, Snapshot, family_names, readiness_problem
-from fakeblock.common.control.metrics_http import (
+from fakeblock.common.errors import UserError
+from fakeblock.common.keys import METRICS_TOKEN_NAME, generate_keys
+from fakeblock.control.cli.app import app
+from fakeblock.control.metrics.families import LOOP_SILENT_AFTER_S, Snapshot, family_names, readiness_problem
+from fakeblock.control.metrics.http_server import (
     HEALTH_PATH,
     MAX_CONCURRENT_REQUESTS,
     METRICS_PATH,
     READY_PATH,
     MetricsServer,
 )
-from fakeblock.common.control.metrics_token import MIN_TOKEN_CHARS, load_token
-from fakeblock.common.control.run_config import Deployment, build_config
-from fakeblock.common.control.site import parse_site
-from fakeblock.common.control.site_plan import plan_host
-from fakeblock.common.errors import UserError
-from fakeblock.common.keys import METRICS_TOKEN_NAME, generate_keys
+from fakeblock.control.metrics.token import MIN_TOKEN_CHARS, load_token
+from fakeblock.control.site.loading import parse_site
+from fakeblock.control.site.plan import plan_host
+from fakeblock.control.supervisor.run_config import Deployment, build_config
 from tests.helpers import fakeblock, http_get, orphans_of
 
 pytestmark = pytest.mark.timeout(120)

@@ -31,7 +31,7 @@ def test_stderr_is_restored_after_an_error_in_the_body(capfd):
 
 
 def test_loading_the_shipped_model_prints_nothing_on_stderr():
-    code = ("import numpy as np; from fakeblock.classify.runtime import EmotionModel; "
+    code = ("import numpy as np; from fakeblock.classify.model_runtime import EmotionModel; "
             "print(EmotionModel(threads=1).scores(np.zeros((2, 48, 48), np.uint8)).shape)")
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fakeblock.common.config import DetectConfig, DisplayConfig
-from fakeblock.common.control.site_schema import environment_name, environment_variables, sections, stage_fields
-from fakeblock.common.control.up_options import STAGE_OPTIONS, UP_OPTIONS, OnOff, config_values
 from fakeblock.common.options import table_of
 from fakeblock.common.stages import stage_spec
+from fakeblock.control.cli.up_options import STAGE_OPTIONS, UP_OPTIONS, OnOff, config_values
+from fakeblock.control.site.schema import environment_name, environment_variables, sections, stage_fields
 
 
 def test_every_command_line_option_is_a_site_key_with_the_same_limits():

@@ -9,7 +9,8 @@ from rich.console import Console
 
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig, PipelineConfig
-from fakeblock.common.control.progress import (
+from fakeblock.common.endpoints import ipc_endpoints
+from fakeblock.control.status.replay_progress import (
     StreamProgress,
     WrittenFile,
     clock,
@@ -20,8 +21,7 @@ from fakeblock.common.control.progress import (
     stream_progress,
     written_files,
 )
-from fakeblock.common.control.status_view import StatusBoard
-from fakeblock.common.endpoints import ipc_endpoints
+from fakeblock.control.status.view import StatusBoard
 
 
 def test_one_stream_counts_the_results_written_with_its_rate_and_eta():

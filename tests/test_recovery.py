@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.control.cli import app
+from fakeblock.control.cli.app import app
 from tests.helpers import assert_running, orphans_of, wait_for_no_orphans, wait_until
 from tests.sites import FRONT_HOST, WORKER_HOST, Site, free_port, log_of, stop
 

@@ -21,17 +21,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fakeblock.common.control.cli import app
-from fakeblock.common.control.report import (
+from fakeblock.common.model_io import EMOTIONS
+from fakeblock.control.cli.app import app
+from fakeblock.control.report.command import (
     SUMMARY_HEADER,
     aggregate,
     summary_rows,
     timeline_paths,
     write_summary,
 )
-from fakeblock.common.control.report_input import read_records
-from fakeblock.common.control.report_plot import DPI, EMOTION_COLOURS, FIGURE_WIDTH_IN, binned, no_face_spans
-from fakeblock.common.model_io import EMOTIONS
+from fakeblock.control.report.plot import DPI, EMOTION_COLOURS, FIGURE_WIDTH_IN, binned, no_face_spans
+from fakeblock.control.report.reading import read_records
 from tests.helpers import MEDIA, fakeblock, read_results, shared_file
 
 pytestmark = pytest.mark.timeout(180)
@@ -177,7 +177,7 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path, case):
 
 
 def test_the_cli_starts_without_matplotlib():
-    code = "import sys; import fakeblock.common.control.cli; print('matplotlib' in sys.modules)"
+    code = "import sys; import fakeblock.control.cli.app; print('matplotlib' in sys.modules)"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert completed.stdout.strip() == "False", completed.stderr
 

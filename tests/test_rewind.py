@@ -8,10 +8,10 @@ import numpy as np
 
 from fakeblock.common import wire
 from fakeblock.common.config import CaptureConfig, DetectConfig
-from fakeblock.common.control.rewinds import REWIND_ORDERS, Rewinds
-from fakeblock.common.control.run_config import Deployment, build_config
-from fakeblock.common.control.workers import Worker
 from fakeblock.common.stages import SINK, SOURCE
+from fakeblock.control.supervisor.rewinds import REWIND_ORDERS, Rewinds
+from fakeblock.control.supervisor.run_config import Deployment, build_config
+from fakeblock.control.supervisor.workers import Worker
 from fakeblock.detect.core import StreamTrackers
 
 IMAGE = np.full((120, 160, 3), 90, np.uint8)

@@ -1,5 +1,5 @@
 """The supervisor's way out without processes: what counts as a drain's progress, and the phases
-signals and quiet time move it through (common/control/drain.py, common/control/shutdown.py)."""
+signals and quiet time move it through (control/supervisor/drain.py, control/supervisor/shutdown.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from fakeblock.common import wire
-from fakeblock.common.control.drain import (
+from fakeblock.common.counters import COMPLETE, FRAMES_OUT, RESULTS_WRITTEN
+from fakeblock.common.stages import SINK, SOURCE
+from fakeblock.control.supervisor.drain import (
     DRAIN_QUIET_S,
     DRAIN_TIMEOUT_S,
     ProgressWatch,
     progress_counters,
     run_completed,
 )
-from fakeblock.common.control.shutdown import DRAINING, JOIN_TIMEOUT_S, STOPPING, Shutdown
-from fakeblock.common.counters import COMPLETE, FRAMES_OUT, RESULTS_WRITTEN
-from fakeblock.common.stages import SINK, SOURCE
+from fakeblock.control.supervisor.shutdown import DRAINING, JOIN_TIMEOUT_S, STOPPING, Shutdown
 
 
 @dataclass

@@ -7,13 +7,13 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from fakeblock.classify.runtime import load_keras_model  # noqa: E402
-from fakeblock.classify.smoothing import (  # noqa: E402
+from fakeblock.classify.blur_layer import (  # noqa: E402
     TRAINING_BLUR_SIGMA_PX,
     InferenceSmoothing,
     gaussian_line,
     smoothing_sigma,
 )
+from fakeblock.classify.model_runtime import load_keras_model  # noqa: E402
 from fakeblock.train.augment import make_augmenter  # noqa: E402
 from fakeblock.train.model import make_model  # noqa: E402
 

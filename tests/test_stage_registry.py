@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from fakeblock.common.control.preflight import run
-from fakeblock.common.control.run_config import Deployment, build_config
 from fakeblock.common.runtime import SUPERVISOR_PID_VARIABLE
 from fakeblock.common.stages import STAGE_NAMES, STAGES, bound_links, insert_stage, stage_spec
+from fakeblock.control.supervisor.preflight import run
+from fakeblock.control.supervisor.run_config import Deployment, build_config
 from tests.helpers import MEDIA, orphans_of, read_results, shared_file
 from tests.passthrough_stage import PASSTHROUGH, TAPPED_FACES_LINK
 

@@ -11,12 +11,12 @@ import pytest
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.control import discovery
-from fakeblock.common.control.status_client import Target, ask
-from fakeblock.common.control.status_service import StatusService
-from fakeblock.common.control.status_table import stage_summary, status_document, status_table
 from fakeblock.common.keys import generate_keys
 from fakeblock.common.security import Security, SecurityConfig
+from fakeblock.control.status import discovery
+from fakeblock.control.status.client import Target, ask
+from fakeblock.control.status.service import StatusService
+from fakeblock.control.status.table import stage_summary, status_document, status_table
 from tests.harness import terminate_context
 
 WORKERS = (
@@ -178,7 +178,7 @@ def test_workers_of_a_stage_are_added_up():
 
 
 def test_the_document_lists_stages_in_pipeline_order_and_silent_hosts(tmp_path):
-    from fakeblock.common.control.status_client import Answer
+    from fakeblock.control.status.client import Answer
 
     answers = [Answer(Target("gpu-box", "tcp://10.0.0.6:5557", SecurityConfig()), report=REPORT),
                Answer(Target("camera", "tcp://10.0.0.5:5557", SecurityConfig()), error="no answer")]
@@ -194,7 +194,7 @@ def test_the_document_lists_stages_in_pipeline_order_and_silent_hosts(tmp_path):
 
 
 def test_the_supervisors_own_malformed_counts_are_in_the_document_and_its_row():
-    from fakeblock.common.control.status_client import Answer
+    from fakeblock.control.status.client import Answer
 
     draining = wire.StatusReport("gpu-box", 4242, "draining", 31.5, WORKERS[:1], {"malformed_heartbeats": 2,
                                                                                   "malformed_requests": 1})
@@ -219,7 +219,7 @@ def render_at_80_columns(renderable) -> str:
 
 
 def test_the_status_table_fits_80_columns_with_every_name_whole():
-    from fakeblock.common.control.status_client import Answer
+    from fakeblock.control.status.client import Answer
 
     busy = wire.StatusReport("camera-hall-2", 1, "running", 3600.0, (
         wire.WorkerReport("capture", 0, 7, True, "running", 0, 30.0, 29.9, {"frames_in": 9000, "frames_out": 5140,
@@ -233,7 +233,7 @@ def test_the_status_table_fits_80_columns_with_every_name_whole():
 
 
 def test_a_live_captures_dropped_frames_are_not_in_its_queue():
-    from fakeblock.common.control.status_table import queue_depth
+    from fakeblock.control.status.table import queue_depth
 
     # A camera that read 9000 frames, sent 5140 and dropped 3860 for want of room holds none.
     assert queue_depth({"frames_in": 9000, "frames_out": 5140, "dropped": 3860}) == 0

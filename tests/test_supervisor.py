@@ -27,15 +27,15 @@ import pytest
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.control.preflight import run
-from fakeblock.common.control.restarts import MAX_RESTARTS, RESTART_WINDOW_S, RestartPolicy
-from fakeblock.common.control.run_config import Deployment, build_config
-from fakeblock.common.control.status_client import Target, ask
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.security import SecurityConfig
 from fakeblock.common.stages import insert_stage
+from fakeblock.control.status.client import Target, ask
+from fakeblock.control.supervisor.preflight import run
+from fakeblock.control.supervisor.restarts import MAX_RESTARTS, RESTART_WINDOW_S, RestartPolicy
+from fakeblock.control.supervisor.run_config import Deployment, build_config
 from tests.crashing_stage import CRASHING
 from tests.helpers import fakeblock, orphans_of
 

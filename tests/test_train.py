@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from fakeblock.common.preprocess import EMOTIONS
-from fakeblock.train import data, metrics
+from fakeblock.train import class_metrics, data
 from tests.training_data import (
     ROWS_PER_CLASS,
     draw_face,
@@ -152,7 +152,7 @@ def test_eval_of_a_tflite_model_never_imports_tensorflow(csv_model, layouts):
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from fakeblock.common.control.cli import app\n"
+        "from fakeblock.control.cli.app import app\n"
         f"result = CliRunner().invoke(app, ['eval', '--data', {str(layouts['csv'][0])!r}, "
         f"'--model', {str(csv_model / 'emotion.tflite')!r}])\n"
         "assert result.exit_code == 0, result.output\n"
@@ -288,7 +288,7 @@ def test_init_from_a_missing_broken_or_different_model_is_one_clear_line(layouts
 def test_a_tflite_export_rebuilds_into_the_same_keras_model(csv_model, layouts):
     # The shipped model is only a .tflite file with batch normalisation folded away; the
     # rebuilt Keras network must score faces as that file does.
-    from fakeblock.classify.runtime import EmotionModel
+    from fakeblock.classify.model_runtime import EmotionModel
     from fakeblock.common.preprocess import normalise_faces
     from fakeblock.train import from_tflite
     from fakeblock.train.model import make_model
@@ -481,7 +481,7 @@ def test_ferplus_without_a_vote_column_names_it(tmp_path):
 # ---------------------------------------------------------------- metrics, split and TTA units
 
 def test_confusion_matrix_has_true_rows_and_predicted_columns():
-    matrix = metrics.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0]))
+    matrix = class_metrics.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0]))
     expected = np.zeros((7, 7), int)
     expected[0, 0] = expected[0, 1] = expected[1, 1] = expected[2, 0] = 1
     np.testing.assert_array_equal(matrix, expected)
@@ -490,7 +490,7 @@ def test_confusion_matrix_has_true_rows_and_predicted_columns():
 def test_summarise_averages_recall_over_present_classes_only():
     labels = np.array([0, 0, 0, 0, 1, 1, 3])
     predictions = np.array([0, 0, 0, 1, 1, 0, 3])
-    summary = metrics.summarise(labels, predictions)
+    summary = class_metrics.summarise(labels, predictions)
     assert summary["accuracy"] == pytest.approx(5 / 7)
     assert summary["per_class_recall"] == pytest.approx(
         {"angry": 0.75, "disgust": 0.5, "fear": 0.0, "happy": 1.0, "sad": 0.0, "surprise": 0.0, "neutral": 0.0})
@@ -500,7 +500,7 @@ def test_summarise_averages_recall_over_present_classes_only():
 
 
 def test_summarise_of_nothing_is_zero_not_an_error():
-    summary = metrics.summarise(np.zeros(0, int), np.zeros(0, int))
+    summary = class_metrics.summarise(np.zeros(0, int), np.zeros(0, int))
     assert (summary["accuracy"], summary["macro_recall"], summary["n"]) == (0.0, 0.0, 0)
 
 

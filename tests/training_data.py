@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from typer.testing import CliRunner
 
-from fakeblock.common.control.cli import app
 from fakeblock.common.preprocess import EMOTIONS
+from fakeblock.control.cli.app import app
 
 ROWS_PER_CLASS = {"Training": 4, "PublicTest": 2}
 

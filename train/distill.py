@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fakeblock.classify.runtime import EmotionModel
+from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train.data_cache import cache_directory, file_fingerprint
 from fakeblock.train.evaluate import predict_scores

@@ -16,10 +16,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fakeblock.classify.runtime import KERAS_SUFFIX, EmotionModel, ModelError, load_keras_model
-from fakeblock.classify.smoothing import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma
+from fakeblock.classify.blur_layer import TRAINING_BLUR_SIGMA_PX, InferenceSmoothing, smoothing_sigma
+from fakeblock.classify.model_runtime import KERAS_SUFFIX, EmotionModel, ModelError, load_keras_model
 from fakeblock.common.errors import UserError
-from fakeblock.train import data, metrics
+from fakeblock.train import class_metrics, data
 from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import check_quantization, export_tflite
 from fakeblock.train.model import SCORES_NAME, SMOOTHING_NAME, describe_layers, face_input
@@ -101,10 +101,10 @@ def run(config: EnsembleConfig) -> dict:
     network = build_ensemble(members, config.tta, config.smoothing_sigma_px)
     export_tflite(network, output / TFLITE_NAME, config.quantization, training_faces[np.sort(rows)])
     scores = EmotionModel(output / TFLITE_NAME).scores(validation_faces)
-    summary = metrics.summarise(validation_labels, scores.argmax(axis=1))
+    summary = class_metrics.summarise(validation_labels, scores.argmax(axis=1))
     card = model_card(config, paths, members, dataset, validation_split, summary)
     write_card(output / CARD_NAME, card)
-    from fakeblock.train.report import plot_confusion
+    from fakeblock.train.plots import plot_confusion
 
     plot_confusion(np.asarray(summary["confusion"]), output / CONFUSION_PLOT_NAME,
                    title=f"{validation_split}: accuracy {summary['accuracy']:.1%}")

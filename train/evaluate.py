@@ -1,6 +1,6 @@
 """``fakeblock eval``: score a model on held-out faces with the classify stage's own runtime.
 
-Prediction goes through :class:`fakeblock.classify.runtime.EmotionModel`, the class the
+Prediction goes through :class:`fakeblock.classify.model_runtime.EmotionModel`, the class the
 pipeline runs, so the numbers describe what users get.  A ``.tflite`` model is scored with
 LiteRT alone: nothing here imports TensorFlow.
 """
@@ -19,10 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from fakeblock.classify.runtime import EmotionModel, default_model_path
+from fakeblock.classify.model_runtime import EmotionModel, default_model_path
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS
-from fakeblock.train import data, metrics
+from fakeblock.train import class_metrics, data
 
 LOGGER = logging.getLogger(__name__)
 # Faces per progress-bar step; EmotionModel splits each chunk into its own padded batches.
@@ -85,7 +85,7 @@ def run(config: EvalConfig) -> dict:
     LOGGER.info("evaluating %s on %d faces of %s", model_names, len(faces), config.data)
     with _progress() as progress:
         scores = np.mean([predict_scores(model, faces, config.tta, progress) for model in models], axis=0)
-    summary = metrics.summarise(labels, scores.argmax(axis=1))
+    summary = class_metrics.summarise(labels, scores.argmax(axis=1))
     summary.update(model=model_names, data=str(config.data), split=config.split or "held-out", tta=config.tta)
     if config.json_path:
         _write_json(Path(config.json_path), summary)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from fakeblock.classify.runtime import ModelError, open_tflite
+from fakeblock.classify.model_runtime import ModelError, open_tflite
 from fakeblock.common.preprocess import normalise_faces
 
 CALIBRATION_FACES = 2048

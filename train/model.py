@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from fakeblock.classify.smoothing import InferenceSmoothing, smoothing_sigma
+from fakeblock.classify.blur_layer import InferenceSmoothing, smoothing_sigma
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS, FACE_INPUT_SHAPE
 
@@ -133,7 +133,7 @@ def load_initial_weights(model: keras.Model, path: str | Path) -> None:
 
     This is a warm restart: a finished run continued with a fresh learning-rate schedule.
     """
-    from fakeblock.classify.runtime import ModelError, load_keras_model
+    from fakeblock.classify.model_runtime import ModelError, load_keras_model
 
     path = Path(path)
     source = load_keras_model(path)

@@ -14,15 +14,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fakeblock.classify.runtime import TFLITE_SUFFIX, EmotionModel, ModelError
+from fakeblock.classify.model_runtime import TFLITE_SUFFIX, EmotionModel, ModelError
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS
-from fakeblock.train import data, distill, from_tflite, metrics
+from fakeblock.train import class_metrics, data, distill, from_tflite
 from fakeblock.train.augment import make_tf_dataset, one_hot
 from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import export_tflite
+from fakeblock.train.fit_progress import RichProgress
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
-from fakeblock.train.progress import RichProgress
 from fakeblock.train.run_files import (
     BACKUP_FOLDER_NAME,
     BEST_MODEL_NAME,
@@ -245,14 +245,14 @@ class EpochTimer(keras.callbacks.Callback):
 def finish(config: TrainConfig, output: Path, dataset: data.FaceDataset, validation_split: str,
            wall_time_s: float) -> dict:
     """Export the best model to TFLite, evaluate it, and write the card and plots."""
-    from fakeblock.classify.runtime import EmotionModel
-    from fakeblock.train.report import plot_confusion, plot_history
+    from fakeblock.classify.model_runtime import EmotionModel
+    from fakeblock.train.plots import plot_confusion, plot_history
 
     best = keras.saving.load_model(output / BEST_MODEL_NAME, compile=False)
     export_tflite(best, output / TFLITE_NAME)
     faces, labels = dataset.splits[validation_split]
     scores = EmotionModel(output / TFLITE_NAME).scores(faces)
-    summary = metrics.summarise(labels, scores.argmax(axis=1))
+    summary = class_metrics.summarise(labels, scores.argmax(axis=1))
     card = model_card(config, dataset, validation_split, summary, best, wall_time_s, output / HISTORY_NAME)
     write_card(output / CARD_NAME, card)
     plot_history(output / HISTORY_NAME, output / HISTORY_PLOT_NAME)

@@ -6,7 +6,7 @@ and later runs (``--resume``, ``ship``) find a run's settings and history by the
 
 from __future__ import annotations
 
-from fakeblock.classify.runtime import DEFAULT_MODEL_NAME
+from fakeblock.classify.model_runtime import DEFAULT_MODEL_NAME
 
 # The export the classify stage runs: named as the package ships its model, so shipping is a copy.
 TFLITE_NAME = DEFAULT_MODEL_NAME

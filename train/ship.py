@@ -18,7 +18,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from fakeblock.classify.runtime import default_model_path
+from fakeblock.classify.model_runtime import default_model_path
 from fakeblock.train import data
 from fakeblock.train.card import write_card
 from fakeblock.train.run import TrainConfig, finish

@@ -1,0 +1,1 @@
+"""The ``fakeblock`` command line: one typer app and its commands."""

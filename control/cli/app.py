@@ -1,0 +1,270 @@
+"""The ``fakeblock`` command line: a thin typer app, one ``run(config)`` call per command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fakeblock.api.analyzer_options import ANALYZE_COMMAND_OPTIONS
+from fakeblock.control.cli.deploy_commands import keys_app, status_command
+from fakeblock.control.cli.up_options import config_values, with_table_options
+from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
+
+# Plain help (rich_markup_mode None): click's two columns give each description the room left
+# of its option, where typer's rich panel squeezes it into a fraction of 80 columns.
+app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+@app.callback()
+def main_callback() -> None:
+    """fakeblock: faces in, emotions out, one process per stage."""
+
+
+def check_ferplus(ferplus: str | None) -> None:
+    """``--ferplus`` takes majority or probability (shared by train and eval)."""
+    from fakeblock.train.ferplus import FERPLUS_MODES
+
+    if ferplus is not None and ferplus not in FERPLUS_MODES:
+        raise typer.BadParameter(f"choose {' or '.join(FERPLUS_MODES)}", param_hint="--ferplus")
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", metavar="PATH",
+                              help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
+    output: Path = typer.Option(Path("runs/default"), "--output", "-o",
+                                metavar="FOLDER", help="Directory for checkpoints and the model."),
+    architecture: str = typer.Option("default", "--arch", metavar="NAME",
+                                     help="default, wide (a slower teacher network for --teacher) or seed."),
+    epochs: int = typer.Option(60, min=1, metavar="N", help="Epochs to train."),
+    batch_size: int = typer.Option(64, min=1, metavar="N", help="Faces per training batch."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", min=0.0, metavar="RATE",
+                                        help="Peak learning rate."),
+    optimizer: str = typer.Option("adam", metavar="NAME", help="adam or sgd."),
+    loss: str = typer.Option("crossentropy", metavar="NAME", help="crossentropy or mse (the seed's loss)."),
+    label_smoothing: float = typer.Option(0.1, min=0.0, max=0.5, metavar="X", help="Label smoothing for crossentropy."),
+    class_weight_power: float = typer.Option(0.25, min=0.0, max=1.0,
+                                             metavar="X", help="0 = no class weights, 1 = inverse frequency."),
+    ferplus: Optional[str] = typer.Option(None, metavar="MODE",
+                                          help="Use FER+ votes from fer2013new.csv: majority or probability."),
+    seed: int = typer.Option(1337, metavar="N", help="Random seed for splits, shuffling and initialisation."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
+    max_rows: Optional[int] = typer.Option(None, min=1, metavar="N",
+                                           help="Train on at most this many rows (quick checks)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL",
+                                             help="Start from this .keras or float .tflite model's weights (same "
+                                                  "--arch) with a fresh learning-rate schedule; an int8 model, "
+                                                  "such as the shipped one, is refused."),
+    teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
+                                                 help="Distil from this trained model (.tflite or .keras); "
+                                                      "repeat for an ensemble."),
+    teacher_weight: float = typer.Option(0.5, min=0.0, max=1.0, metavar="X",
+                                         help="Share of the training target taken from the teachers' scores."),
+    erase_probability: float = typer.Option(0.0, min=0.0, max=1.0, metavar="P",
+                                            help="Share of training faces that get a random rectangle of noise "
+                                                 "(random erasing)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
+    setup_logging(verbose)
+    check_ferplus(ferplus)
+    with report_user_errors():
+        with tensorflow_required("fakeblock train"):
+            from fakeblock.train.run import TrainConfig, run
+        card = run(TrainConfig(data=str(data), output=str(output), architecture=architecture, epochs=epochs,
+                               batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer, loss=loss,
+                               label_smoothing=label_smoothing, class_weight_power=class_weight_power,
+                               ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows,
+                               init_from=str(init_from) if init_from else None,
+                               teachers=tuple(str(path) for path in teacher or ()), teacher_weight=teacher_weight,
+                               erase_probability=erase_probability))
+    typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
+               f"model in {output}")
+
+
+@app.command()
+def ensemble(
+    model: list[Path] = typer.Option(..., "--model", metavar="MODEL",
+                                     help="A trained .keras model or training run folder; repeat to average several."),
+    data: Path = typer.Option(..., "--data", metavar="PATH",
+                              help="The training data: int8 calibration and the validation score."),
+    output: Path = typer.Option(Path("runs/ensemble"), "--output", "-o", metavar="FOLDER",
+                                help="Directory for the exported model."),
+    quantize: str = typer.Option("int8", metavar="MODE",
+                                 help="int8 (3.9x the float speed on AVX-512 VNNI CPUs, less on older ones) "
+                                               "or float16."),
+    calibration_faces: int = typer.Option(1000, min=1, metavar="N",
+                                          help="Training faces that set the int8 value ranges."),
+    tta: bool = typer.Option(False, "--tta", help="Also average each model's scores of the mirrored face "
+                                                  "(twice the work per face)."),
+    smoothing_sigma: Optional[float] = typer.Option(
+        None, min=0.0, max=2.0, metavar="PIXELS",
+        help="Blur for members trained before models had their own inference smoothing "
+             "[default: 0.71, the blur of training augmentation; 0 turns it off]."),
+    seed: int = typer.Option(1337, metavar="N",
+                             help="Seed of the calibration sample and of the split for unsplit data."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Average trained models inside one network and export it as one .tflite for the classify stage."""
+    setup_logging(verbose)
+    with report_user_errors():
+        with tensorflow_required("fakeblock ensemble"):
+            from fakeblock.train.ensemble import EnsembleConfig, run
+        from fakeblock.train.run_files import TFLITE_NAME
+        smoothing = {} if smoothing_sigma is None else {"smoothing_sigma_px": smoothing_sigma}
+        card = run(EnsembleConfig(models=tuple(str(path) for path in model), data=str(data), output=str(output),
+                                  quantization=quantize, calibration_faces=calibration_faces, tta=tta, seed=seed,
+                                  **smoothing))
+    typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
+               f"model in {output / TFLITE_NAME}")
+
+
+@app.command("eval")
+def evaluate(
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="fer2013.csv(.gz) or an image folder, as for train."),
+    split: Optional[str] = typer.Option(None, metavar="NAME",
+                                        help="Usage / split folder to score (default: every non-training row)."),
+    model: Optional[list[Path]] = typer.Option(None, metavar="MODEL",
+                                               help="A .tflite or .keras model (default: the shipped model); "
+                                               "repeat to score an ensemble, the mean of the models' scores."),
+    tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                             help="Also write the results to this JSON file."),
+    ferplus: Optional[str] = typer.Option(None, metavar="MODE",
+                                          help="Score against FER+ votes from fer2013new.csv: majority or "
+                                          "probability."),
+    seed: int = typer.Option(1337, metavar="N",
+                             help="Seed of the held-out split for data without named splits (as for train)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Score a model on held-out faces: accuracy, macro recall, per-class recall, confusion matrix."""
+    setup_logging(verbose)
+    check_ferplus(ferplus)
+    with report_user_errors():
+        from fakeblock.train.evaluate import EvalConfig, run, summary_tables
+
+        summary = run(EvalConfig(data=str(data), split=split, models=tuple(str(path) for path in model or ()), tta=tta,
+                                 json_path=str(json_path) if json_path else None, ferplus=ferplus, seed=seed))
+    from rich.console import Console
+
+    console = Console()
+    for renderable in summary_tables(summary):
+        console.print(renderable)
+
+
+def up(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Deployment file (TOML) naming where every "
+                                          "stage runs and listens; env FAKEBLOCK_CONFIG.", metavar="FILE"),
+    only: Optional[str] = typer.Option(None, help="Run only these stages here, e.g. detect,queue,classify "
+                                       "(without --config: over Unix sockets in your private folder, which "
+                                       "your other --only runs share and no other user can enter).", metavar="STAGES"),
+    host: Optional[str] = typer.Option(None, metavar="HOST",
+                                       help="Which host of the deployment file this is (default: worked out)."),
+    keys: Optional[Path] = typer.Option(None, help="CurveZMQ key folder from `fakeblock keys generate` "
+                                        "(overrides the file's; with --only and no --config: the loopback "
+                                        "TCP ports 5550-5554 with CURVE).", metavar="FOLDER"),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond loopback WITHOUT keys "
+                                  "(warns every start); with --only and no --config: the loopback TCP ports "
+                                  "5550-5554 without keys, open to every local user."),
+    stats: Optional[Path] = typer.Option(None, metavar="FILE",
+                                         help="Write a JSON summary (frames, drops, latency) at exit."),
+    status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+    **options,
+) -> None:
+    """Start capture, detect, classify and display (or this host's share of a deployment) as supervised processes."""
+    # The stage options (**options) come from the option table on the config dataclasses:
+    # see fakeblock.control.cli.up_options.
+    setup_logging(verbose)
+    from fakeblock.control.supervisor.preflight import run
+    from fakeblock.control.supervisor.run_config import Deployment, build_config
+
+    deployment = Deployment(str(config) if config else None, only, host, str(keys) if keys else None, insecure)
+    with report_user_errors():
+        if deployment.uses_site(os.environ):
+            # Over a deployment file only the options typed on this command line count.
+            options = {name: value for name, value in options.items() if _typed(ctx, name)}
+        pipeline_config = build_config(deployment, config_values(options), stats=str(stats) if stats else None,
+                                       show_status=status)
+        code = run(pipeline_config, say=lambda line: typer.echo(line, err=True),
+                   log_level=logging.DEBUG if verbose else logging.INFO)
+    raise typer.Exit(code)
+
+
+app.command()(with_table_options(up))
+
+
+def analyze(
+    paths: list[str] = typer.Argument(..., metavar="PATH", help="Images, folders of images or videos (or what "
+                                      "--source takes: a camera index, a stream URL, demo)."),
+    json_lines: bool = typer.Option(False, "--json", help="One JSON line per image or video frame on stdout, "
+                                    "instead of tables."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+    **options,
+) -> None:
+    """Faces and emotions of images, folders and videos, in this process (no pipeline): a table each, or --json."""
+    # The detect and model options are `fakeblock up`'s, from the option table.
+    setup_logging(verbose)
+    with report_user_errors():
+        from fakeblock.control.cli.analyze_command import run
+
+        run(paths, config_values(options), as_json=json_lines)
+
+
+app.command()(with_table_options(analyze, names=ANALYZE_COMMAND_OPTIONS))
+
+
+def _typed(ctx: typer.Context, option: str) -> bool:
+    """True when ``option`` (a parameter name) was given on the command line."""
+    # By name: typer bundles its own click in newer releases, so the enum's class varies.
+    source = ctx.get_parameter_source(option)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+app.add_typer(keys_app, name="keys")
+app.command("status")(status_command)
+
+
+@app.command()
+def report(
+    results: Path = typer.Argument(..., metavar="RESULTS.jsonl", help="A results file from `fakeblock up --results`."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR",
+                                          help="Folder for the report, created if missing "
+                                               "(default: RESULTS-report beside the results file)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Plot each stream's emotion timeline (PNG) and summarise every track (CSV) from a results file.
+
+    Timeline: a line per emotion, the mean score over the faces in view at each frame; no face, a gap.
+
+    The mean, not a line per track, stays readable however many people pass; a band shows each track's top emotion.
+
+    summary.csv: a row per track (per stream without tracking): first and last seen, frames seen, emotion shares.
+    """
+    setup_logging(verbose)
+    with report_user_errors():
+        from fakeblock.control.report.command import write_report
+
+        written = write_report(results, output)
+    for path in written:
+        typer.echo(str(path))
+
+
+def main() -> None:
+    """Entry point of the ``fakeblock`` script (and ``python -m fakeblock``)."""
+    if sys.argv[1:2] == ["up"]:  # the supervisor, as `ps` and `top` show it (not a caller running app())
+        from fakeblock.common.process_title import set_process_title
+
+        set_process_title("up")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""``--metrics-port``: Prometheus /metrics, /healthz and /readyz."""

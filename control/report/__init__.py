@@ -1,0 +1,1 @@
+"""``fakeblock report``: a results file as a timeline plot and a CSV."""

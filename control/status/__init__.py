@@ -1,0 +1,1 @@
+"""What a running pipeline says of itself: heartbeats read, the live table, ``fakeblock status``."""

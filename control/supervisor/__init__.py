@@ -1,0 +1,1 @@
+"""``fakeblock up``'s supervisor: starting, watching, restarting and stopping the stage processes."""
