@@ -7,8 +7,9 @@ pixel bytes as a frame of their own so they travel without copies.
 Decoding is a trust boundary: :func:`decode` checks version, kind, field types, dtype
 (allow-listed), bounded dimensions and an exact byte count before ``np.frombuffer``;
 anything else raises ``ValueError``.  Never pickle, never msgpack-numpy.  Field checks are
-in :mod:`fakeblock.common.wire_fields`, status messages in :mod:`fakeblock.common.wire_status`
-and leases in :mod:`fakeblock.common.wire_leases`; this module re-exports them: one wire module.
+in :mod:`fakeblock.common.wire_fields` and status messages in :mod:`fakeblock.common.wire_status`,
+whose names this module re-exports: one wire module.  The lease message (:class:`Ready`: a
+detect worker telling a capture it wants frames; ``capture/leases.py`` decides) is here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from fakeblock.common.wire_fields import (
     MAX_FRAME_NUMBER,
     MAX_HEADER_BYTES,
 )
-from fakeblock.common.wire_leases import LEASE_DECODERS, Ready, lease_header
 from fakeblock.common.wire_status import (
     MAX_REPORTED_WORKERS,
     STATUS_DECODERS,
@@ -47,7 +47,7 @@ __all__ = ["ALLOWED_DTYPES", "EMOTION_COUNT", "FACE_SIZE_PX", "MAX_DIMENSION_PX"
            "MAX_HEADER_BYTES", "MAX_REPORTED_WORKERS", "SUPERVISOR_PHASES", "WORKER_STATES", "Control", "EndOfStream",
            "StreamStart", "Faces", "Frame", "FrameInfo", "Ready", "Result", "StageWorker", "Status", "StatusReport",
            "StatusRequest", "WorkerReport", "decode", "encode", "worker_name"]
-# 3: a capture deals frames over a ROUTER to the detect DEALERs that say Ready (wire_leases);
+# 3: a capture deals frames over a ROUTER to the detect DEALERs that say Ready (Ready);
 # stages of another version cannot work with these, so their messages are refused.
 SCHEMA_VERSION = 3
 MAX_STREAM_NAME_CHARS = fields.MAX_NAME_CHARS
@@ -145,6 +145,41 @@ class Control:
     command: str
     target: str = ""
     epoch: int = 0
+
+
+# A worker reports how many streams it holds; no worker of a bounded site holds more.
+MAX_LEASE_LOAD = 1 << 16
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A detect worker (``worker``: its name, for logs only) is ready for a capture's frames.
+
+    ``load`` is how many streams it holds now, so a capture leasing a stream prefers an
+    idle worker; ``tracking`` says whether it keeps tracks (then every frame of a stream
+    must reach it alone) or scans each frame on its own (any such worker will do).
+    """
+
+    worker: str
+    load: int = 0
+    tracking: bool = True
+
+
+def lease_header(message) -> dict | None:
+    """The header (without schema version) of a lease message; None for any other message."""
+    if isinstance(message, Ready):
+        return {"kind": "ready", "worker": message.worker, "load": int(message.load),
+                "tracking": bool(message.tracking)}
+    return None
+
+
+def _ready(header: dict) -> Ready:
+    return Ready(fields.name(header, "worker"), fields.integer(header, "load", 0, MAX_LEASE_LOAD),
+                 fields.boolean(header, "tracking"))
+
+
+# The lease messages' decoders by kind.
+LEASE_DECODERS: dict[str, Callable[[dict], Ready]] = {"ready": _ready}
 
 
 Message = Frame | Faces | Result | StreamStart | EndOfStream | Control | Status | StatusRequest | StatusReport | Ready

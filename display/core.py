@@ -1,9 +1,8 @@
-"""Pure per-frame work of the display stage: overlay, output records, ordering, latency.
+"""Pure per-frame work of the display stage: output records, frame rates and latency.
 
 Nothing here touches a socket, a file or a window, so every function is tested on small
-arrays and hand-made messages.  The overlay lives in :mod:`fakeblock.display.overlay`
-and the reorder/join buffer in :mod:`fakeblock.display.order`; both are re-exported here
-so callers import the display's pure core from one place.
+arrays and hand-made messages.  The overlay is drawn by :mod:`fakeblock.display.overlay`
+and frames are put back in order by :mod:`fakeblock.display.order`.
 """
 
 from __future__ import annotations
@@ -23,13 +22,6 @@ from fakeblock.common.counters import (
     LATENCY_SUM_S,
 )
 from fakeblock.common.model_io import EMOTIONS
-from fakeblock.display.order import LIVE_MAX_WAIT_S, FrameOrderer, Joined
-from fakeblock.display.overlay import BOX_COLOUR_BGR, Face, draw_overlay, faces_of
-
-__all__ = [
-    "BOX_COLOUR_BGR", "DEFAULT_FPS", "EMOTIONS", "LIVE_MAX_WAIT_S", "Face", "FrameOrderer", "Joined",
-    "LatencyWindow", "draw_overlay", "faces_of", "fps_from_positions", "latency_percentiles", "result_record",
-]
 
 SCORE_DECIMALS = 4
 TIME_DECIMALS = 3

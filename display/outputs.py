@@ -22,7 +22,9 @@ import numpy as np
 from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.errors import UserError
-from fakeblock.display.core import DEFAULT_FPS, Joined, draw_overlay, faces_of, fps_from_positions, result_record
+from fakeblock.display.core import DEFAULT_FPS, fps_from_positions, result_record
+from fakeblock.display.order import Joined
+from fakeblock.display.overlay import draw_overlay, faces_of
 from fakeblock.display.results_file import ResultsWriter
 from fakeblock.display.screen import screen_available
 from fakeblock.display.web import WebView

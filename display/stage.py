@@ -48,7 +48,8 @@ from fakeblock.common.errors import USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import HEARTBEAT_INTERVAL_S, STOP_GRACE_S, StageRuntime
 from fakeblock.common.security import SecurityConfig
 from fakeblock.common.sockets import DISPLAY_FRAMES_HWM, RESULTS_HWM
-from fakeblock.display.core import FrameOrderer, Joined, LatencyWindow
+from fakeblock.display.core import LatencyWindow
+from fakeblock.display.order import FrameOrderer, Joined
 from fakeblock.display.outputs import Outputs
 from fakeblock.display.smoothing import TrackSmoother
 from fakeblock.display.web import WebView

@@ -22,14 +22,9 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.display import core, outputs, stage
-from fakeblock.display.core import (
-    BOX_COLOUR_BGR,
-    FrameOrderer,
-    Joined,
-    draw_overlay,
-    latency_percentiles,
-    result_record,
-)
+from fakeblock.display.core import latency_percentiles, result_record
+from fakeblock.display.order import FrameOrderer, Joined
+from fakeblock.display.overlay import BOX_COLOUR_BGR, draw_overlay
 from tests.helpers import MEDIA, fuzz_generator, line_count, seed_on_failure, shared_file, wait_until
 
 STREAM = "office-woman"

@@ -21,7 +21,8 @@ from fakeblock.common import wire
 from fakeblock.common.config import DisplayConfig
 from fakeblock.common.errors import UserError
 from fakeblock.display import web
-from fakeblock.display.core import BOX_COLOUR_BGR, draw_overlay, result_record
+from fakeblock.display.core import result_record
+from fakeblock.display.overlay import BOX_COLOUR_BGR, draw_overlay
 from fakeblock.display.web import WebView
 from tests.helpers import wait_until
 

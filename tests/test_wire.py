@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fakeblock.common import wire
-from fakeblock.common.wire_leases import MAX_LEASE_LOAD
+from fakeblock.common.wire import MAX_LEASE_LOAD
 from tests.helpers import decode_hostile, fuzz_generator
 
 INFO = wire.FrameInfo("office-woman", 7, 0.2336, 1234.5)
