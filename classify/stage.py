@@ -7,7 +7,15 @@ import time
 
 import zmq
 
-from fakeblock.classify.core import Pending, batch_due_in_s, empty_result, split_results, stack_crops, take_batch
+from fakeblock.classify.core import (
+    Pending,
+    batch_due_in_s,
+    empty_result,
+    face_count,
+    split_results,
+    stack_crops,
+    take_batch,
+)
 from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common import wire
 from fakeblock.common.config import ClassifyConfig
@@ -49,7 +57,7 @@ def run_classify(config: ClassifyConfig, endpoints: Endpoints, worker: int = 0,
 def _drain(runtime: StageRuntime, faces: zmq.Socket, results: zmq.Socket, pending: list[Pending],
            max_batch_size: int) -> None:
     """Take every waiting message (up to a batch's worth of faces); empty frames pass straight on."""
-    while sum(len(item.faces.boxes) for item in pending) < max_batch_size:
+    while face_count(pending) < max_batch_size:
         message = runtime.receive(faces, expect=wire.Faces)
         if message is None:  # nothing waiting, or a message dropped: the next poll resumes
             return

@@ -114,18 +114,25 @@ def make_run_directory() -> Path:
     return Path(tempfile.mkdtemp(prefix="fakeblock-", dir=base))
 
 
-def local_site_directory(environ: Mapping[str, str] | None = None) -> Path:
-    """This user's folder for the data sockets that ``fakeblock up --only`` runs without a site file share.
+def user_folder(name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """This user's folder ``name`` for state shared by all their runs on this machine (not created here).
 
-    ``$XDG_RUNTIME_DIR/fakeblock-only`` when the session has one, else
-    ``<temp dir>/fakeblock-only-<uid>``; the same path for every run of this user, so two
-    runs find each other.  Not created here (see ``security.make_private_folder``).
+    ``$XDG_RUNTIME_DIR/<name>`` when the session has one (systemd cleans it at logout), else
+    ``<temp dir>/<name>-<uid>``: the same path for every run of this user, so runs find each other.
     """
     environ = os.environ if environ is None else environ
     runtime_directory = environ.get("XDG_RUNTIME_DIR")
     if runtime_directory and Path(runtime_directory).is_dir():
-        return Path(runtime_directory) / LOCAL_SITE_FOLDER_NAME
-    return Path(tempfile.gettempdir()) / f"{LOCAL_SITE_FOLDER_NAME}-{os.getuid()}"
+        return Path(runtime_directory) / name
+    return Path(tempfile.gettempdir()) / f"{name}-{os.getuid()}"
+
+
+def local_site_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """This user's folder for the data sockets that ``fakeblock up --only`` runs without a site file share.
+
+    Not created here (see ``security.make_private_folder``).
+    """
+    return user_folder(LOCAL_SITE_FOLDER_NAME, environ)
 
 
 def local_site_endpoints(site_directory: str | Path, run_directory: str | Path) -> Endpoints:

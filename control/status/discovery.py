@@ -17,10 +17,10 @@ import json
 import logging
 import os
 import stat
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fakeblock.common.endpoints import user_folder
 from fakeblock.common.security import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -42,11 +42,7 @@ class LocalPipeline:
 
 def registry_directory(environ=None) -> Path:
     """This user's folder of notes (not created here)."""
-    environ = os.environ if environ is None else environ
-    runtime_directory = environ.get("XDG_RUNTIME_DIR")
-    if runtime_directory and Path(runtime_directory).is_dir():
-        return Path(runtime_directory) / REGISTRY_FOLDER_NAME
-    return Path(tempfile.gettempdir()) / f"{REGISTRY_FOLDER_NAME}-{os.getuid()}"
+    return user_folder(REGISTRY_FOLDER_NAME, environ)
 
 
 def _private_folder(folder: Path, create: bool) -> bool:

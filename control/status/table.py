@@ -31,6 +31,7 @@ from fakeblock.common.counters import (
 )
 from fakeblock.common.stages import STAGE_NAMES
 from fakeblock.control.status.client import Answer
+from fakeblock.control.status.replay_progress import clock
 
 # "alive" is alive/workers; each host is a row above its stages (see status_table).
 COLUMNS = ("stage", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
@@ -105,11 +106,8 @@ def _number(value, digits: int = 1) -> str:
 
 
 def _uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    # Whole seconds elapsed: an uptime is not rounded up.
+    return "" if seconds is None else clock(int(seconds))
 
 
 def status_table(document: dict) -> Table:
