@@ -36,7 +36,7 @@ from fakeblock.common.counters import DISPLAY_DROPPED, DROPPED, FPS, FRAMES_IN, 
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import UserError
 from fakeblock.common.runtime import LEASE_TIMEOUT_S, POLL_INTERVAL_MS, STOP_GRACE_S, StageRuntime
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.sockets import DISPLAY_FRAMES_HWM
 
 LOGGER = logging.getLogger(__name__)

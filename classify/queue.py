@@ -15,7 +15,7 @@ from fakeblock.common import wire
 from fakeblock.common.counters import DROPPED, FRAMES_IN, FRAMES_OUT, UNEXPECTED
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime, receive_parts
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 
 QUEUE_HWM = 64
 FORWARD_BURST = 256

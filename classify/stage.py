@@ -22,7 +22,7 @@ from fakeblock.common.config import ClassifyConfig
 from fakeblock.common.counters import BATCH_SIZE, BATCHES, FACES, FRAMES_OUT, PENDING
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import POLL_INTERVAL_MS, StageRuntime
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.sockets import RESULTS_HWM
 
 LOGGER = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Mapping
 
 from fakeblock.common.endpoints import DEFAULT_HOST, Endpoints
 from fakeblock.common.options import derived, option
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.stages import STAGE_NAMES
 
 DISPLAY_OUTPUTS = ("window", "web", "none")

@@ -20,7 +20,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.counters import FRAMES_IN, IDLE_S, MALFORMED, UNEXPECTED, UPTIME_S
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed
+from fakeblock.common.security.access import Security, SecurityConfig, check_bind_allowed
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, make_socket
 
 LOGGER = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ control plane never loads TensorFlow or OpenCV for stages it merely supervises.
 
 A stage's entry point is called as ``run(config, endpoints, worker, security)``: its
 config (None for a stage without settings), the :class:`~fakeblock.common.endpoints.Endpoints`
-it uses, its worker number and the :class:`~fakeblock.common.security.SecurityConfig` of
+it uses, its worker number and the :class:`~fakeblock.common.security.access.SecurityConfig` of
 its sockets.  It returns the process's exit code.
 """
 

@@ -22,7 +22,7 @@ from fakeblock.common.config import DetectConfig, detect_threads
 from fakeblock.common.counters import FACES, FRAMES_OUT, HURRIED, STALE
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.detect.core import StreamTrackers, cascade_finder, detect, load_cascade
 from fakeblock.detect.readers import FrameReaders
 

@@ -46,7 +46,7 @@ from fakeblock.common.counters import (
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.errors import USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import HEARTBEAT_INTERVAL_S, STOP_GRACE_S, StageRuntime
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.sockets import DISPLAY_FRAMES_HWM, RESULTS_HWM
 from fakeblock.display.core import LatencyWindow
 from fakeblock.display.order import FrameOrderer, Joined

@@ -8,7 +8,7 @@ with the crash code, 1.
 from __future__ import annotations
 
 from fakeblock.common.endpoints import Endpoints
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.stages import StageSpec
 
 CRASHING = StageSpec("crashing", "tests.crashing_stage:run_crashing")

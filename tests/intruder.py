@@ -20,7 +20,7 @@ import time
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.keys import load_key_pair, load_public_key
+from fakeblock.common.security.keys import load_key_pair, load_public_key
 from tests.harness import terminate_context
 
 LINGER_MS = 0

@@ -11,7 +11,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.stages import StageSpec
 
 TAPPED_FACES_LINK = "tapped_faces"

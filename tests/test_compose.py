@@ -23,8 +23,8 @@ import typer.main
 
 from fakeblock.common.config import SupervisorConfig
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import METRICS_TOKEN_NAME
-from fakeblock.common.security import check_bind_allowed
+from fakeblock.common.security.access import check_bind_allowed
+from fakeblock.common.security.keys import METRICS_TOKEN_NAME
 from fakeblock.common.wire import StatusReport
 from fakeblock.control.cli.app import app
 from fakeblock.control.metrics.families import LOOP_SILENT_AFTER_S, Snapshot

@@ -11,7 +11,7 @@ import pytest
 from fakeblock.common.config import CaptureConfig, DetectConfig
 from fakeblock.common.endpoints import tcp_endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.control.site import loading as deploy
 from fakeblock.control.site import plan as site_plan
 from fakeblock.control.site import schema as deploy_schema

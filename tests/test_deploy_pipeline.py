@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeblock.common.keys import generate_keys
+from fakeblock.common.security.keys import generate_keys
 from tests.helpers import (
     MEDIA,
     OFFICE_FRAMES,

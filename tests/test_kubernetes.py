@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeblock.common.security import check_bind_allowed, is_loopback_host
+from fakeblock.common.security.access import check_bind_allowed, is_loopback_host
 from fakeblock.common.stages import STAGES
 from fakeblock.control.site.loading import load_site
 from fakeblock.control.site.plan import plan_host

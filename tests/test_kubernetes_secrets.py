@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from fakeblock.common.keys import check_private, generate_keys
-from fakeblock.common.security import Security, SecurityConfig, check_libzmq
+from fakeblock.common.security.access import Security, SecurityConfig, check_libzmq
+from fakeblock.common.security.keys import check_private, generate_keys
 from tests.manifests import BASE, README_FOLDER, Pod, assemble, pods, readme_secret
 
 KEY_SECRET, TOKEN_SECRET, SECRETS_VOLUME = "fakeblock-keys", "fakeblock-metrics-token", "secrets"

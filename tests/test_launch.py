@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from fakeblock.common.config import CaptureSlot
 from fakeblock.common.endpoints import DATA_LINKS, LOCAL_SITE_FOLDER_NAME, run_directory_of
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import generate_keys
-from fakeblock.common.security import is_local_endpoint
+from fakeblock.common.security.access import is_local_endpoint
+from fakeblock.common.security.keys import generate_keys
 from fakeblock.common.sockets import bind, ipc_in_use
 from fakeblock.common.stages import STAGE_NAMES
 from fakeblock.control.cli.app import app

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from fakeblock.common import counters, wire
 from fakeblock.common.config import SupervisorConfig
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import METRICS_TOKEN_NAME, generate_keys
+from fakeblock.common.security.keys import METRICS_TOKEN_NAME, generate_keys
 from fakeblock.control.cli.app import app
 from fakeblock.control.metrics.families import LOOP_SILENT_AFTER_S, Snapshot, family_names, readiness_problem
 from fakeblock.control.metrics.http_server import (

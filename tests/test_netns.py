@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeblock.common.keys import generate_keys
+from fakeblock.common.security.keys import generate_keys
 from tests.helpers import MEDIA, OFFICE_FRAMES, fakeblock, kill_started, read_results, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

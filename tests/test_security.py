@@ -11,10 +11,11 @@ import pytest
 import zmq
 import zmq.auth
 
-from fakeblock.common import keys, security
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import check_private, generate_keys
-from fakeblock.common.security import Security, SecurityConfig, check_bind_allowed, check_libzmq
+from fakeblock.common.security import access as security
+from fakeblock.common.security import keys
+from fakeblock.common.security.access import Security, SecurityConfig, check_bind_allowed, check_libzmq
+from fakeblock.common.security.keys import check_private, generate_keys
 from tests.harness import terminate_context
 
 RECEIVE_TIMEOUT_MS = 5000
@@ -152,7 +153,7 @@ def test_malformed_and_unreadable_key_files_are_user_errors(keys_directory):
 
 def test_a_secret_readable_by_others_is_warned_about(keys_directory, caplog):
     (keys_directory / "client.key_secret").chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="fakeblock.common.security"):
+    with caplog.at_level(logging.WARNING, logger="fakeblock.common.security.access"):
         keys.load_key_pair(keys_directory, "client")
     assert "readable by other users" in caplog.text
 
@@ -172,7 +173,7 @@ def test_an_allowed_client_reaches_the_server(sockets, keys_directory):
 
 @pytest.mark.timeout(60)
 def test_a_client_outside_the_allow_list_gets_nothing_while_the_allowed_one_works(sockets, keys_directory, caplog):
-    caplog.set_level(logging.WARNING, logger="fakeblock.common.security.auth")
+    caplog.set_level(logging.WARNING, logger="fakeblock.common.security.access.auth")
     security.DenialLogger.denials = 0
     pull, endpoint = curve_server(sockets, keys_directory)
     stranger = new_socket(sockets, new_context(sockets), zmq.PUSH)
@@ -249,7 +250,7 @@ def test_other_binds_need_keys_or_insecure(endpoint, caplog):
     with pytest.raises(UserError, match=r"refusing to listen on .* without CurveZMQ keys"):
         check_bind_allowed(endpoint, SecurityConfig())
     check_bind_allowed(endpoint, SecurityConfig(keys_directory="/etc/fakeblock/keys"))
-    with caplog.at_level(logging.WARNING, logger="fakeblock.common.security"):
+    with caplog.at_level(logging.WARNING, logger="fakeblock.common.security.access"):
         check_bind_allowed(endpoint, SecurityConfig(insecure=True))
     assert f"INSECURE: listening on {endpoint}" in caplog.text
 
@@ -262,7 +263,7 @@ def test_the_refusal_names_the_fix():
 
 
 def test_insecure_warns_on_every_bind(caplog):
-    with caplog.at_level(logging.WARNING, logger="fakeblock.common.security"):
+    with caplog.at_level(logging.WARNING, logger="fakeblock.common.security.access"):
         for _ in range(2):
             check_bind_allowed("tcp://0.0.0.0:5550", SecurityConfig(insecure=True))
     assert sum("INSECURE" in record.getMessage() for record in caplog.records) == 2

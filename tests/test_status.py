@@ -11,8 +11,8 @@ import pytest
 import zmq
 
 from fakeblock.common import wire
-from fakeblock.common.keys import generate_keys
-from fakeblock.common.security import Security, SecurityConfig
+from fakeblock.common.security.access import Security, SecurityConfig
+from fakeblock.common.security.keys import generate_keys
 from fakeblock.control.status import discovery
 from fakeblock.control.status.client import Target, ask
 from fakeblock.control.status.service import StatusService

@@ -30,7 +30,7 @@ from fakeblock.common import wire
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.stages import insert_stage
 from fakeblock.control.status.client import Target, ask
 from fakeblock.control.supervisor.preflight import run

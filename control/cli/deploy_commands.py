@@ -27,7 +27,7 @@ def generate(
 ) -> None:
     """Create CurveZMQ key pairs and a metrics token (metrics.token); secrets are readable by their owner only."""
     setup_logging(verbose)
-    from fakeblock.common.keys import DEFAULT_KEY_NAMES, generate_keys
+    from fakeblock.common.security.keys import DEFAULT_KEY_NAMES, generate_keys
 
     with report_user_errors():
         written = generate_keys(directory, names=tuple(names) if names else DEFAULT_KEY_NAMES, force=force)
@@ -85,7 +85,7 @@ def _targets(config: Optional[Path], keys: Optional[Path]) -> list:
 
         site = load_site(config).with_security(str(keys) if keys else None)
         if site.security.keys_directory:
-            from fakeblock.common.security import Security, check_libzmq
+            from fakeblock.common.security.access import Security, check_libzmq
 
             check_libzmq()
             Security(site.security).check_keys(server=False, client=True)

@@ -34,7 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from fakeblock.common.config import DEFAULT_METRICS_PORT, SupervisorConfig
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import is_loopback_host
+from fakeblock.common.security.access import is_loopback_host
 from fakeblock.control.metrics.families import Snapshot, SnapshotCollector, health_problem, readiness_problem
 from fakeblock.control.metrics.token import check_metrics_settings
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fakeblock.common.config import SupervisorConfig
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import is_loopback_host
+from fakeblock.common.security.access import is_loopback_host
 
 MIN_TOKEN_CHARS = 16
 MAX_TOKEN_BYTES = 4096

@@ -3,7 +3,7 @@
 Every host runs the same TOML file and picks its share with ``--only`` (or ``--host``)::
 
     [site]
-    keys = "/etc/fakeblock/keys"   # CurveZMQ keys (see fakeblock.common.security); optional
+    keys = "/etc/fakeblock/keys"   # CurveZMQ keys (see fakeblock.common.security.access); optional
     insecure = false               # allow non-loopback binds without keys (warns every start)
     client_key = "client"          # which DIR/<name>.key_secret this host connects with
 
@@ -54,8 +54,8 @@ from typing import Any, Mapping
 from fakeblock.common.config import MAX_PORT, SupervisorConfig
 from fakeblock.common.endpoints import DEFAULT_BASE_PORT, DEFAULT_HOST, LINKS, Endpoints
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import DEFAULT_CLIENT_KEY_NAME
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
+from fakeblock.common.security.keys import DEFAULT_CLIENT_KEY_NAME
 from fakeblock.control.site.schema import (
     BOUND_LINKS,
     CONFIG_VARIABLE,

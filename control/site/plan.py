@@ -17,7 +17,7 @@ from typing import Mapping
 from fakeblock.common.config import CaptureSlot, PipelineConfig
 from fakeblock.common.endpoints import Endpoints, endpoints_for_stage
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import SecurityConfig, check_bind_allowed
+from fakeblock.common.security.access import SecurityConfig, check_bind_allowed
 from fakeblock.common.stages import stage_spec
 from fakeblock.control.site.loading import Site
 from fakeblock.control.site.schema import HOST_VARIABLE, ONLY_VARIABLE, STAGE_CONFIGS, STAGE_NAMES, tcp

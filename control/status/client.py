@@ -17,7 +17,7 @@ import zmq
 
 from fakeblock.common import wire
 from fakeblock.common.runtime import receive_parts
-from fakeblock.common.security import Security, SecurityConfig
+from fakeblock.common.security.access import Security, SecurityConfig
 from fakeblock.common.sockets import make_socket
 
 LOGGER = logging.getLogger(__name__)

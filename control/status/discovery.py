@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fakeblock.common.endpoints import user_folder
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
 REGISTRY_FOLDER_NAME = "fakeblock"

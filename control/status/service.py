@@ -20,7 +20,7 @@ import zmq
 from fakeblock.common import wire
 from fakeblock.common.errors import UserError
 from fakeblock.common.runtime import receive_parts
-from fakeblock.common.security import Security, check_bind_allowed
+from fakeblock.common.security.access import Security, check_bind_allowed
 from fakeblock.common.sockets import bind, make_socket
 
 LOGGER = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from fakeblock.common.config import PipelineConfig
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
 from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
-from fakeblock.common.security import Security
+from fakeblock.common.security.access import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
 from fakeblock.control.metrics.http_server import MetricsServer

@@ -18,7 +18,7 @@ from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
 from fakeblock.common.endpoints import endpoints_for_stage, local_status_service, run_directory_of
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import (
+from fakeblock.common.security.access import (
     ALWAYS_LOCAL_TRANSPORTS,
     Security,
     check_bind_allowed,

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.endpoints import ipc_endpoints, local_site_directory, local_site_endpoints, make_run_directory
 from fakeblock.common.errors import UserError
-from fakeblock.common.security import SecurityConfig, make_private_folder
+from fakeblock.common.security.access import SecurityConfig, make_private_folder
 from fakeblock.control.cli.up_options import STAGE_OPTIONS
 from fakeblock.control.site.loading import Site, load_site, parse_site
 from fakeblock.control.site.plan import plan_host

@@ -17,7 +17,7 @@ from fakeblock.common.endpoints import Endpoints, endpoints_for_stage, with_ipc_
 from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError
 from fakeblock.common.process_title import set_process_title
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
-from fakeblock.common.security import SecurityConfig
+from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.stages import STAGES, StageSpec, stage_spec
 from fakeblock.common.wire import worker_name
 

@@ -5,7 +5,7 @@ folder only its user may enter (:func:`make_private_folder`).  Listening on any 
 beyond loopback needs CurveZMQ keys with a client allow-list, or an explicit
 ``--insecure`` that logs a warning every time such a socket binds.
 
-Key files and their layout: :mod:`fakeblock.common.keys`.
+Key files and their layout: :mod:`fakeblock.common.security.keys`.
 
 With keys configured every socket uses CURVE, loopback and ``ipc://`` included, so no
 process has to know whether its peer is on the same machine.  The files are czmq/pyzmq
@@ -26,7 +26,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from fakeblock.common.errors import UserError
-from fakeblock.common.keys import (
+from fakeblock.common.security.keys import (
     DEFAULT_CLIENT_KEY_NAME,
     PRIVATE_FOLDER_MODE,
     PUBLIC_SUFFIX,
