@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fakeblock.capture.demo import astronaut_photo
     from fakeblock.common.control.analyzer import Analyzer, ImageError
     from fakeblock.common.control.analyzer_options import OptionError
     from fakeblock.common.control.analyzer_results import Face, FrameResult
@@ -31,8 +32,10 @@ _LAZY_NAMES = {
     "Face": "fakeblock.common.control.analyzer_results",
     "FrameResult": "fakeblock.common.control.analyzer_results",
     "UserError": "fakeblock.common.errors",
+    "astronaut_photo": "fakeblock.capture.demo",  # the demo's photo, for a first try of analyze()
 }
-__all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__"]
+__all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__",
+           "astronaut_photo"]
 
 
 def __getattr__(name: str) -> Any:
