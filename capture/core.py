@@ -192,7 +192,7 @@ class DemoSource(Source):
     def __init__(self, live: bool):
         super().__init__(DEMO_SOURCE, demo.DEMO_FPS, live, None if live else demo.DEMO_FRAME_COUNT,
                          demo.DEMO_FPS if live else None)
-        demo.demo_photo()  # load now, so a broken scikit-image fails at open, not mid-stream
+        demo.demo_photo()  # load now, so a broken install fails at open, not mid-stream
 
     def _read(self) -> Iterator[Reading]:
         indices = itertools.count() if self.live else range(demo.DEMO_FRAME_COUNT)

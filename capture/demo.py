@@ -1,8 +1,9 @@
 """The ``demo`` source: an animated clip made at run time from a real face photo.
 
-``skimage.data.astronaut()`` (Eileen Collins, public domain, shipped inside scikit-image)
-is placed on a 640x480 canvas that drifts along a figure-of-eight and slowly zooms, so
-the face moves across the frame and changes size while staying frontal.  The Haar
+The astronaut photo (Eileen Collins, NASA, public domain; ``astronaut.txt`` beside it
+says where it comes from), a 512x512 JPEG shipped inside this package and read with
+OpenCV, is placed on a 640x480 canvas that drifts along a figure-of-eight and slowly
+zooms, so the face moves across the frame and changes size while staying frontal.  The Haar
 frontal-face cascade also likes the shuttle in the background, so the background is
 softened once, portrait-style, around the face; that keeps the demo free of phantom faces.
 
@@ -12,6 +13,7 @@ The motion repeats every ``DEMO_FRAME_COUNT`` frames, so a live demo loops seaml
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import math
 
 import cv2
@@ -21,6 +23,8 @@ DEMO_WIDTH_PX = 640
 DEMO_HEIGHT_PX = 480
 DEMO_FPS = 30.0
 DEMO_FRAME_COUNT = 300
+# The photo, package data of fakeblock.capture (pyproject.toml's [tool.setuptools.package-data]).
+PHOTO_FILE = "astronaut.jpg"
 # Where the face sits in the 512x512 photo (centre of the Haar box at scale 1).
 PHOTO_FACE_CENTER_PX = (224.5, 113.5)
 # Sharp ellipse (centre and half-axes) around head and collar; the rest is blurred.
@@ -35,17 +39,24 @@ FACE_SWING_PX = (160.0, 50.0)
 CANVAS_GREY = (48, 48, 48)
 
 
+def astronaut_photo() -> np.ndarray:
+    """The shipped astronaut photo as it is: a fresh 512x512 BGR uint8 array."""
+    encoded = (importlib.resources.files(__package__) / PHOTO_FILE).read_bytes()
+    photo = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+    if photo is None:
+        raise ValueError(f"the shipped {PHOTO_FILE} does not decode: reinstall fakeblock")
+    return photo
+
+
 @functools.lru_cache(maxsize=1)
 def demo_photo() -> np.ndarray:
     """The astronaut photo as BGR with a softened background (read-only, computed once)."""
-    from skimage import data  # imported here: scikit-image is only needed for the demo
-
-    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    mask = np.zeros(photo.shape[:2], np.float32)
-    cv2.ellipse(mask, SHARP_CENTER_PX, SHARP_AXES_PX, 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), MASK_FEATHER_SIGMA_PX)[..., None]
+    photo = astronaut_photo()
+    sharp = np.zeros(photo.shape[:2], np.float32)
+    cv2.ellipse(sharp, SHARP_CENTER_PX, SHARP_AXES_PX, 0, 0, 360, 1.0, -1)
+    weight = cv2.GaussianBlur(sharp, (0, 0), MASK_FEATHER_SIGMA_PX)[..., None]  # 1 sharp, 0 blurred
     blurred = cv2.GaussianBlur(photo, (0, 0), BACKGROUND_BLUR_SIGMA_PX)
-    softened = (photo * mask + blurred * (1.0 - mask)).round().astype(np.uint8)
+    softened = (photo * weight + blurred * (1.0 - weight)).round().astype(np.uint8)
     softened.setflags(write=False)
     return softened
 

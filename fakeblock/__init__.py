@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from fakeblock.api.analyzer import Analyzer, ImageError
     from fakeblock.api.analyzer_options import OptionError
     from fakeblock.api.analyzer_results import Face, FrameResult
+    from fakeblock.capture.demo import astronaut_photo
     from fakeblock.common.errors import UserError
 
 __version__ = "0.1.0"
@@ -31,8 +32,10 @@ _LAZY_NAMES = {
     "Face": "fakeblock.api.analyzer_results",
     "FrameResult": "fakeblock.api.analyzer_results",
     "UserError": "fakeblock.common.errors",
+    "astronaut_photo": "fakeblock.capture.demo",  # the demo's photo, for a first try of analyze()
 }
-__all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__"]
+__all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__",
+           "astronaut_photo"]
 
 
 def __getattr__(name: str) -> Any:

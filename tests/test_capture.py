@@ -174,12 +174,11 @@ def test_the_demo_is_a_finite_clip_with_a_moving_face_haar_can_find():
         readings = list(source)
     assert len(readings) == DEMO_FRAME_COUNT
     assert all(pixels.shape == (480, 640, 3) and pixels.dtype == np.uint8 for pixels, _ in readings)
-    sampled = readings[::10]
     boxes = [cascade.detectMultiScale(cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(48, 48))
-             for pixels, _ in sampled]
+             for pixels, _ in readings]
     found = [faces for faces in boxes if len(faces) >= 1]
-    assert len(found) >= 0.9 * len(sampled)
-    assert sum(len(faces) > 1 for faces in boxes) <= 0.1 * len(sampled)  # no phantom faces
+    # One face in every frame: the face, and no phantom face in the softened background.
+    assert [index for index, faces in enumerate(boxes) if len(faces) != 1] == []
     centers_x = [x + width / 2 for (x, _y, width, _h), *_ in found]
     widths = [width for (_x, _y, width, _h), *_ in found]
     assert max(centers_x) - min(centers_x) > 150  # the face travels across the frame

@@ -20,7 +20,7 @@ STAGES = ("capture", "detect", "classify", "display")
 MAX_MODULE_LINES = 600
 # What each layer may import besides itself.
 ALLOWED = {"core": {"core"}, "train": {"core", "classify"}, "api": {"core", *STAGES},
-           "control": {"core", "train", "api", *STAGES}, "entry": {"core", "api", "control"},
+           "control": {"core", "train", "api", *STAGES}, "entry": {"core", "api", "control", *STAGES},
            **{stage: {"core"} for stage in STAGES}}
 
 

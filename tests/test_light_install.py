@@ -1,4 +1,5 @@
-"""The base install runs without TensorFlow: the import boundary, tested without a second venv.
+"""The base install runs without TensorFlow (nor scikit-image or SciPy): the import boundary,
+tested without a second venv.
 
 Each test runs ``python -c`` in a subprocess whose ``sys.meta_path`` starts with a finder
 that refuses ``tensorflow`` and ``keras`` as a venv without them would (``ModuleNotFoundError``),
@@ -28,6 +29,8 @@ SUBPROCESS_TIMEOUT_S = 120
 # The shipped model is int8: its seven scores sum to 1 within quantisation steps.
 SCORE_SUM_TOLERANCE = 0.01
 TENSORFLOW_FREE = ("tensorflow", "keras")
+# Not in the base install: the demo's photo ships inside the package instead.
+SCIENCE_FREE = ("skimage", "scipy")
 # The modules `fakeblock up`, `analyze` and `eval` of a .tflite model import.
 PIPELINE_MODULES = (
     "fakeblock.control.cli.app",
@@ -122,6 +125,25 @@ def test_eval_of_a_tflite_model_runs_without_tensorflow(layouts, cache_in_tmp, t
     assert json.loads(summary_path.read_text())["n"] == layouts["csv"][2]
 
 
+@pytest.mark.timeout(180)
+def test_the_demo_and_the_api_examples_photo_need_neither_scikit_image_nor_scipy():
+    code = (
+        "import json\n"
+        "import fakeblock\n"
+        "from fakeblock.capture.core import open_source\n"
+        "with open_source('demo') as source:\n"
+        "    first, _time_s = next(iter(source))\n"
+        "with fakeblock.Analyzer() as analyzer:\n"
+        "    faces = analyzer.analyze(fakeblock.astronaut_photo())\n"
+        f"loaded = sorted(name for name in sys.modules if name.split('.')[0] in {SCIENCE_FREE!r})\n"
+        "print(json.dumps({'frame': list(first.shape), 'faces': [face.emotion for face in faces], 'loaded': loaded}))\n"
+    )
+    completed = run_blocked(code, *SCIENCE_FREE, *TENSORFLOW_FREE)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(completed.stdout.splitlines()[-1])
+    assert report == {"frame": [480, 640, 3], "faces": ["happy"], "loaded": []}
+
+
 # ---------------------------------------------------------------- what needs TensorFlow says so in one line
 
 @pytest.mark.timeout(120)
@@ -213,6 +235,18 @@ def test_the_base_needs_tensorflow_exactly_where_litert_has_no_wheel(sys_platfor
         assert "ai-edge-litert" not in base and base & tensorflow == {"tensorflow"}
     assert len(train & tensorflow) == 1, "the train extra brings one TensorFlow wheel"
     assert not (base & tensorflow) - train, "where the base has TensorFlow the extra names the same one"
+
+
+def test_the_demo_photo_and_its_licence_note_are_package_data_and_scikit_image_no_requirement():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = project["tool"]["setuptools"]["package-data"]["fakeblock.capture"]
+    assert sorted(shipped) == ["astronaut.jpg", "astronaut.txt"]
+    assert all((ROOT / "capture" / name).is_file() for name in shipped)
+    assert "public domain" in (ROOT / "capture" / "astronaut.txt").read_text()
+    assert (ROOT / "capture" / "astronaut.jpg").stat().st_size < 100_000, "a small JPEG, not the PNG"
+    extras = project["project"]["optional-dependencies"].values()
+    every_requirement = [*project["project"]["dependencies"], *(text for extra in extras for text in extra)]
+    assert not {Requirement(text).name for text in every_requirement} & {"scikit-image", "scipy"}
 
 
 def test_make_test_installs_the_train_extra_and_make_up_and_docker_the_base():
