@@ -28,8 +28,8 @@ KUSTOMIZATION_FILE = "kustomization.yaml"
 SITE_KEY = "site.toml"
 SITE_CONFIG_MAP = "fakeblock-site"
 RENDER_TIMEOUT_S = 60
-README_FOLDER = "keys"  # the key folder README's commands make and read
-README_SECTION = "## Running on Kubernetes"
+README_FOLDER = "keys"  # the key folder the Kubernetes page's commands make and read
+KUBERNETES_PAGE = "docs/kubernetes.md"
 
 
 def manifest_files() -> list[Path]:
@@ -43,14 +43,12 @@ def load_documents(text: str) -> list[dict]:
 
 
 def readme_section() -> str:
-    """README's "Running on Kubernetes" section."""
-    readme = (REPOSITORY / "README.md").read_text()
-    start = readme.index(README_SECTION)
-    return readme[start:readme.index("\n## ", start + 1)]
+    """The Kubernetes page of the docs (docs/kubernetes.md)."""
+    return (REPOSITORY / KUBERNETES_PAGE).read_text()
 
 
 def readme_secret(name: str) -> dict[str, str]:
-    """Secret key -> file, of README's ``kubectl create secret generic NAME`` (paths from where it ran
+    """Secret key -> file, of the Kubernetes page's ``kubectl create secret generic NAME`` (paths from where it ran
     ``fakeblock keys generate keys``)."""
     text = readme_section().replace("\\\n", " ")
     (line,) = [line for line in text.splitlines() if f"create secret generic {name} " in line]

@@ -129,13 +129,12 @@ def test_each_container_plans_its_own_stage_and_may_listen_where_it_does(tmp_pat
 
 
 def test_every_mounted_path_exists_or_the_readme_says_how_to_make_it():
-    readme = (REPOSITORY / "README.md").read_text()
-    section = readme[readme.index("## docker-compose"):]
-    assert METRICS_TOKEN_NAME in section, "README does not say where the metrics token comes from"
+    section = (REPOSITORY / "docs" / "docker-compose.md").read_text()
+    assert METRICS_TOKEN_NAME in section, "docs/docker-compose.md does not say where the metrics token comes from"
     for name, service in compose()["services"].items():
         for host_path in mounts(service).values():
             if host_path in USER_FOLDERS:
-                assert host_path.removeprefix("./") in section, f"README does not mention {host_path}"
+                assert host_path.removeprefix("./") in section, f"docs/docker-compose.md does not mention {host_path}"
             else:
                 assert (REPOSITORY / host_path).is_file(), f"{name} mounts {host_path}, which is not in the repository"
         assert all(volume.endswith(":ro") for volume in service.get("volumes", [])

@@ -25,7 +25,6 @@ from fakeblock.control.site.schema import CONFIG_VARIABLE, STAGE_NAMES, WILDCARD
 from tests.manifests import (
     BASE,
     KUSTOMIZATIONS,
-    README_SECTION,
     TWO_CAMERAS,
     Pod,
     assemble,
@@ -318,16 +317,14 @@ def test_the_second_camera_is_the_first_under_another_name():
     assert [camera["host"] for camera in door_site["stages"]["capture"]] == ["capture", "capture-door"]
 
 
-# ---- README ----------------------------------------------------------------------------------
+# ---- the docs page ----------------------------------------------------------------------------------
 
-def test_readme_says_how_to_apply_scale_and_reach_the_web_view_and_that_ci_does_not_run_it():
-    readme = (BASE.parents[2] / "README.md").read_text()
-    assert readme.index("## docker-compose") < readme.index(README_SECTION)
+def test_the_page_says_how_to_apply_scale_and_reach_the_web_view_and_that_ci_does_not_run_it():
     section = readme_section()
     web_port = tomllib.loads((BASE / "site.toml").read_text())["stages"]["display"]["web_port"]
     for words in ("kubectl apply -k deploy/kubernetes", "scale deploy/detect --replicas 4",
                   "kubectl apply -k deploy/kubernetes/overlays/two-cameras",
                   f"port-forward deploy/display 8080:{web_port}", "validated, not run"):
-        assert words in " ".join(section.split()), f"README's Kubernetes section does not say {words!r}"
+        assert words in " ".join(section.split()), f"docs/kubernetes.md does not say {words!r}"
     namespaces = {line.split("-n ", 1)[1].split()[0] for line in section.splitlines() if "kubectl -n " in line}
     assert namespaces == {NAMESPACE}

@@ -1,7 +1,7 @@
-"""The keys and the metrics token on Kubernetes: README's Secrets, the pods' volume, the init container's copy.
+"""The keys and the metrics token on Kubernetes: the docs page's Secrets, the pods' volume, the init container's copy.
 
 ``kubectl create secret generic --from-file=DIR`` takes only a folder's top-level files,
-so README names each file of ``fakeblock keys generate keys``; the pods' projected Secret
+so docs/kubernetes.md names each file of ``fakeblock keys generate keys``; the pods' projected Secret
 volume lays them out again under ``keys/`` (``items``), with the metrics token at
 ``metrics/token``, and an init container copies both into the pod's private in-memory
 run folder.  Here the kubelet's part is played on real keys (the volume's timestamped
@@ -42,7 +42,7 @@ def mount_projected(volume: dict, secrets: dict[str, dict[str, bytes]], root: Pa
     paths = []
     for source in projected["sources"]:
         secret = source["secret"]
-        assert secret["name"] in secrets, f"README makes no Secret {secret['name']}"
+        assert secret["name"] in secrets, f"docs/kubernetes.md makes no Secret {secret['name']}"
         for item in secret["items"]:
             data = secrets[secret["name"]]
             assert item["key"] in data, f"{secret['name']} has no key {item['key']}: the pod would not start"
