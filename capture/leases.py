@@ -11,7 +11,13 @@ leases the stream again.  A live lease is never moved: a move restarts the strea
 A lease goes to the least loaded tracking worker (the fewest streams held, as its ready
 messages say), so captures that lease one after another spread their streams over the
 replicas without talking to each other, and a new replica gets the next new or orphaned
-stream.  Ties (captures leasing at the same moment see equal loads) are broken by
+stream.  A spare (a worker whose site gives the stream to another) is leased the stream
+only when no other tracking worker is ready, and at the start only once the worker meant
+for it had the lease timeout to say so (so one worker does not take every camera of a
+site while the others start up).  When the holder falls silent for the live
+lease timeout (2 s), its stream moves to a ready spare with the next frame, and the
+frames sent meanwhile found no room at the silent holder and were dropped and counted.
+Ties (captures leasing at the same moment see equal loads) are broken by
 rendezvous hashing, the highest hash of stream and routing id, so different streams pick
 independently rather than all taking the first peer.  Workers that do not track (detect
 with ``tracking`` off) need no lease: they take the frames in turn.
@@ -65,6 +71,7 @@ class Leases:
         self.peers: dict[bytes, Peer] = {}
         self.holder: bytes | None = None
         self.granted = 0  # leases given: the first, then one per move
+        self.started_s = clock()
         self._turn = 0
 
     def heard(self, peer: bytes, ready: Ready) -> bool:
@@ -100,8 +107,10 @@ class Leases:
         if self.holder is not None:
             return (self.holder,)
         tracking = [peer for peer, known in self.peers.items() if known.ready.tracking]
+        if tracking and all(self.peers[peer].ready.spare for peer in tracking) and not self._spares_allowed():
+            return ()  # at the start only spares are ready: the stream's own worker gets its time
         if tracking:
-            self.holder = min(tracking, key=lambda peer: (self.peers[peer].ready.load,
+            self.holder = min(tracking, key=lambda peer: (self.peers[peer].ready.spare, self.peers[peer].ready.load,
                                                           -self.score(self.stream, peer), peer))
             self.granted += 1
             LOGGER.info("capture: %s leased to %s (%d ready)", self.stream, self._name(self.holder), len(self.peers))
@@ -111,6 +120,11 @@ class Leases:
             return ()
         self._turn = (self._turn + 1) % len(peers)
         return tuple(peers[self._turn:] + peers[:self._turn])
+
+    def _spares_allowed(self) -> bool:
+        """Whether a spare may have the stream: once it was leased before (failover), or the lease
+        timeout after the start (the worker meant for it never said it is ready)."""
+        return self.granted > 0 or self.clock() - self.started_s > self.timeout_s
 
     def _forget_silent(self, now_s: float) -> None:
         silent = [peer for peer, known in self.peers.items() if now_s - known.heard_s > self.timeout_s]

@@ -54,7 +54,7 @@ class DetectConfig:
     ``worker_count`` and ``first_worker`` are worked out by ``fakeblock up``: the detect
     workers of the whole site (0: this host's) and the site-wide number of this host's
     first one.  With tracking each stream goes to one worker (``stream number %
-    worker_count``), which keeps its tracks.
+    worker_count``), which keeps its tracks; the other workers stand by as its spares.
     """
 
     scale_factor: float = option(1.1, "Haar cascade scale step.", minimum=1.01, metavar="FACTOR")

@@ -157,25 +157,28 @@ class Ready:
 
     ``load`` is how many streams it holds now, so a capture leasing a stream prefers an
     idle worker; ``tracking`` says whether it keeps tracks (then every frame of a stream
-    must reach it alone) or scans each frame on its own (any such worker will do).
+    must reach it alone) or scans each frame on its own (any such worker will do);
+    ``spare`` says it stands by for a stream its site gives to another worker, so it is
+    leased the stream only when no worker that is not a spare is ready (live failover).
     """
 
     worker: str
     load: int = 0
     tracking: bool = True
+    spare: bool = False
 
 
 def lease_header(message) -> dict | None:
     """The header (without schema version) of a lease message; None for any other message."""
     if isinstance(message, Ready):
         return {"kind": "ready", "worker": message.worker, "load": int(message.load),
-                "tracking": bool(message.tracking)}
+                "tracking": bool(message.tracking), "spare": bool(message.spare)}
     return None
 
 
 def _ready(header: dict) -> Ready:
     return Ready(fields.name(header, "worker"), fields.integer(header, "load", 0, MAX_LEASE_LOAD),
-                 fields.boolean(header, "tracking"))
+                 fields.boolean(header, "tracking"), fields.boolean(header, "spare"))
 
 
 # The lease messages' decoders by kind.

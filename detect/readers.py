@@ -5,7 +5,9 @@ Each says :class:`~fakeblock.common.wire.Ready` on connecting and every
 :meth:`FrameReaders.say_ready` at every poll), so the capture keeps leasing its stream
 here (``capture/leases.py``).  The message names this worker (stage/worker, host and pid,
 for the capture's log), how many streams it holds (the captures whose frames came within
-the lease timeout) and whether it tracks.
+the lease timeout), whether it tracks, and whether it is a spare for that capture (with
+tracking, a worker also reads the captures whose streams its site gives to other
+workers, so that one of them takes over a stream whose holder falls silent).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class FrameReaders:
     """The DEALER sockets of one detect worker, and its ready messages."""
 
     def __init__(self, runtime: StageRuntime, sources: tuple[str, ...], hwm: int, tracking: bool,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, spares: tuple[str, ...] = ()):
         self.runtime, self.tracking, self.clock = runtime, tracking, clock
-        self.sockets = [runtime.socket(zmq.DEALER, hwm, connect_to=endpoint) for endpoint in sources]
+        self.sockets = [runtime.socket(zmq.DEALER, hwm, connect_to=endpoint) for endpoint in (*sources, *spares)]
+        self._spare = {socket: index >= len(sources) for index, socket in enumerate(self.sockets)}
         name = f"{runtime.name}@{system_socket.gethostname()}:{os.getpid()}"
         self.name = name[-wire.MAX_STREAM_NAME_CHARS:]
         self._frame_s = {socket: -float("inf") for socket in self.sockets}
@@ -42,10 +45,10 @@ class FrameReaders:
             return
         self._next_ready_s = now_s + READY_INTERVAL_S
         load = sum(1 for frame_s in self._frame_s.values() if now_s - frame_s <= LEASE_TIMEOUT_S)
-        message = wire.encode(wire.Ready(self.name, load, self.tracking))
+        messages = {spare: wire.encode(wire.Ready(self.name, load, self.tracking, spare)) for spare in (False, True)}
         for socket in self.sockets:
             try:
-                socket.send_multipart(message, flags=zmq.NOBLOCK)
+                socket.send_multipart(messages[self._spare[socket]], flags=zmq.NOBLOCK)
             except zmq.Again:  # not connected yet, or the capture is not reading: the next one will do
                 pass
 

@@ -45,6 +45,18 @@ def frame_sources(config: DetectConfig, endpoints: Endpoints, worker: int) -> tu
                  if number % max(1, config.worker_count) == site_worker)
 
 
+def spare_sources(config: DetectConfig, endpoints: Endpoints, worker: int) -> tuple[str, ...]:
+    """With tracking, the captures whose streams other workers hold: this one stands by as their spare.
+
+    It says so in its ready messages, so a capture leases it its stream only when the
+    worker meant for it is silent or gone (``capture/leases.py``).
+    """
+    if not config.tracking:
+        return ()
+    own = frame_sources(config, endpoints, worker)
+    return tuple(endpoint for endpoint in endpoints.all_frames() if endpoint not in own)
+
+
 def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
                security: SecurityConfig | None = None) -> int:
     """Receive frames, find faces, send every frame's faces (even none) to the classify queue."""
@@ -56,12 +68,12 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
     cascade = load_cascade()
     trackers = StreamTrackers(config, cascade_finder([cascade] + [load_cascade() for _ in range(threads - 1)],
                                                      config)) if config.tracking else None
-    sources = frame_sources(config, endpoints, worker)
+    sources, spares = frame_sources(config, endpoints, worker), spare_sources(config, endpoints, worker)
     if not sources:
-        LOGGER.info("detect/%d: no stream to track (%d streams, %d workers); idle", worker,
+        LOGGER.info("detect/%d: no stream of its own (%d streams, %d workers); a spare for the others", worker,
                     len(endpoints.all_frames()), config.worker_count)
     runtime = StageRuntime("detect", worker, endpoints, security)
-    readers = FrameReaders(runtime, sources, FRAMES_HWM, config.tracking)
+    readers = FrameReaders(runtime, sources, FRAMES_HWM, config.tracking, spares=spares)
     faces = runtime.socket(zmq.PUSH, FACES_HWM, connect_to=endpoints.faces_in)
     try:
         while not runtime.stop_requested:

@@ -224,22 +224,28 @@ class Outputs:
 
     def close_files(self) -> None:
         """Finish the results file and the recording now (the window and web view stay)."""
-        self._close_each((self.results_file, self.recorder))
-        self.results_file = self.recorder = None
+        files, (self.results_file, self.recorder) = (self.results_file, self.recorder), (None, None)
+        self._close_each(files)
 
     def close(self) -> None:
-        """Close everything that was opened, results file first; never raises for one output."""
+        """Close everything that was opened, results file first; one output's failure never skips another."""
         self._close_each((self.results_file, self.recorder, self.window, self.web))
 
     @staticmethod
     def _close_each(outputs) -> None:
+        """Close each output; a user's error (the results file's disk filled) is raised once all are closed."""
+        failure: UserError | None = None
         for output in outputs:
             if output is None:
                 continue
             try:
                 output.close()
+            except UserError as error:
+                failure = failure or error
             except Exception:  # one broken output must not lose the others' data
                 LOGGER.exception("closing %s failed", type(output).__name__)
+        if failure is not None:
+            raise failure
 
 
 def _recording_path(config: DisplayConfig) -> str:

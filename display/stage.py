@@ -104,6 +104,9 @@ class DisplayLoop:
                 self._publish_counters(force=True)
                 return QUIT_EXIT_CODE
             if self.orderer.finished():
+                # Every line is written: a reader of the results sees the end now, and a disk
+                # that fails on the last flush fails the run before it is reported complete.
+                self.outputs.close_files()
                 LOGGER.info("every stream is complete; %d results written",
                             self.runtime.counters.get(RESULTS_WRITTEN, 0))
                 self.runtime.counters[COMPLETE] = 1
@@ -115,7 +118,6 @@ class DisplayLoop:
 
     def _serve_until_stopped(self, web: WebView) -> None:
         """Keep the web view of a finished replay up, with its last frame, until ordered to end."""
-        self.outputs.close_files()  # every line is written: a reader of the results sees the end now
         web.mark_done()
         self.runtime.heartbeat(force=True)  # the supervisor learns at once that the run is complete
         LOGGER.info("replay done; the web view stays at http://%s:%d/; Ctrl-C to stop", web.host, web.port)

@@ -245,3 +245,28 @@ def test_hostile_messages_are_dropped_and_counted_and_the_honest_peer_still_gets
     assert made.runtime.counters[PEERS] == 1 and made.runtime.counters.get(PEERS_REFUSED, 0) == 0
     assert made.send(frame(0), block=False)
     assert wire.decode(honest.recv_multipart()).info.frame_number == 0
+
+
+def test_a_spare_gets_a_stream_only_while_no_other_tracking_worker_is_ready():
+    table, clock = leases()
+    spare = wire.Ready("detect/1@host:2", load=0, spare=True)
+    table.heard(b"spare", spare)
+    table.heard(b"own", wire.Ready("detect/0@host:1", load=3))  # busier, but the site gives it this stream
+    assert table.targets() == (b"own",)
+    clock.now_s += TIMEOUT_S / 2
+    table.heard(b"spare", spare)
+    clock.now_s += TIMEOUT_S / 2 + 0.1  # the holder froze: silent past the live lease timeout
+    table.heard(b"spare", spare)
+    assert table.targets() == (b"spare",) and table.granted == 2
+    table.heard(b"own", wire.Ready("detect/0@host:1"))  # thawed: the live lease stays where it is
+    assert table.targets() == (b"spare",)
+
+
+def test_at_the_start_a_lone_spare_gets_the_stream_only_after_the_lease_timeout():
+    table, clock = leases()
+    spare = wire.Ready("detect/1@host:2", spare=True)
+    table.heard(b"spare", spare)
+    assert table.targets() == (), "the stream's own worker gets its time to say it is ready"
+    clock.now_s += TIMEOUT_S + 0.1
+    table.heard(b"spare", spare)
+    assert table.targets() == (b"spare",) and table.granted == 1

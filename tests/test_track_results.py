@@ -11,7 +11,7 @@ from fakeblock.common import wire
 from fakeblock.common.config import DetectConfig
 from fakeblock.common.endpoints import ipc_endpoints
 from fakeblock.common.preprocess import EMOTIONS
-from fakeblock.detect.stage import frame_sources
+from fakeblock.detect.stage import frame_sources, spare_sources
 from fakeblock.display.core import result_record
 from fakeblock.display.smoothing import TrackSmoother
 
@@ -53,6 +53,10 @@ def test_each_stream_goes_to_one_tracking_worker_and_every_stream_to_some_worker
     assert frame_sources(DetectConfig(worker_count=4, first_worker=2), endpoints, 0) == (every[2],)
     assert frame_sources(DetectConfig(worker_count=4, first_worker=2), endpoints, 1) == ()
     assert frame_sources(DetectConfig(tracking=False, worker_count=2), endpoints, 1) == every
+    # With tracking each worker stands by for the streams of the others, as a spare.
+    assert spare_sources(tracked, endpoints, 0) == (every[1],)
+    assert spare_sources(tracked, endpoints, 1) == (every[0], every[2])
+    assert spare_sources(DetectConfig(tracking=False, worker_count=2), endpoints, 1) == ()
 
 
 def test_smoothing_averages_a_track_over_frames_and_keeps_the_raw_scores():

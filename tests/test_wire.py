@@ -50,6 +50,7 @@ def frame_message(shape=(4, 6, 3)) -> wire.Frame:
     wire.StatusReport("gpu-box", 77, "running", 3.0, (), {"malformed_heartbeats": 2, "malformed_requests": 1}),
     wire.Ready("detect/0@worker-7:4242", 2, True),
     wire.Ready("detect/1@worker-7:4243", 0, False),
+    wire.Ready("detect/2@worker-7:4244", 1, True, spare=True),
 ])
 def test_round_trip_keeps_every_field(message):
     decoded = wire.decode([bytes(frame) for frame in wire.encode(message)])
@@ -187,7 +188,7 @@ def test_a_status_request_carries_nothing_else():
 
 @pytest.mark.parametrize("change", [{"worker": ""}, {"worker": "x" * 500}, {"worker": 7}, {"load": -1},
                                     {"load": MAX_LEASE_LOAD + 1}, {"load": True}, {"load": 1.5},
-                                    {"tracking": 1}, {"tracking": None}])
+                                    {"tracking": 1}, {"tracking": None}, {"spare": 0}, {"spare": "yes"}])
 def test_bad_ready_messages_are_refused(change):
     with pytest.raises(ValueError):
         wire.decode(rebuild(header_of(wire.Ready("detect/0@host:1", 1, True)) | change))

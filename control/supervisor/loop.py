@@ -37,7 +37,13 @@ from fakeblock.common import wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
-from fakeblock.common.errors import CRASH_EXIT_CODE, SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, USER_QUIT_EXIT_CODE
+from fakeblock.common.errors import (
+    CRASH_EXIT_CODE,
+    OUTPUT_FAILED_EXIT_CODE,
+    SIGNAL_EXIT_BASE,
+    USER_ERROR_EXIT_CODE,
+    USER_QUIT_EXIT_CODE,
+)
 from fakeblock.common.security.access import Security
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, make_socket
 from fakeblock.common.stages import SINK, SOURCE, STAGES, StageSpec
@@ -241,9 +247,12 @@ class Supervisor:
                 LOGGER.info("source finished; waiting for the last results")
         elif self.phase == DRAINING:  # interrupted: the signal's exit code stands, the drain goes on
             self._note_exit_while_draining(worker)
-        elif code == USER_ERROR_EXIT_CODE:
+        elif code == USER_ERROR_EXIT_CODE:  # it said why in one line; a restart would only say it again
             LOGGER.error("%s exited with code %s; stopping the pipeline", worker.name, code)
-            self._fail(USER_ERROR_EXIT_CODE if code == USER_ERROR_EXIT_CODE else CRASH_EXIT_CODE, now_s)
+            self._fail(USER_ERROR_EXIT_CODE, now_s)
+        elif code == OUTPUT_FAILED_EXIT_CODE:  # an output failed mid-run (disk full): the run failed
+            LOGGER.error("%s could not write its output; stopping the pipeline", worker.name)
+            self._fail(CRASH_EXIT_CODE, now_s)
         else:
             self._schedule_restart(worker, now_s)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.endpoints import Endpoints, endpoints_for_stage, with_ipc_links
-from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, UserError
+from fakeblock.common.errors import CRASH_EXIT_CODE, USER_ERROR_EXIT_CODE, OutputFailed, UserError
 from fakeblock.common.process_title import set_process_title
 from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.security.access import SecurityConfig
@@ -55,7 +55,7 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
         code = run_stage(entry, config, endpoints, worker, security_config or SecurityConfig())
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
-        code = USER_ERROR_EXIT_CODE
+        code = error.exit_code if isinstance(error, OutputFailed) else USER_ERROR_EXIT_CODE
     except Exception:  # a bug: log it fully, the supervisor restarts the stage
         logging.getLogger(stage).exception("%s/%d crashed", stage, worker)
         code = CRASH_EXIT_CODE
