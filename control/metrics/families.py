@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from fakeblock.common import counters, wire
-from fakeblock.common.wire_status import SUPERVISOR_PHASES, WORKER_STATES
+from fakeblock.common.wire import SUPERVISOR_PHASES, WORKER_STATES
 from fakeblock.control.status.table import queue_depth
 
 READY_STATES = ("running", "idle")  # a worker alive and heartbeating; starting, silent, restarting, done are not
