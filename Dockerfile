@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 
 # OpenCV's wheel links against libGL and GLib even without a screen; socat forwards the
-# web view, which listens on the display container's loopback only (see README).
+# web view, which listens on the display container's loopback only (see docs/docker-compose.md).
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends libgl1 libglib2.0-0 socat \
     && rm -rf /var/lib/apt/lists/*

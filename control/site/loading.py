@@ -10,7 +10,7 @@ Every host runs the same TOML file and picks its share with ``--only`` (or ``--h
     [supervisor]                   # each host's supervisor answers `fakeblock status` here
     port = 5557                    # default 5557
     bind = "0.0.0.0"               # optional; default: the host it runs on
-    metrics_port = 9108            # optional, also metrics_host and metrics_token_file (see README)
+    metrics_port = 9108            # optional, also metrics_host and metrics_token_file (docs/metrics-and-health.md)
 
     [stages.capture]               # capture, detect, queue, classify, display
     host = "10.0.0.5"              # where it runs; others connect here (default 127.0.0.1)
