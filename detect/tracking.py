@@ -21,11 +21,13 @@ what they found to its tracks:
 - a scene cut (most of the picture changed) ends every track and scans the whole frame.
 
 Found boxes that overlap are merged (one box per face).  A box continues a track when it
-overlaps the track's box and looks like the track's face (normalised correlation of small
-grey copies); otherwise it starts a new track, so a new face where a tracked one was gets
-a new id.  A track not found in a frame keeps its box for up to ``MAX_COAST_FRAMES``
-frames while the pixels there still look like its face (the cascade misses faces now and
-then), and ends after ``MAX_MISSED_FRAMES`` frames without a detection.
+overlaps the track's box and shows the track's face: what changed in it since the previous
+frame is no more than the face's motion explains, by the track's own measure
+(:mod:`fakeblock.detect.identity`).  Otherwise it starts a new track, so a new face where
+a tracked one was gets a new id, and its emotion is smoothed afresh; the track whose place
+it took ends.  A track not found in a frame keeps its box for up to ``MAX_COAST_FRAMES``
+frames while the picture there still shows its face, by the same rule (the cascade misses
+faces now and then), and ends after ``MAX_MISSED_FRAMES`` frames without a detection.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ import numpy as np
 from fakeblock.detect.boxes import Box, clip, grow, iou, one_box_per_face
 from fakeblock.detect.changes import ChangedRegions
 from fakeblock.detect.grid import GROUP_EPS
+from fakeblock.detect.identity import (
+    FIRST_USUAL_CHANGE,
+    USUAL_CHANGE_BOUND,
+    change_allowed,
+    next_usual_change,
+    unexplained_change,
+)
 from fakeblock.detect.looks import signature, similarity
 from fakeblock.detect.motion import MAX_RESTING_FRAMES, find_motion, region_changed, small_copy
 from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
@@ -56,12 +65,9 @@ SIZE_BRACKET = 1 + 2 * GROUP_EPS
 # the cascade's own window is 24 px, and a known face needs no more detail to be found again.
 WINDOW_FACE_PX = 48
 MATCH_IOU = 0.3
-# Correlation between a track's face in one frame and a box in the next below which they
-# show different things: the face is gone or was replaced (a face that moves or talks
-# stays far above it).
+# Correlation between a track's face in one frame and the picture at its box in the next
+# below which the picture there changed: the face moved off its box, left, or was replaced.
 CONTINUITY_SIMILARITY = 0.5
-# Correlation with the face as last found above which a track not found keeps its box.
-SAME_FACE_SIMILARITY = 0.6
 # Only a track found in at least this many frames, and this share of the frames since it
 # began, keeps its box when not found: a real face is found nearly every frame, while a
 # false detection on a textured background comes and goes.
@@ -107,6 +113,8 @@ class Track:
     # Frames in a row it kept its box unscanned, its window unchanged; whether this frame is one.
     resting_frames: int = 0
     resting: bool = False
+    # The running mean of its face's unexplained change from frame to frame (detect.identity).
+    usual_change: float = FIRST_USUAL_CHANGE
 
     @property
     def still_here(self) -> bool:
@@ -208,13 +216,26 @@ class FaceTracker:
     def _update(self, gray: np.ndarray, boxes: list[Box], held: set[Box]) -> list[TrackedFace]:
         looks = [signature(gray, box) for box in boxes]
         # A found box continues a track when it overlaps the track's box and shows the face
-        # the track showed in the previous frame: each look aligned on its own box.
-        pairs = sorted((-iou(track.box, box), track.track_id, index)
-                       for track in self.tracks for index, box in enumerate(boxes)
-                       if iou(track.box, box) >= MATCH_IOU
-                       and similarity(track.look, looks[index]) >= CONTINUITY_SIMILARITY)
+        # the track showed in the previous frame, up to what its motion explains.
+        changes: dict[tuple[int, int], float] = {}
+        # Tracks a box over them showed another face than theirs: someone took their place.
+        displaced: set[int] = set()
+        for track in self.tracks:
+            allowed = change_allowed(track.usual_change)
+            for index, box in enumerate(boxes):
+                if iou(track.box, box) >= MATCH_IOU:
+                    # A track the last frames missed is compared with its face as last found.
+                    look = track.signature if track.missed else track.look
+                    change = unexplained_change(look, gray, box, looks[index], enough=USUAL_CHANGE_BOUND,
+                                                frames=track.missed + 1)
+                    if change <= allowed:
+                        changes[track.track_id, index] = change
+                    else:
+                        displaced.add(track.track_id)
         matched_tracks: dict[int, int] = {}
-        for _overlap, track_id, index in pairs:
+        for _overlap, track_id, index in sorted((-iou(track.box, boxes[index]), track.track_id, index)
+                                                for track in self.tracks for index in range(len(boxes))
+                                                if (track.track_id, index) in changes):
             if track_id not in matched_tracks and index not in matched_tracks.values():
                 matched_tracks[track_id] = index
         detected: list[TrackedFace] = []
@@ -223,6 +244,7 @@ class FaceTracker:
         for track in self.tracks:
             matched = matched_tracks.get(track.track_id)
             if matched is not None:
+                track.usual_change = next_usual_change(track.usual_change, changes[track.track_id, matched])
                 track.box, track.signature, track.look = boxes[matched], looks[matched], looks[matched]
                 track.hits, track.missed, track.frames = track.hits + 1, 0, track.frames + track.resting
                 track.resting_frames = 0
@@ -233,10 +255,10 @@ class FaceTracker:
             else:
                 track.resting_frames = 0
                 track.missed += 1
-                if track.missed > MAX_MISSED_FRAMES or not track.still_here:
+                if track.missed > MAX_MISSED_FRAMES or not track.still_here or track.track_id in displaced:
                     continue
                 track.look = track.look_here
-                if self._still_there(track):
+                if self._still_there(track, gray):
                     coasting.append(TrackedFace(track.box, track.track_id))
             kept.append(track)
         self.tracks = kept
@@ -248,10 +270,13 @@ class FaceTracker:
         return one_face_per_place(detected, coasting)
 
     @staticmethod
-    def _still_there(track: Track) -> bool:
-        """A track not found this frame keeps its box while the face there looks as when last found."""
-        return (track.established and track.missed <= MAX_COAST_FRAMES and similarity(track.signature, track.look_here)
-                >= SAME_FACE_SIMILARITY)
+    def _still_there(track: Track, gray: np.ndarray) -> bool:
+        """A track not found this frame keeps its box while the face there is the one last found,
+        by the identity rule (:mod:`fakeblock.detect.identity`)."""
+        if not track.established or track.missed > MAX_COAST_FRAMES:
+            return False
+        allowed = change_allowed(track.usual_change)
+        return unexplained_change(track.signature, gray, track.box, track.look_here, enough=allowed) <= allowed
 
 
 def around(box: Box, margin_share: float, width_px: int, height_px: int) -> Box:

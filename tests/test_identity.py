@@ -1,0 +1,114 @@
+"""One person per track, without sockets or the cascade: drawn faces (``drawn_faces``) and a
+finder that returns where the test drew them, jittered as the cascade's boxes jitter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fakeblock.detect.boxes import iou
+from fakeblock.detect.identity import change_allowed, unexplained_change
+from fakeblock.detect.looks import signature, similarity
+from fakeblock.detect.tracking import CONTINUITY_SIMILARITY, FaceTracker, TrackerSettings
+from tests.drawn_faces import PEOPLE, scene
+
+SETTINGS = TrackerSettings(min_size_px=24, scale=1.0, scale_factor=1.1, scan_cycle_frames=6)
+BOX = (110, 60, 100, 100)
+
+
+class DrawnFinder:
+    """Finds the boxes the test says are visible, each moved by the cascade's jitter: a few
+    pixels of place and size, different in every frame (seeded)."""
+
+    def __init__(self, seed: int = 0, jitter_share: float = 0.03):
+        self.boxes: list[tuple[int, int, int, int]] = []
+        self.generator = np.random.default_rng(seed)
+        self.jitter_share = jitter_share
+
+    def __call__(self, gray, jobs):
+        found = []
+        for x, y, side, _ in self.boxes:
+            shift_x, shift_y, grow = np.round(self.generator.uniform(-1, 1, 3) * self.jitter_share * side).astype(int)
+            found.append((int(x + shift_x), int(y + shift_y), int(side + grow), int(side + grow)))
+        return found
+
+
+def follow(frames: list[list[tuple]]) -> list[list[tuple[tuple[int, int, int, int], int]]]:
+    """Feed drawn frames (lists of ``(box, person, yaw, smile)``) to a tracker; each frame's (box, id)."""
+    finder = DrawnFinder()
+    tracker = FaceTracker(SETTINGS, finder)
+    seen = []
+    for faces in frames:
+        finder.boxes = [box for box, *_ in faces]
+        seen.append([(face.box, face.track_id) for face in tracker.step(scene(faces))])
+    return seen
+
+
+def id_near(faces, box) -> int | None:
+    """The id of the face found over ``box`` (None: none)."""
+    ids = [track for found, track in faces if iou(found, box) >= 0.5]
+    return ids[0] if len(ids) == 1 else None
+
+
+@pytest.mark.parametrize("before, after", [(0, 1), (2, 3)])
+def test_a_face_replaced_in_place_gets_a_new_id(before, after):
+    first, second = scene([(BOX, PEOPLE[before], 0, 0)]), scene([(BOX, PEOPLE[after], 0, 0)])
+    # The two people share a face's layout: aligned on the box they correlate as two real faces
+    # do, above what tells a face from its background.
+    assert similarity(signature(first, BOX), signature(second, BOX)) > CONTINUITY_SIMILARITY
+    seen = follow([[(BOX, PEOPLE[before], 0, 0)]] * 10 + [[(BOX, PEOPLE[after], 0, 0)]] * 10)
+    old_ids = {id_near(faces, BOX) for faces in seen[:10]}
+    new_ids = {id_near(faces, BOX) for faces in seen[10:]}
+    assert len(old_ids) == 1 and len(new_ids) == 1 and None not in old_ids | new_ids
+    assert old_ids != new_ids
+
+
+def test_a_face_turning_its_head_keeps_its_id():
+    frames = [[((110 + step, 60, 100, 100), PEOPLE[0], step / 20, 0)] for step in range(21)]  # 0 to 1 in 20 frames
+    frames += frames[::-1]
+    seen = follow(frames)
+    assert {id_near(faces, frame[0][0]) for faces, frame in zip(seen, frames, strict=True)} == {1}
+
+
+def test_a_face_changing_expression_keeps_its_id():
+    frames = [[(BOX, PEOPLE[1], 0, min(1.0, step / 10))] for step in range(25)]  # a smile opening in 10 frames
+    seen = follow(frames)
+    assert {id_near(faces, BOX) for faces in seen} == {1}
+
+
+def test_two_faces_crossing_keep_their_ids():
+    frames = []
+    for step in range(30):
+        left = (20 + 7 * step, 70, 90, 90)  # walks right
+        right = (220 - 7 * step, 70, 90, 90)  # walks left, in front
+        frames.append([(left, PEOPLE[0], 0, 0), (right, PEOPLE[1], 0, 0)])
+    finder = DrawnFinder()
+    tracker = FaceTracker(SETTINGS, finder)
+    owners: dict[int, set[int]] = {}
+    for faces in frames:
+        left_box, right_box = faces[0][0], faces[1][0]
+        # While they overlap, the finder sees only the face in front.
+        finder.boxes = [right_box] if iou(left_box, right_box) > 0.1 else [left_box, right_box]
+        found = tracker.step(scene(faces))
+        for person, box in ((0, left_box), (1, right_box)):
+            track = id_near([(face.box, face.track_id) for face in found], box)
+            if track is not None and box in finder.boxes:
+                owners.setdefault(track, set()).add(person)
+    assert all(len(people) == 1 for people in owners.values()), owners  # no id on two people
+    assert {person for people in owners.values() for person in people} == {0, 1}
+
+
+def test_the_motion_a_frame_can_give_is_explained_and_another_face_is_not():
+    still = scene([(BOX, PEOPLE[0], 0, 0)])
+    look = signature(still, BOX)
+    moved_box = (BOX[0] + 6, BOX[1] - 4, 96, 96)  # 6 % of its side across, 4 % down, 4 % smaller
+    moved = scene([(moved_box, PEOPLE[0], 0.05, 0)])
+    # The box the cascade returns is where the face was: the search finds it moved.
+    assert unexplained_change(look, moved, BOX, signature(moved, BOX)) < change_allowed(0.0)
+    other = scene([(BOX, PEOPLE[1], 0, 0)])
+    assert unexplained_change(look, other, BOX, signature(other, BOX)) > change_allowed(0.0)
+
+
+def test_a_face_that_usually_changes_a_lot_is_allowed_more_within_bounds():
+    assert change_allowed(0.0) == change_allowed(0.01) < change_allowed(0.06) < change_allowed(1.0)
+    assert change_allowed(1.0) < 0.5
