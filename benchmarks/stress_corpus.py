@@ -25,7 +25,7 @@ from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train.data import load_dataset
 
 LOGGER = logging.getLogger("stress_corpus")
-# A face is in the truth while this share of its tile is inside the frame.
+# A face is in the truth while this share of its tile is in view: inside the frame, not under another face.
 MIN_VISIBLE_SHARE = 0.8
 
 
@@ -51,14 +51,18 @@ class Clip:
         self.cuts: list[int] = []
 
     def add(self, image: np.ndarray, faces: list[tuple[list[int], str, int]]) -> None:
-        """One frame and its faces ``(box, emotion, person)``; faces mostly outside the frame are left out."""
+        """One frame and its faces ``(box, emotion, person)``, pasted in that order: a face whose
+        tile is mostly outside the frame or under the faces pasted after it is left out."""
         self.writer.write(image)
         listed = []
-        for box, emotion, person in faces:
+        for index, (box, emotion, person) in enumerate(faces):
             x, y, width, height = box
-            inside_width = max(0, min(x + width, self.width_px) - max(x, 0))
-            inside = inside_width * max(0, min(y + height, self.height_px) - max(y, 0))
-            if inside >= MIN_VISIBLE_SHARE * width * height:
+            seen = np.zeros((height, width), bool)
+            seen[max(0, -y):max(0, self.height_px - y), max(0, -x):max(0, self.width_px - x)] = True
+            for above, *_rest in faces[index + 1:]:
+                left, top = above[0] - x, above[1] - y
+                seen[max(0, top):max(0, top + above[3]), max(0, left):max(0, left + above[2])] = False
+            if seen.mean() >= MIN_VISIBLE_SHARE:
                 listed.append({"box": box, "emotion": emotion, "face": person})
         self.truth.append(listed)
 

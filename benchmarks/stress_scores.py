@@ -41,12 +41,27 @@ def match(box: Sequence[int], faces: Sequence[dict]) -> dict | None:
     return best if best is not None and iou(tuple(box), tuple(best["box"])) >= MATCH_IOU else None
 
 
+def assign(expected: Sequence[dict], found: Sequence[dict]) -> list[dict | None]:
+    """For each expected face, the found face it is (IoU >= ``MATCH_IOU``), one to one, best
+    overlaps first: one box over two overlapping faces counts for one of them."""
+    pairs = sorted((-iou(tuple(face["box"]), tuple(ours["box"])), index, other)
+                   for index, face in enumerate(expected) for other, ours in enumerate(found)
+                   if iou(tuple(face["box"]), tuple(ours["box"])) >= MATCH_IOU)
+    assigned: list[dict | None] = [None] * len(expected)
+    used: set[int] = set()
+    for _overlap, index, other in pairs:
+        if assigned[index] is None and other not in used:
+            assigned[index] = found[other]
+            used.add(other)
+    return assigned
+
+
 def recall(found: Frames, expected: Frames) -> float:
-    """The share of ``expected``'s faces that ``found`` has in the same frame."""
+    """The share of ``expected``'s faces that ``found`` has in the same frame (one box, one face)."""
     hits = total = 0
     for ours, theirs in zip(found, expected, strict=False):
-        for face in theirs:
-            hits, total = hits + (match(face["box"], ours) is not None), total + 1
+        assigned = assign(theirs, ours)
+        hits, total = hits + sum(face is not None for face in assigned), total + len(assigned)
     return hits / total if total else 1.0
 
 
@@ -126,8 +141,7 @@ def persons(found: Frames, truth: Frames) -> list[list[tuple[int, int]]]:
     pairs = []
     for ours, expected in zip(found, truth, strict=False):
         frame = []
-        for face in expected:
-            hit = match(face["box"], ours)
+        for face, hit in zip(expected, assign(expected, ours), strict=True):
             if hit is not None and "track" in hit:
                 frame.append((int(face["face"]), int(hit["track"])))
         pairs.append(frame)
@@ -169,8 +183,7 @@ def e2e_accuracy(found: Frames, truth: Frames, key: str = "emotion") -> float:
     """Right emotions over every truth face (a face not found counts as wrong)."""
     right = total = 0
     for ours, expected in zip(found, truth, strict=False):
-        for face in expected:
-            hit = match(face["box"], ours)
+        for face, hit in zip(expected, assign(expected, ours), strict=True):
             right, total = right + (hit is not None and top_emotion(hit, key) == face["emotion"]), total + 1
     return right / total if total else 0.0
 

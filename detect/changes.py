@@ -1,11 +1,19 @@
-"""Regions of a stream that changed lately: which to scan for new faces, and which to leave.
+"""Regions of a stream that changed lately: which to scan for new faces, and when.
 
 Frame differencing (:mod:`fakeblock.detect.motion`) says where the picture changed; this
-module turns that into scan jobs.  A region where a face's worth of pixels changed is
-*hot* for ``HOT_FRAMES`` scans, since the cascade finds some faces only in some frames
-and a face that just came into view deserves the chances the full-frame scan would give
-it.  A region that had its scans goes *cold*, so a moving background, flickering lights
-or a waving hand are not scanned frame after frame.
+module turns that into scan jobs (:func:`fakeblock.detect.scan.change_job`: every face the
+change could be part of).  Two rules decide when:
+
+- **Every change is scanned within ``MAX_RESTING_FRAMES`` frames of happening**, whatever
+  else goes on in the frame: a face that moved or appeared, and that the full-frame scan
+  finds in three consecutive frames, is found by the third of them.  A change waits as
+  *pending* until a scan holds it; at its deadline it is scanned on its own.
+- Beyond that, a region where a face's worth of pixels changed is *hot* for
+  ``HOT_FRAMES`` scans, scanned as often as the frame's budget allows (a face that just
+  came into view is usually found in its first frame, and gets the chances the full-frame
+  scan would give it).  A region that had its scans goes *cold*: change there (a moving
+  background, flickering lights, a waving hand) is then scanned only by its deadline, so
+  it costs a third of a full scan of its area, not all of it.
 """
 
 from __future__ import annotations
@@ -15,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fakeblock.detect.boxes import Box, clip, grow, overlap_of_smaller
+from fakeblock.detect.boxes import Box, clip, contains, overlap_of_smaller
 from fakeblock.detect.looks import signature, similarity
 from fakeblock.detect.motion import MAX_RESTING_FRAMES, Motion
-from fakeblock.detect.scan import ScanJob, region_jobs
+from fakeblock.detect.scan import ScanJob, change_job
 
 HOT_FRAMES = 10
 # Fewer changed pixels than this share of the smallest face's area is noise.
@@ -27,7 +35,8 @@ COLD_FRAMES = 30
 # A changed region that mostly lies in a hot (or cold) one is the same region.
 SAME_REGION_OVERLAP = 0.5
 # A cold region whose picture correlates less than this with how it looked when it went
-# cold has something new in it, and warms up again.
+# cold has something new in it, and warms up again (it would be scanned by its changes'
+# deadlines anyway: this only gives it the hot scans sooner).
 SAME_LOOK_SIMILARITY = 0.5
 # The area of hot regions scanned per frame, as a share of the frame's area; when more is
 # hot, the regions take turns.
@@ -53,58 +62,83 @@ class ColdRegion:
     look: np.ndarray | None
 
 
-class ChangedRegions:
-    """The hot and cold regions of one stream."""
+@dataclass
+class PendingChange:
+    """A change no scan has held yet, and the frame by which one must."""
 
-    def __init__(self, min_size_px: int, scale: float, level_step: float):
-        self.min_size_px, self.scale, self.level_step = min_size_px, scale, level_step
+    region: Box
+    due: int
+
+
+class ChangedRegions:
+    """The pending changes and the hot and cold regions of one stream."""
+
+    def __init__(self, min_size_px: int, scale: float):
+        self.min_size_px, self.scale = min_size_px, scale
         self.hot: dict[Box, HotRegion] = {}
         self.cold: dict[Box, ColdRegion] = {}
+        self.pending: list[PendingChange] = []
 
     def clear(self) -> None:
-        """Forget every region (after a scene cut)."""
-        self.hot, self.cold = {}, {}
+        """Forget every region (after a scene cut, whose full scan holds every change)."""
+        self.hot, self.cold, self.pending = {}, {}, []
 
-    def heat(self, gray: np.ndarray, motion: Motion, width_px: int, height_px: int) -> None:
-        """Age the regions that changed lately and add this frame's.
+    def _pend(self, region: Box, due: int) -> None:
+        """Add a change; one that mostly overlaps a pending change joins it (the box around both,
+        the earlier deadline), so a change that goes on frame after frame is one pending change."""
+        for change in self.pending:
+            if overlap_of_smaller(region, change.region) >= SAME_REGION_OVERLAP:
+                left, top = min(region[0], change.region[0]), min(region[1], change.region[1])
+                right = max(region[0] + region[2], change.region[0] + change.region[2])
+                bottom = max(region[1] + region[3], change.region[1] + change.region[3])
+                change.region, change.due = (left, top, right - left, bottom - top), min(change.due, due)
+                return
+        self.pending.append(PendingChange(region, due))
+
+    def heat(self, gray: np.ndarray, motion: Motion, width_px: int, height_px: int, frame_index: int) -> None:
+        """Add this frame's changes, pending until scanned, and age the hot and cold regions.
 
         Specks (fewer changed pixels than ``MIN_CHANGE_SHARE`` of the smallest face: noise)
-        are ignored; a region where at least a smallest face's worth changed stays hot for
-        ``HOT_FRAMES`` scans, a smaller change for one.  Of a new region and a hot one that
-        mostly overlap, the larger stays, so hot regions never pile up.  A region that has
-        had its scans goes cold: change there (a moving background, flickering lights, a
-        waving hand) is ignored for ``COLD_FRAMES`` frames, during which the coverage cycle
-        still scans it, unless the picture there stops looking as it did (something new).
+        are ignored.  Every other change is pending, due ``MAX_RESTING_FRAMES`` frames on.
+        Outside the cold regions it also heats its region: where at least a smallest face's
+        worth changed, for ``HOT_FRAMES`` scans, a smaller change for one.  Of a new region
+        and a hot one that mostly overlap, the larger stays, so hot regions never pile up.
+        A region that has had its scans goes cold for ``COLD_FRAMES`` frames, unless the
+        picture there stops looking as it did (something new).
         """
         min_size_px = self.min_size_px
         face_area_px = min_size_px * min_size_px
         self.cold = {region: ColdRegion(cold.frames_left - 1, cold.look) for region, cold in self.cold.items()
                      if cold.frames_left > 1 and similarity(cold.look, signature(gray, region)) >= SAME_LOOK_SIMILARITY}
         for region, changed_px in zip(motion.regions, motion.changed_px, strict=True):
-            grown = clip(grow(region, min_size_px // 2), width_px, height_px)
-            if (grown is None or min(grown[2], grown[3]) < min_size_px or changed_px < MIN_CHANGE_SHARE * face_area_px
-                    or any(overlap_of_smaller(grown, cold) >= SAME_REGION_OVERLAP for cold in self.cold)):
+            inside = clip(region, width_px, height_px)
+            if inside is None or changed_px < MIN_CHANGE_SHARE * face_area_px:
                 continue
-            area_px = grown[2] * grown[3]
-            if any(overlap_of_smaller(grown, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= area_px
+            self._pend(inside, frame_index + MAX_RESTING_FRAMES)
+            if any(overlap_of_smaller(inside, cold) >= SAME_REGION_OVERLAP for cold in self.cold):
+                continue
+            area_px = inside[2] * inside[3]
+            if any(overlap_of_smaller(inside, other) >= SAME_REGION_OVERLAP and other[2] * other[3] >= area_px
                    for other in self.hot):
                 continue  # a hot region at least as large holds most of it
             self.hot = {other: entry for other, entry in self.hot.items()
-                        if overlap_of_smaller(grown, other) < SAME_REGION_OVERLAP}
-            self.hot[grown] = HotRegion(HOT_FRAMES if changed_px >= face_area_px else 1)
+                        if overlap_of_smaller(inside, other) < SAME_REGION_OVERLAP}
+            self.hot[inside] = HotRegion(HOT_FRAMES if changed_px >= face_area_px else 1)
 
     def jobs(self, gray: np.ndarray, width_px: int, height_px: int, frame_index: int,
              changed: Callable[[Box], bool] = lambda region: True) -> list[ScanJob]:
-        """Scan the hot regions scanned longest ago first, until this frame's budget is spent.
+        """Scan the hot regions scanned longest ago first, until this frame's budget is spent,
+        then every pending change that is due and that none of them held.
 
-        The first always goes, so under any load every hot region is scanned in turn; so
-        does every region not scanned yet, since the full-frame scan would find a face there
-        in the frame it appears.  A region scanned in the previous frame where nothing
-        ``changed`` since rests instead, as a still track does (its scan would see the same
-        picture), at most ``MAX_RESTING_FRAMES`` frames in a row; a rest uses up a scan.
+        The first hot region always goes, so under any load every hot region is scanned in
+        turn; so does every region not scanned yet, since the full-frame scan would find a
+        face there in the frame it appears.  A region scanned in the previous frame where
+        nothing ``changed`` since rests instead, as a still track does (its scan would see
+        the same picture), at most ``MAX_RESTING_FRAMES`` frames in a row; a rest uses up a
+        scan.
         """
         budget_px = MOTION_BUDGET_SHARE * width_px * height_px
-        jobs: list[ScanJob] = []
+        scanned: list[Box] = []
         for region, entry in sorted(self.hot.items(), key=lambda item: (item[1].scanned_at, -item[0][2] * item[0][3],
                                                                        item[0])):
             if (entry.scans and entry.scanned_at == frame_index - 1 - entry.rested
@@ -113,14 +147,23 @@ class ChangedRegions:
                 continue
             entry.rested = 0
             area_px = region[2] * region[3]
-            if jobs and area_px > budget_px and entry.scans:
+            if scanned and area_px > budget_px and entry.scans:
                 continue
             budget_px -= area_px
             entry.scanned_at, entry.scans, entry.scans_left = frame_index, entry.scans + 1, entry.scans_left - 1
-            jobs += region_jobs(region, self.min_size_px, self.scale, self.level_step)
+            scanned.append(region)
         for region, entry in list(self.hot.items()):
             if entry.scans_left <= 0:
                 del self.hot[region]
                 if entry.scans >= HOT_FRAMES:
                     self.cold[region] = ColdRegion(COLD_FRAMES, signature(gray, region))
-        return jobs
+        waiting = []
+        for change in self.pending:
+            if any(contains(region, change.region) for region in scanned):
+                continue  # held by a hot region's scan
+            if change.due <= frame_index:
+                scanned.append(change.region)
+            else:
+                waiting.append(change)
+        self.pending = waiting
+        return [change_job(region, self.min_size_px, self.scale) for region in scanned]

@@ -197,8 +197,9 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
 
     The full scan (``detect.core.find_faces``) runs on the frame scaled by ``scale`` for
     faces from ``min_size_px``; each job scans the levels of that scan whose window lies
-    within its size range, over its region.  Overlapping crops of one level are scanned
-    together (:func:`merge_crops`), and a raw candidate two jobs share counts once.
+    within its size range, over its region (widened by its reach at each level's size).
+    Overlapping crops of one level are scanned together (:func:`merge_crops`), and a raw
+    candidate two jobs share counts once.
 
     With a ``pool`` the crops are shared out over ``len(cascades)`` threads (the cascade calls
     let the interpreter go), one cascade each: a frame's scans are many small calls, which
@@ -215,7 +216,10 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
         region = (job.region[0] * scale, job.region[1] * scale, job.region[2] * scale, job.region[3] * scale)
         for index, level in enumerate(levels):
             if smallest_px <= min(level.window_px) <= largest_px:
-                crops.setdefault(index, []).append(level_crop(region, level))
+                reach_px = job.reach_share * min(level.window_px)  # the job's reach at this face size
+                reached = (region[0] - reach_px, region[1] - reach_px, region[2] + 2 * reach_px,
+                           region[3] + 2 * reach_px)
+                crops.setdefault(index, []).append(level_crop(reached, level))
     tasks = [(index, crop) for index, level_crops in sorted(crops.items())
              for crop in merge_crops(level_crops, window_px)]
     copies = {index: level_copy(image, levels[index]) for index in crops}

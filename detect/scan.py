@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fakeblock.detect.boxes import Box
+from fakeblock.detect.boxes import Box, clip, contains, grow
 
 # Each level scans faces up to this many times its smallest: more than the 2x step
 # between levels, so a face near a level boundary is scanned with all its neighbours
@@ -35,6 +35,10 @@ LEVEL_STEP = 2.0
 # A coverage tile's cell is this many times the tile's overlap: larger cells waste less
 # on overlap, smaller ones share the cost out more evenly.
 CELL_PER_OVERLAP = 2
+# A change is scanned for faces up to this many times its longer side, each looked for this
+# share of its own side beyond the change (see :func:`change_job`).
+CHANGE_SIZE_SPAN = 2
+CHANGE_REACH_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,17 +46,30 @@ class ScanJob:
     """Run the cascade over ``region`` (frame pixels) for faces of ``min_size_px`` to
     ``max_size_px`` (None: no limit), on a copy of the region scaled by ``scale``
     (:func:`run_job`; :func:`fakeblock.detect.grid.grid_scan` scans the full scan's own
-    pyramid levels instead, and ``scale`` only measures the job's cost)."""
+    pyramid levels instead, and ``scale`` only measures the job's cost).
+
+    With a ``reach_share``, each face size is looked for in the region widened by that
+    share of the size on every side: a job around a change holds every face of which the
+    change covers a part, whatever its size (see :meth:`holds`).
+    """
 
     region: Box
     min_size_px: int
     max_size_px: int | None
     scale: float
+    reach_share: float = 0.0
 
     @property
     def cost(self) -> float:
         """Pixels the cascade reads: a measure of the job's time."""
         return self.region[2] * self.region[3] * self.scale * self.scale
+
+    def holds(self, box: Box) -> bool:
+        """True when a face with this box is within the job's sizes and wholly in the area it scans for that size."""
+        size_px = min(box[2], box[3])
+        if not self.min_size_px <= size_px <= (self.max_size_px or size_px):
+            return False
+        return contains(grow(self.region, math.ceil(self.reach_share * size_px)), box)
 
 
 def level_step(scale_factor: float) -> float:
@@ -87,8 +104,15 @@ def scaled_copy(image: np.ndarray, scale: float) -> np.ndarray:
 
 def run_job(gray: np.ndarray, cascade: cv2.CascadeClassifier, job: ScanJob, scale_factor: float,
             min_neighbors: int) -> list[Box]:
-    """The faces one job finds, as boxes in frame pixels."""
+    """The faces one job finds, as boxes in frame pixels (a job's reach widens its region by
+    the reach at its largest size, or its region's longer side: every size is looked for there)."""
     x, y, width, height = job.region
+    if job.reach_share:
+        largest_px = job.max_size_px or max(width, height)
+        grown = clip(grow(job.region, math.ceil(job.reach_share * largest_px)), gray.shape[1], gray.shape[0])
+        if grown is None:
+            return []
+        x, y, width, height = grown
     image = scaled_copy(gray[y:y + height, x:x + width], job.scale)
     min_px = max(1, round(job.min_size_px * job.scale))
     if min(image.shape[:2]) < min_px:
@@ -152,10 +176,12 @@ def coverage_cycle(width_px: int, height_px: int, min_size_px: int, scale: float
     return cycle
 
 
-def region_jobs(region: Box, min_size_px: int, scale: float, step: float) -> list[ScanJob]:
-    """Jobs that scan one region for every face size that fits in it, level by level of the pyramid."""
-    largest_px = min(region[2], region[3])
-    if min_size_px > largest_px:
-        return []
-    return [ScanJob(region, level_min_px, level_max_px, level_scale)
-            for level_min_px, level_max_px, level_scale in _levels(min_size_px, scale, step, largest_px)]
+def change_job(region: Box, min_size_px: int, scale: float) -> ScanJob:
+    """The scan of a changed ``region``: every face of which the change covers at least half the
+    width or height (so up to twice the region's longer side), wherever such a face lies.
+
+    A face that appeared or moved changes most of its box, so the change covers that much
+    of it; such a face reaches at most half its side beyond the change, hence the reach.
+    """
+    return ScanJob(region, min_size_px, max(min_size_px, CHANGE_SIZE_SPAN * max(region[2], region[3])), scale,
+                   CHANGE_REACH_SHARE)

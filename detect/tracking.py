@@ -146,7 +146,7 @@ class FaceTracker:
         self.cycle: list[list[ScanJob]] = []
         self.cycle_position = 0
         self._previous_small: np.ndarray | None = None
-        self.changes = ChangedRegions(settings.min_size_px, settings.scale, settings.level_step)
+        self.changes = ChangedRegions(settings.min_size_px, settings.scale)
         self.frame_index = -1
 
     def step(self, gray: np.ndarray, hurry: bool = False) -> list[TrackedFace]:
@@ -191,7 +191,7 @@ class FaceTracker:
         motion = find_motion(previous, small, width_px, height_px, ignore=explained)
         if motion.scene_cut:
             return self._scene_cut(width_px, height_px)
-        self.changes.heat(gray, motion, width_px, height_px)
+        self.changes.heat(gray, motion, width_px, height_px, self.frame_index)
         if hurry:
             return windows
         jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index,

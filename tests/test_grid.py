@@ -13,7 +13,7 @@ from fakeblock.common.config import DetectConfig
 from fakeblock.detect.boxes import contains, grow
 from fakeblock.detect.core import load_cascade
 from fakeblock.detect.grid import grid_scan, merge_crops, window_positions
-from fakeblock.detect.scan import ScanJob, full_frame_job, run_job
+from fakeblock.detect.scan import ScanJob, change_job, full_frame_job, run_job
 from tests.helpers import MEDIA
 
 JUSTIN = MEDIA / "justin.jpg"
@@ -99,6 +99,26 @@ def test_a_window_finds_the_full_scans_raw_candidates_inside_it(cascade, params)
                       and smallest <= box[2] <= (largest or 10**6)}
             found = set(scan(gray, cascade, [ScanJob(region, smallest, largest, 1.0)], params, 0))
             assert inside <= found <= everything, region
+
+
+@pytest.mark.parametrize("params", [DetectConfig(), DetectConfig(min_size_px=24)])
+def test_a_job_with_a_reach_finds_every_raw_candidate_it_holds_beyond_its_region(cascade, params):
+    rng = np.random.default_rng(11)
+    beyond = 0
+    for gray in images():
+        height_px, width_px = gray.shape
+        everything = set(full_scan(gray, cascade, params, 0))
+        for _ in range(30):
+            left, top = int(rng.integers(0, width_px - 20)), int(rng.integers(0, height_px - 20))
+            region = (left, top, int(rng.integers(10, 80)), int(rng.integers(10, 80)))
+            job = change_job(region, params.min_size_px, 1.0)
+            held = {box for box in everything if job.holds(box)}
+            found = set(scan(gray, cascade, [job], params, 0))
+            assert held <= found <= everything, region
+            beyond += sum(not contains(region, box) for box in held)
+    assert beyond > 0  # candidates reaching past the region were held: the reach found them
+    assert any(change_job((100, 100, 30, 30), 24, 1.0).holds(box) for box in [(80, 80, 60, 60)])
+    assert not change_job((100, 100, 30, 30), 24, 1.0).holds((60, 60, 70, 70))  # beyond twice the change
 
 
 def test_windows_around_the_full_scans_faces_find_exactly_those_faces(cascade):
