@@ -50,16 +50,18 @@ class Clip:
         self.truth: list[list[dict]] = []
         self.cuts: list[int] = []
 
-    def add(self, image: np.ndarray, faces: list[tuple[list[int], str, int]]) -> None:
-        """One frame and its faces ``(box, emotion, person)``, pasted in that order: a face whose
-        tile is mostly outside the frame or under the faces pasted after it is left out."""
+    def add(self, image: np.ndarray, faces: list[tuple[list[int], str, int]],
+            covers: tuple[list[int], ...] = ()) -> None:
+        """One frame and its faces ``(box, emotion, person)``, pasted in that order, then the
+        ``covers`` boxes drawn over them: a face whose tile is mostly outside the frame, under
+        the faces pasted after it or under a cover is left out."""
         self.writer.write(image)
         listed = []
         for index, (box, emotion, person) in enumerate(faces):
             x, y, width, height = box
             seen = np.zeros((height, width), bool)
             seen[max(0, -y):max(0, self.height_px - y), max(0, -x):max(0, self.width_px - x)] = True
-            for above, *_rest in faces[index + 1:]:
+            for above in [other for other, *_rest in faces[index + 1:]] + list(covers):
                 left, top = above[0] - x, above[1] - y
                 seen[max(0, top):max(0, top + above[3]), max(0, left):max(0, left + above[2])] = False
             if seen.mean() >= MIN_VISIBLE_SHARE:
@@ -205,27 +207,92 @@ def pan_zoom(people: People, generator: np.random.Generator, path: Path, seconds
                  (0.0, 0.5), seconds, camera)
 
 
-CLIPS: dict[str, tuple[str, Callable[..., None]]] = {
-    "replaced": ("replaced.mp4", replaced),
-    "cuts": ("cuts.mp4", cuts),
-    "small_faces": ("small_faces.avi", small_faces),
-    "pan_zoom": ("pan_zoom.mp4", pan_zoom),
+def enter_leave(people: People, generator: np.random.Generator, path: Path, seconds: float) -> None:
+    """640x360, 25 fps: people of 70-120 px walk in from an edge, across and out of the other
+    side, at 1-4 px a frame, up to three at once; a pillar in the middle hides them briefly."""
+    clip = Clip(path, 640, 360, 25.0, "mp4v")
+    scene = background(generator, 640, 360, (130, 120, 100))
+    pillar = [300, 0, 44, 360]
+    frames = round(seconds * clip.fps)
+    walkers: list[list] = []
+    next_entry = 0
+    for frame in range(frames):
+        if frame >= next_entry and len(walkers) < 3:
+            size = int(generator.integers(70, 121))
+            speed = generator.uniform(1.0, 4.0)
+            if generator.random() < 0.7:  # from the left or the right, at some height
+                left_side = generator.random() < 0.5
+                position = np.array([-size if left_side else 640.0, generator.uniform(0, 360 - size)])
+                velocity = np.array([speed if left_side else -speed, generator.uniform(-0.3, 0.3)])
+            else:  # from the top or the bottom, away from the pillar
+                top_side = generator.random() < 0.5
+                x = generator.choice([generator.uniform(0, 300 - size), generator.uniform(344, 640 - size)])
+                position = np.array([x, -size if top_side else 360.0])
+                velocity = np.array([0.0, speed if top_side else -speed])
+            walkers.append([people.next(), size, position, velocity])
+            next_entry = frame + int(generator.integers(15, 60))
+        image, faces = scene.copy(), []
+        for (person, face, emotion), size, position, velocity in walkers:
+            position += velocity
+            box = paste(image, face_tile(face, size), round(position[0]), round(position[1]))
+            faces.append((box, emotion, person))
+        walkers = [walker for walker in walkers
+                   if -walker[1] - 5 <= walker[2][0] <= 645 and -walker[1] - 5 <= walker[2][1] <= 365]
+        image[:, pillar[0]:pillar[0] + pillar[2]] = (70, 80, 90)
+        clip.add(image, faces, covers=(pillar,))
+    clip.close()
+
+
+def crowd(people: People, generator: np.random.Generator, path: Path, seconds: float) -> None:
+    """1280x720, 25 fps: 18 places of 70-100 px faces swaying a few pixels; every 0.2 s on
+    average one place changes: its person leaves, or a new one takes it."""
+    clip = Clip(path, 1280, 720, 25.0, "mp4v")
+    scene = background(generator, 1280, 720, (110, 100, 120))
+    places = [(60 + 200 * column + int(generator.integers(-20, 21)), 40 + 230 * row + int(generator.integers(-15, 16)),
+               int(generator.integers(70, 101))) for row in range(3) for column in range(6)]
+    current: list[tuple[int, np.ndarray, str] | None] = [people.next() for _ in places]
+    phases = generator.uniform(0, 2 * np.pi, len(places))
+    for frame in range(round(seconds * clip.fps)):
+        if frame and generator.random() < 0.2:
+            slot = int(generator.integers(len(places)))
+            current[slot] = None if current[slot] is not None and generator.random() < 0.4 else people.next()
+        image, faces = scene.copy(), []
+        for slot, (x, y, size) in enumerate(places):
+            if current[slot] is None:
+                continue
+            person, face, emotion = current[slot]
+            sway = 3 * np.sin(frame / 8 + phases[slot])
+            box = paste(image, face_tile(face, size), round(x + sway), round(y + sway / 2))
+            faces.append((box, emotion, person))
+        clip.add(image, faces)
+    clip.close()
+
+
+# name: (file, builder, seconds); the 640x360 clip is 10 s, the length users replay most.
+CLIPS: dict[str, tuple[str, Callable[..., None], float]] = {
+    "replaced": ("replaced.mp4", replaced, 8.0),
+    "cuts": ("cuts.mp4", cuts, 8.0),
+    "small_faces": ("small_faces.avi", small_faces, 8.0),
+    "pan_zoom": ("pan_zoom.mp4", pan_zoom, 8.0),
+    "enter_leave": ("enter_leave.mp4", enter_leave, 10.0),
+    "crowd": ("crowd.mp4", crowd, 8.0),
 }
 
 
-def build_corpus(data: Path, out_dir: Path, seed: int = 11, seconds: float = 8.0,
+def build_corpus(data: Path, out_dir: Path, seed: int = 11, seconds: float | None = None,
                  only: list[str] | None = None) -> list[Path]:
-    """Every clip (or those in ``only``) in ``out_dir``, built unless already there; their paths."""
+    """Every clip (or those in ``only``) in ``out_dir``, built unless already there (each of its own
+    length, or ``seconds``); their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     faces, labels = load_dataset(data).select("PublicTest")
     paths = []
-    for index, (name, (file_name, builder)) in enumerate(CLIPS.items()):
+    for index, (name, (file_name, builder, clip_seconds)) in enumerate(CLIPS.items()):
         if only and name not in only:
             continue
         path = out_dir / file_name
         if not path.exists() or not Path(f"{path}.truth.json").exists():
             generator = np.random.default_rng(seed + index)
-            builder(People(faces, labels, generator), generator, path, seconds)
+            builder(People(faces, labels, generator), generator, path, seconds or clip_seconds)
             LOGGER.info("built %s", path)
         paths.append(path)
     return paths
@@ -236,7 +303,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.csv(.gz) with a PublicTest split")
     parser.add_argument("--out-dir", type=Path, default=Path("/tmp/fakeblock-stress"))
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=None, help="every clip's length (default: its own)")
     parser.add_argument("--only", default="", help="comma list of " + ", ".join(CLIPS))
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -179,21 +179,30 @@ def top_emotion(face: dict, key: str) -> str:
     return max(scores, key=scores.get)
 
 
-def e2e_accuracy(found: Frames, truth: Frames, key: str = "emotion") -> float:
-    """Right emotions over every truth face (a face not found counts as wrong)."""
+def e2e_accuracy(found: Frames, truth: Frames, key: str = "emotion") -> float | None:
+    """Right emotions over every truth face (a face not found counts as wrong); ``None``
+    when the truth holds no face."""
     right = total = 0
     for ours, expected in zip(found, truth, strict=False):
         for face, hit in zip(expected, assign(expected, ours), strict=True):
             right, total = right + (hit is not None and top_emotion(hit, key) == face["emotion"]), total + 1
-    return right / total if total else 0.0
+    return right / total if total else None
 
 
-def one_person_truth(reference: Frames) -> list[list[dict]]:
-    """Truth for a clip of one person: in each frame, the largest reference box of a run of at
-    least ``STABLE_FRAMES`` frames (the face the full-frame scan holds, not a flicker)."""
-    held: list[list[list[int]]] = [[] for _ in reference]
+def held_truth(reference: Frames, cells: Sequence[tuple[int, int, int, int]]) -> list[list[dict]]:
+    """Truth for a clip of one person per cell (the whole frame, or the cells of a montage): in
+    each frame and cell, the largest reference box centred there of a run of at least
+    ``STABLE_FRAMES`` frames (the face the full-frame scan holds, not a flicker), its person
+    the cell's number."""
+    held: list[dict[int, list[int]]] = [{} for _ in reference]
     for run in reference_runs(reference):
-        if len(run.boxes) >= STABLE_FRAMES:
-            for offset, box in enumerate(run.boxes):
-                held[run.start + offset].append(list(box))
-    return [[{"box": max(boxes, key=lambda box: box[2] * box[3]), "face": 0}] if boxes else [] for boxes in held]
+        if len(run.boxes) < STABLE_FRAMES:
+            continue
+        for offset, box in enumerate(run.boxes):
+            centre = (box[0] + box[2] / 2, box[1] + box[3] / 2)
+            for cell_index, (x, y, width, height) in enumerate(cells):
+                if x <= centre[0] < x + width and y <= centre[1] < y + height:
+                    best = held[run.start + offset].get(cell_index)
+                    if best is None or box[2] * box[3] > best[2] * best[3]:
+                        held[run.start + offset][cell_index] = list(box)
+    return [[{"box": box, "face": cell_index} for cell_index, box in sorted(frame.items())] for frame in held]
