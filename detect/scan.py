@@ -176,6 +176,16 @@ def coverage_cycle(width_px: int, height_px: int, min_size_px: int, scale: float
     return cycle
 
 
+def edge_job(edge: Box, min_size_px: int, frame_width_px: int, frame_height_px: int, scale: float) -> ScanJob:
+    """The scan of a strip a camera move brought into view: every face that lies partly in it.
+
+    A face coming into view with the scene is whole only once its last part is inside, and
+    the rest of it was in view before, unchanged once the camera's move is taken out; so
+    the strip is scanned for every size, each reaching its whole side beyond it.
+    """
+    return ScanJob(edge, min_size_px, max(min_size_px, min(frame_width_px, frame_height_px)), scale, 1.0)
+
+
 def change_job(region: Box, min_size_px: int, scale: float) -> ScanJob:
     """The scan of a changed ``region``: every face of which the change covers at least half the
     width or height (so up to twice the region's longer side), wherever such a face lies.

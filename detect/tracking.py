@@ -48,8 +48,8 @@ from fakeblock.detect.identity import (
     unexplained_change,
 )
 from fakeblock.detect.looks import signature, similarity
-from fakeblock.detect.motion import MAX_RESTING_FRAMES, find_motion, region_changed, small_copy
-from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, full_frame_job, level_step
+from fakeblock.detect.motion import MAX_RESTING_FRAMES, find_motion, region_changed, revealed_edges, small_copy
+from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, edge_job, full_frame_job, level_step
 
 # A window reaches this share of the face's width beyond its box on every side.
 WINDOW_MARGIN = 0.35
@@ -196,6 +196,8 @@ class FaceTracker:
             return windows
         jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index,
                                            lambda region: region_changed(previous, small, region, width_px, height_px))
+        jobs += [edge_job(edge, self.settings.min_size_px, width_px, height_px, self.settings.scale)
+                 for edge in revealed_edges(motion, width_px, height_px)]
         jobs += self.cycle[self.cycle_position]
         self.cycle_position = (self.cycle_position + 1) % len(self.cycle)
         return jobs

@@ -336,3 +336,77 @@ def test_a_face_only_part_of_which_changed_is_found_at_once(warm_frames):
     scene.faces[5] = (144, 94, 48)
     scene.visible_to_finder = {4}
     assert scene.boxes()[4] in [face.box for face in run(scene, tracker)]
+
+
+def textured_world(width_px: int, height_px: int, seed: int = 3) -> np.ndarray:
+    """A scene with texture at every place (a pan over it changes most pixels), coarse enough
+    to survive the tracker's small blurred copy."""
+    coarse = np.random.default_rng(seed).integers(40, 200, (height_px // 8 + 1, width_px // 8 + 1)).astype(np.uint8)
+    blocks = np.kron(coarse, np.ones((8, 8), np.uint8))[:height_px, :width_px]
+    return np.ascontiguousarray(np.clip(blocks.astype(np.float32), 0, 255).astype(np.uint8))
+
+
+class PanningScene(Scene):
+    """A camera panning right over a wide textured scene, ``speed_px`` a frame; faces sit in the
+    scene and the finder sees those wholly in view."""
+
+    def __init__(self, speed_px: int):
+        super().__init__()
+        self.world = textured_world(4 * WIDTH_PX, HEIGHT_PX)
+        self.world_faces: dict[int, tuple[int, int, int]] = {}
+        self.view_x, self.speed_px = 0, speed_px
+
+    def advance(self) -> None:
+        self.view_x += self.speed_px
+        self.faces = {seed: (x - self.view_x, y, size) for seed, (x, y, size) in self.world_faces.items()
+                      if self.view_x <= x and x + size <= self.view_x + WIDTH_PX}
+
+    def frame(self) -> np.ndarray:
+        world = self.world.copy()
+        for seed, (x, y, size) in self.world_faces.items():
+            world[y:y + size, x:x + size] = face_pattern(seed, size)
+        return np.ascontiguousarray(world[:, self.view_x:self.view_x + WIDTH_PX])
+
+
+@pytest.mark.parametrize(("speed_px", "size_px"), [(2, 40), (4, 60), (6, 100), (3, 30)])
+def test_a_face_a_pan_brings_into_view_is_found_when_it_is_whole_and_the_pan_is_not_scanned(speed_px, size_px):
+    scene = PanningScene(speed_px)
+    scene.world_faces = {1: (60, 100, 48), 2: (WIDTH_PX + 30, 60, size_px)}  # one in view, one coming
+    tracker = FaceTracker(SLOW_CYCLE, scene.find)
+    cycle_jobs = {job for share in tracker.cycle for job in share}
+    ids, whole_at, found_at = set(), None, None
+    for frame in range(1, 40):
+        scene.advance()
+        faces = run(scene, tracker)
+        if frame == 1:
+            cycle_jobs = {job for share in tracker.cycle for job in share}
+            continue  # the first frame is scanned whole
+        ids.update(face.track_id for face in faces if iou(face.box, scene.boxes().get(1, (0, 0, 0, 0))) >= 0.5)
+        if 2 in scene.faces and whole_at is None:
+            whole_at = frame
+        if whole_at is not None and found_at is None and scene.boxes()[2] in [face.box for face in faces]:
+            found_at = frame
+        # The pan moved every textured pixel; what is scanned beyond the followed faces'
+        # windows and the coverage cycle is the strip that came into view and its reach.
+        changes = [job for job in scene.jobs if job not in cycle_jobs and job.reach_share]
+        assert sum(job.region[2] * job.region[3] for job in changes) < 0.25 * WIDTH_PX * HEIGHT_PX
+    assert whole_at is not None and found_at == whole_at
+    assert len(ids) == 1  # the face that came along with the scene kept its id
+
+
+def test_a_still_camera_reports_no_camera_move_and_a_moving_object_is_a_change():
+    from fakeblock.detect.motion import find_motion, revealed_edges, small_copy
+
+    world = textured_world(2 * WIDTH_PX, HEIGHT_PX)
+    panned = find_motion(small_copy(world[:, :WIDTH_PX]), small_copy(world[:, 6:WIDTH_PX + 6]), WIDTH_PX, HEIGHT_PX)
+    assert panned.camera_shift_px[0] == pytest.approx(-6, abs=1.5) and abs(panned.camera_shift_px[1]) < 1.5
+    assert panned.changed_share < 0.05 and not panned.scene_cut
+    [edge] = revealed_edges(panned, WIDTH_PX, HEIGHT_PX)
+    assert edge[0] + edge[2] == WIDTH_PX and edge[3] == HEIGHT_PX and 6 <= edge[2] <= 16
+    flat = np.full((HEIGHT_PX, WIDTH_PX), 90, np.uint8)
+    moved = flat.copy()
+    flat[100:160, 100:160] = face_pattern(5, 60)
+    moved[100:160, 108:168] = face_pattern(5, 60)
+    objects = find_motion(small_copy(flat), small_copy(moved), WIDTH_PX, HEIGHT_PX)
+    assert objects.camera_shift_px == (0.0, 0.0) and objects.regions
+    assert revealed_edges(objects, WIDTH_PX, HEIGHT_PX) == []
