@@ -1,4 +1,4 @@
-"""The web view: a tiny threaded HTTP server with the live annotated stream and current emotions.
+"""The web view: a small HTTP server with the live annotated stream and current emotions.
 
 Routes: ``/`` (the page), ``/stream.mjpg`` (``multipart/x-mixed-replace`` MJPEG of the
 newest annotated frame), ``/emotions.json`` (the newest result record), ``/healthz``
@@ -6,8 +6,11 @@ newest annotated frame), ``/emotions.json`` (the newest result record), ``/healt
 
 The stage thread only hands over references (:meth:`WebView.publish_image`); each frame
 is JPEG-encoded at most once, by the first client thread that wants it, and every other
-client reuses those bytes.  Handler threads are daemons and every wait has a timeout,
-so :meth:`WebView.close` never hangs on a slow or vanished browser.  Stdlib only.
+client reuses those bytes.  The server is a
+:class:`~fakeblock.common.http_listener.HttpListener`: a client that trickles its request
+holds no thread, and ``/healthz`` is answered without waiting for one.  Handler threads are
+daemons and every wait has a timeout, so :meth:`WebView.close` never hangs on a slow or
+vanished browser.
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import socket
-import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,16 +26,17 @@ import cv2
 import numpy as np
 
 from fakeblock.common.errors import UserError
+from fakeblock.common.http_listener import HeadReadHandler, HttpListener
 from fakeblock.display.page import PAGE_HTML
 
 LOGGER = logging.getLogger(__name__)
 JPEG_QUALITY = 80
 BOUNDARY = "fakeblockframe"
 MAX_STREAM_CLIENTS = 8
+MAX_OTHER_REQUESTS = 8  # page and emotions answers at once, beside the streams; more get 503
+HEALTH_PATH = "/healthz"
 CLIENT_TIMEOUT_S = 10.0
 FRAME_WAIT_S = 0.5  # also how often an idle stream repeats its newest frame
-SHUTDOWN_POLL_S = 0.25
-JOIN_TIMEOUT_S = 2.0
 EMPTY_RECORD: dict[str, Any] = {"stream": None, "frame": None, "time_s": None, "faces": []}
 # The names a browser on this machine uses for a loopback web view.  Any other Host header
 # is refused (421), so a web page from elsewhere cannot reach the view through DNS
@@ -109,27 +110,15 @@ class LiveState:
             self._condition.notify_all()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a browser that keeps a stream open must not keep the stage alive
+class _Listener(HttpListener):
+    """The listener, with the state its handlers serve and the bound on streams."""
 
-    def __init__(self, address: tuple[str, int], state: LiveState):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.state = state
-        self.stream_slots = threading.BoundedSemaphore(MAX_STREAM_CLIENTS)
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        """Bind without a name lookup."""
-        # HTTPServer.server_bind looks up the host's FQDN, which can stall on a machine
-        # without DNS; the name is only used in CGI variables.
-        socketserver.TCPServer.server_bind(self)
-        # server_address is what TCPServer.server_bind just read from getsockname(); typeshed
-        # types its host as str | bytes, while an IPv4 or IPv6 socket's name is (str, int, ...).
-        self.server_name, self.server_port = self.socket.getsockname()[:2]
+    state: LiveState
+    stream_slots: threading.BoundedSemaphore
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(HeadReadHandler):
+    server: _Listener  # type: ignore[assignment]  # http_listener passes its listener as the server
     timeout = CLIENT_TIMEOUT_S
     server_version = "fakeblock"
 
@@ -139,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(MISDIRECTED_STATUS, "this web view answers only to its loopback address")
             return
         routes = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
-                  "/emotions.json": self._emotions, "/healthz": self._health}
+                  "/emotions.json": self._emotions, HEALTH_PATH: self._health}
         route = routes.get(urlsplit(self.path).path)
         if route is None:
             self.send_error(404, "not found")
@@ -221,20 +210,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class WebView:
-    """The web view's server thread; :meth:`close` stops it and every stream."""
+    """The web view's listener; :meth:`close` stops it and every stream."""
 
     def __init__(self, host: str, port: int):
         self.state = LiveState()
         try:
-            self._server = _Server((host, port), self.state)
+            self._server = _Listener(host, port, _Handler, name="web-view",
+                                     max_threads=MAX_STREAM_CLIENTS + MAX_OTHER_REQUESTS,
+                                     probe_paths=(HEALTH_PATH,), answer_headers=SECURITY_HEADERS)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise UserError(f"{host}:{port} is already in use; choose another --web-port") from None
             raise UserError(f"cannot serve the web view on {host}:{port}: {error.strerror or error}") from None
-        self.host, self.port = host, self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
-                                        name="web-view", daemon=True)
-        self._thread.start()
+        self._server.state = self.state
+        self._server.stream_slots = threading.BoundedSemaphore(MAX_STREAM_CLIENTS)
+        self.host, self.port = host, self._server.server_port
+        self._server.start()
         LOGGER.info("web view on http://%s:%d/", host, self.port)
 
     def publish_image(self, image: np.ndarray) -> None:
@@ -252,7 +243,5 @@ class WebView:
     def close(self) -> None:
         """End every stream, stop the server and free the port."""
         self.state.close()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(JOIN_TIMEOUT_S)
+        self._server.close()
 

@@ -13,6 +13,9 @@ interpreters and Python's sockets are not inheritable, so no stage holds the por
 - ``/metrics``: the families of :mod:`fakeblock.control.metrics.families`; with a token file
   only for ``Authorization: Bearer <token>`` (401 otherwise).
 
+The server is a :class:`~fakeblock.common.http_listener.HttpListener`: a client that
+trickles its request cannot hold a thread, and the two health paths are answered without
+waiting for one, so a probe is answered within its timeout whatever other clients do.
 The health endpoints answer anyone and say no more than that line.  Beyond loopback the
 server needs a token file (:mod:`fakeblock.control.metrics.token`).
 """
@@ -22,11 +25,8 @@ from __future__ import annotations
 import errno
 import hmac
 import logging
-import socket
-import socketserver
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from fakeblock.common.config import DEFAULT_METRICS_PORT, SupervisorConfig
 from fakeblock.common.errors import UserError
+from fakeblock.common.http_listener import HeadReadHandler, HttpListener
 from fakeblock.common.security.access import is_loopback_host
 from fakeblock.control.metrics.families import Snapshot, SnapshotCollector, health_problem, readiness_problem
 from fakeblock.control.metrics.token import check_metrics_settings
@@ -45,49 +46,21 @@ METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 PUBLISH_INTERVAL_S = 0.25  # how often the supervisor's loop publishes a snapshot
-REQUEST_TIMEOUT_S = 5.0  # a client that sends nothing for this long is dropped
-MAX_CONCURRENT_REQUESTS = 16  # more at once are closed unanswered: a flood costs at most this many threads
+REQUEST_TIMEOUT_S = 5.0  # a client that reads no answer for this long is dropped
+MAX_CONCURRENT_REQUESTS = 16  # /metrics answers at once; more get 503 (probes never wait for one)
 BEARER_PREFIX = "Bearer "
 
 
-class _Server(ThreadingHTTPServer):
-    """One thread per request (daemon threads: none outlives the supervisor)."""
+class _Listener(HttpListener):
+    """The listener, with the :class:`MetricsServer` its handlers answer from."""
 
-    daemon_threads = True
     metrics: MetricsServer
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
-        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
-        super().__init__(address, handler)
 
-    def process_request(self, request, client_address) -> None:
-        """Serve in a thread of its own, or close the connection at once when every slot is taken."""
-        if not self._slots.acquire(blocking=False):
-            LOGGER.debug("metrics: %d requests at once; closed one from %s", MAX_CONCURRENT_REQUESTS, client_address)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse lookup of the address (a slow DNS would delay the start)."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(HeadReadHandler):
     """GET of the three paths; anything else is 404."""
 
-    server: _Server
+    server: _Listener  # type: ignore[assignment]  # http_listener passes its listener as the server
     timeout = REQUEST_TIMEOUT_S
     server_version = "fakeblock"
     sys_version = ""  # no Python version in the Server header
@@ -136,8 +109,6 @@ class MetricsServer:
         self.registry.register(SnapshotCollector(lambda: self.snapshot, time.monotonic, lambda: self._unauthorized))
         self._server = _bind(config.metrics_host, config.metrics_port)
         self._server.metrics = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name="metrics-http", daemon=True)
 
     @classmethod
     def start(cls, config: SupervisorConfig) -> MetricsServer | None:
@@ -146,7 +117,7 @@ class MetricsServer:
         if config.metrics_port is None:
             return None
         server = cls(config, token)
-        server._thread.start()
+        server._server.start()
         if token is None:
             where = "this machine" if is_loopback_host(config.metrics_host) else "anyone who can reach it"
             LOGGER.info("metrics at http://%s%s without a token: %s can read them", server.address, METRICS_PATH,
@@ -158,7 +129,7 @@ class MetricsServer:
     @property
     def port(self) -> int:
         """The port listened on (the one asked for; the system's choice for 0)."""
-        return int(self._server.server_address[1])
+        return self._server.server_port
 
     def authorized(self, header: str | None) -> bool:
         """True without a token file, or when ``header`` is ``Bearer <token>``; a refusal is counted."""
@@ -181,18 +152,14 @@ class MetricsServer:
 
     def close(self) -> None:
         """Stop serving and close the listening socket."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(REQUEST_TIMEOUT_S)
-        self._server.server_close()
+        self._server.close()
 
 
-def _bind(host: str, port: int) -> _Server:
-    """A server listening on ``host:port``, or one ``UserError`` line (busy port, no such address)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server_class = type("_Server6", (_Server,), {"address_family": family}) if family == socket.AF_INET6 else _Server
+def _bind(host: str, port: int) -> _Listener:
+    """A listener on ``host:port``, or one ``UserError`` line (busy port, no such address)."""
     try:
-        return server_class((host.strip("[]"), port), _Handler)
+        return _Listener(host, port, _Handler, name="metrics-http", max_threads=MAX_CONCURRENT_REQUESTS,
+                         probe_paths=(HEALTH_PATH, READY_PATH))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise UserError(f"metrics port {host}:{port} is already in use; choose another --metrics-port") from None
