@@ -39,6 +39,24 @@ def read_frames(path: Path) -> list[np.ndarray]:
     return frames
 
 
+def count_frames(path: Path) -> int:
+    """How many frames a clip decodes to (the container's own count may be off)."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.grab():
+        count += 1
+    capture.release()
+    return count
+
+
+def cell_cuts(media: Path, frames: int) -> dict[int, list[int]]:
+    """The frames where each cell of the montage cuts (phone-woman's loop point), cells
+    numbered as :func:`make_clip` lays them out: 0 top left, 1 top right, 2 and 3 below."""
+    loop = count_frames(media / "phone-woman.mp4")
+    return {0: [], 1: list(range(loop, frames, loop)),
+            2: list(range(loop - loop // 2, frames, loop)), 3: []}
+
+
 def make_clip(media: Path, out: Path) -> int:
     """Write the 2x2 montage (mp4v) to ``out``; returns its frame count."""
     office, phone = read_frames(media / "office-woman.mp4"), read_frames(media / "phone-woman.mp4")

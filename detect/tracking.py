@@ -115,6 +115,9 @@ class Track:
     resting: bool = False
     # The running mean of its face's unexplained change from frame to frame (detect.identity).
     usual_change: float = FIRST_USUAL_CHANGE
+    # The signature at the box it was found at the time before: a box of the cascade's that
+    # is off the face (one frame's grouping with something beside it) must not end the track.
+    earlier_signature: np.ndarray | None = None
 
     @property
     def still_here(self) -> bool:
@@ -226,10 +229,7 @@ class FaceTracker:
             allowed = change_allowed(track.usual_change)
             for index, box in enumerate(boxes):
                 if iou(track.box, box) >= MATCH_IOU:
-                    # A track the last frames missed is compared with its face as last found.
-                    look = track.signature if track.missed else track.look
-                    change = unexplained_change(look, gray, box, looks[index], enough=USUAL_CHANGE_BOUND,
-                                                frames=track.missed + 1)
+                    change = self._change(track, gray, box, looks[index], allowed)
                     if change <= allowed:
                         changes[track.track_id, index] = change
                     else:
@@ -247,6 +247,7 @@ class FaceTracker:
             matched = matched_tracks.get(track.track_id)
             if matched is not None:
                 track.usual_change = next_usual_change(track.usual_change, changes[track.track_id, matched])
+                track.earlier_signature = track.signature
                 track.box, track.signature, track.look = boxes[matched], looks[matched], looks[matched]
                 track.hits, track.missed, track.frames = track.hits + 1, 0, track.frames + track.resting
                 track.resting_frames = 0
@@ -270,6 +271,20 @@ class FaceTracker:
                 detected.append(TrackedFace(box, self.next_id))
                 self.next_id += 1
         return one_face_per_place(detected, coasting)
+
+    @staticmethod
+    def _change(track: Track, gray: np.ndarray, box: Box, box_look: np.ndarray | None, allowed: float) -> float:
+        """The unexplained change from ``track``'s face to ``box``: against its latest look, or,
+        when that is too large, its look one find earlier (the latest box may have been off the
+        face: the cascade groups a face with what is beside it now and then).  A face replaced
+        in place is unlike both."""
+        # A track the last frames missed is compared with its face as last found.
+        look = track.signature if track.missed else track.look
+        change = unexplained_change(look, gray, box, box_look, enough=USUAL_CHANGE_BOUND, frames=track.missed + 1)
+        if change > allowed and track.earlier_signature is not None:
+            change = min(change, unexplained_change(track.earlier_signature, gray, box, box_look,
+                                                    enough=USUAL_CHANGE_BOUND, frames=track.missed + 2))
+        return change
 
     @staticmethod
     def _still_there(track: Track, gray: np.ndarray) -> bool:
