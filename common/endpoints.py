@@ -43,6 +43,7 @@ LOCAL_SITE_FOLDER_NAME = "fakeblock-only"
 # sun_path holds 108 bytes with its terminating NUL: a longer ipc:// path cannot be bound.
 MAX_IPC_PATH_BYTES = 107
 STATUS_SERVICE_NAME = "status-service"
+RUN_DIRECTORY_PREFIX = "fakeblock-"  # each run's own directory of sockets: make_run_directory
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 5550
 
@@ -111,7 +112,7 @@ def tcp_endpoints(host: str = DEFAULT_HOST, base_port: int = DEFAULT_BASE_PORT) 
 def make_run_directory() -> Path:
     """A fresh private directory for one pipeline's ipc sockets (short path: ipc names are limited)."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    return Path(tempfile.mkdtemp(prefix="fakeblock-", dir=base))
+    return Path(tempfile.mkdtemp(prefix=RUN_DIRECTORY_PREFIX, dir=base))
 
 
 def user_folder(name: str, environ: Mapping[str, str] | None = None) -> Path:

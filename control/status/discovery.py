@@ -5,7 +5,9 @@ while it runs, leaves a small JSON note ``<pid>.json`` in a per-user folder:
 ``$XDG_RUNTIME_DIR/fakeblock/`` when the session has one (systemd cleans it at logout),
 else ``<temp dir>/fakeblock-<uid>/``.  The note names the service address, host, stages
 and the key settings a client needs.  ``fakeblock status`` reads every note whose process
-is still alive and deletes the notes of supervisors that died without cleaning up.
+is still alive.  A supervisor that died without cleaning up (SIGKILL, a power cut) leaves
+its note and its run directory of sockets behind: ``fakeblock status`` and the next
+supervisor to start remove both (:func:`remove_stale_runs`).
 
 The folder is made ``0700``; a folder owned by someone else or open to others is not used
 (another user could otherwise plant notes that point the client anywhere).
@@ -16,11 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fakeblock.common.endpoints import user_folder
+from fakeblock.common.endpoints import RUN_DIRECTORY_PREFIX, user_folder
 from fakeblock.common.security.access import SecurityConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -108,8 +111,27 @@ def _read_note(path: Path) -> LocalPipeline | None:
     return pipeline if pipeline.status_service.startswith("ipc://") else None
 
 
+def _forget_dead(path: Path, pipeline: LocalPipeline) -> None:
+    """Remove the note of a supervisor that died without cleaning up, and its run directory:
+    only a directory of this user's, named as :func:`fakeblock.common.endpoints.make_run_directory`
+    names them, holding nothing but sockets, never one a symbolic link leads to."""
+    path.unlink(missing_ok=True)
+    run_directory = Path(pipeline.status_service.removeprefix("ipc://")).parent
+    try:
+        info = run_directory.lstat()
+        only_sockets = all(stat.S_ISSOCK(entry.lstat().st_mode) for entry in run_directory.iterdir())
+    except OSError:
+        return
+    if (run_directory.name.startswith(RUN_DIRECTORY_PREFIX) and stat.S_ISDIR(info.st_mode)
+            and info.st_uid == os.getuid() and only_sockets):
+        shutil.rmtree(run_directory, ignore_errors=True)
+        LOGGER.info("removed %s, left by fakeblock pid %d, which ended without cleaning up", run_directory,
+                    pipeline.pid)
+
+
 def local_pipelines(folder: Path | None = None) -> list[LocalPipeline]:
-    """Every supervisor still running on this machine for this user, oldest first."""
+    """Every supervisor still running on this machine for this user, oldest first; the leftovers
+    of those that died are removed."""
     folder = folder or registry_directory()
     if not _private_folder(folder, create=False):
         return []
@@ -119,5 +141,13 @@ def local_pipelines(folder: Path | None = None) -> list[LocalPipeline]:
         if pipeline is not None and _process_alive(pipeline.pid):
             found.append(pipeline)
         elif pipeline is not None:
-            path.unlink(missing_ok=True)  # its supervisor died without cleaning up
+            _forget_dead(path, pipeline)
     return sorted(found, key=lambda pipeline: pipeline.pid)
+
+
+def remove_stale_runs(folder: Path | None = None) -> None:
+    """Remove the notes and run directories of this user's supervisors that died without cleaning up."""
+    try:
+        local_pipelines(folder)
+    except OSError as error:  # a folder we cannot read: nothing of ours to clean there
+        LOGGER.debug("cannot look for stale runs: %s", error)

@@ -150,10 +150,12 @@ class Supervisor:
         return control, status
 
     def _register(self):
-        """Leave a note so `fakeblock status` on this machine finds this pipeline."""
+        """Leave a note so `fakeblock status` on this machine finds this pipeline (and remove the
+        notes and sockets of supervisors that died without cleaning up)."""
         address = local_status_service(self.config.endpoints)
         if address is None:
             return None
+        discovery.remove_stale_runs()
         return discovery.register(discovery.LocalPipeline(os.getpid(), self.host_name, address,
                                                           tuple(self.config.stages), self.config.security))
 

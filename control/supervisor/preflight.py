@@ -16,7 +16,12 @@ from pathlib import Path
 
 from fakeblock.capture.flow import source_is_live
 from fakeblock.common.config import DISPLAY_OUTPUTS, CaptureConfig, PipelineConfig
-from fakeblock.common.endpoints import endpoints_for_stage, local_status_service, run_directory_of
+from fakeblock.common.endpoints import (
+    RUN_DIRECTORY_PREFIX,
+    endpoints_for_stage,
+    local_status_service,
+    run_directory_of,
+)
 from fakeblock.common.errors import UserError
 from fakeblock.common.security.access import (
     ALWAYS_LOCAL_TRANSPORTS,
@@ -249,5 +254,5 @@ def run(config: PipelineConfig, say, log_level: int = logging.INFO, stages: tupl
 def remove_run_directory(config: PipelineConfig) -> None:
     """Delete the private folder of this pipeline's ipc sockets (only one fakeblock made)."""
     run_directory = run_directory_of(config.endpoints)
-    if run_directory is not None and run_directory.name.startswith("fakeblock-"):
+    if run_directory is not None and run_directory.name.startswith(RUN_DIRECTORY_PREFIX):
         shutil.rmtree(run_directory, ignore_errors=True)
