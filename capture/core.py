@@ -43,6 +43,7 @@ FALLBACK_FPS = 30.0
 MAX_SANE_FPS = 1000.0
 # Still images under --realtime are shown as a slideshow at this rate.
 SLIDESHOW_FPS = 1.0
+MIN_MISSING_FRAMES = 3  # fewer missing than this may be a container's rounded length (cut_short)
 
 Reading = tuple[np.ndarray, float]
 
@@ -151,9 +152,24 @@ class VideoSource(Source):
                                                    self.started_s)
         if self.started_s is not None:
             LOGGER.warning("%s: the camera or stream stopped sending frames", self.name)
+        elif cut_short(frame_index, self.frame_count, self.fps):
+            LOGGER.warning("%s: ended after %d of the %d frames its container announces: the file is cut "
+                           "short or damaged, and the rest of it could not be read", self.name, frame_index,
+                           self.frame_count)
 
     def close(self) -> None:
         self.capture.release()
+
+
+def cut_short(frames_read: int, frame_count: int | None, fps: float | None) -> bool:
+    """True when a file gave clearly fewer frames than its container announced.
+
+    Some containers state their length as duration times frame rate, which rounding can
+    put a frame or two off; a second of frames missing (at least ``MIN_MISSING_FRAMES``) is
+    no rounding: the file was cut (a copy that stopped, a recording whose end is lost)."""
+    if frame_count is None:
+        return False
+    return frame_count - frames_read >= max(MIN_MISSING_FRAMES, round(fps or 0))
 
 
 def _read_video_frame(capture: cv2.VideoCapture, frame_index: int, fps: float | None, previous_s: float,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import zmq
 
-from fakeblock.capture.core import CAMERA_HINT, file_position_s, normalize_frame, open_source
+from fakeblock.capture.core import CAMERA_HINT, cut_short, file_position_s, normalize_frame, open_source
 from fakeblock.capture.demo import DEMO_FRAME_COUNT
 from fakeblock.capture.flow import FLOW_LIVE, FLOW_LOSSLESS, Pacer, RateMeter, choose_flow_mode
 from fakeblock.capture.stage import run_capture
@@ -64,6 +64,33 @@ def test_a_video_file_yields_every_frame_in_order_with_its_time(video):
         assert pixels.shape == (48, 64, 3) and pixels.dtype == np.uint8
         assert abs(float(pixels.mean()) - grey_level(frame_index)) < 8
         assert position_s == pytest.approx(frame_index / VIDEO_FPS, abs=0.01)
+
+
+def test_a_file_cut_short_is_read_to_where_it_ends_with_one_warning(tmp_path, caplog):
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
+    generator = np.random.default_rng(0)
+    for _ in range(60):
+        writer.write(generator.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"  # the first half: an AVI's header still says 60 frames
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    with caplog.at_level("WARNING", logger="fakeblock.capture.core"):
+        with open_source(str(whole)) as source:
+            assert len(list(source)) == 60
+        assert not caplog.records
+        with open_source(str(cut)) as source:
+            read = len(list(source))
+    assert source.frame_count == 60 and 20 < read < 40
+    assert [record.getMessage() for record in caplog.records] == [
+        f"cut: ended after {read} of the 60 frames its container announces: the file is cut short or damaged, "
+        "and the rest of it could not be read"]
+
+
+def test_a_rounded_container_length_is_no_cut():
+    assert not cut_short(298, 300, 30.0) and not cut_short(100, 101, None)
+    assert cut_short(270, 300, 30.0) and cut_short(97, 100, None)
+    assert not cut_short(5, None, 30.0)
 
 
 def test_realtime_paces_a_file_at_its_own_rate_and_makes_it_live(tmp_path):
