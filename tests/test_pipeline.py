@@ -196,6 +196,27 @@ def test_a_signal_mid_replay_stops_quickly_with_a_valid_partial_results_file(tmp
     assert orphans_of(process.pid) == []
 
 
+def test_three_quick_ctrl_c_say_exactly_how_many_lines_the_file_holds(tmp_path):
+    results = tmp_path / "impatient.jsonl"
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(results),
+                                         "--no-status"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for_results(results, 20, process)
+        for _ in range(3):  # an impatient user: the display writes its last lines as it closes
+            os.killpg(process.pid, signal.SIGINT)
+            time.sleep(0.05)
+        _stdout, stderr = process.communicate(timeout=60)
+    finally:
+        kill_if_running(process)
+    assert process.returncode == 130, stderr[-3000:]
+    match = re.search(r"interrupted at frame \d+ of 464; (\d+) results written", stderr)
+    assert match, stderr[-3000:]
+    assert int(match.group(1)) == len(read_results(results))
+    assert orphans_of(process.pid) == []
+
+
 def test_ctrl_c_while_the_stages_start_stops_cleanly(tmp_path):
     results = tmp_path / "early.jsonl"
     video = shared_file(MEDIA / "office-woman.mp4")

@@ -41,6 +41,10 @@ class StatusInbox:
             self._read_status(status)
         service.answer(ready, make_report)
 
+    def read_final(self, status: zmq.Socket) -> None:
+        """Every heartbeat still waiting once the stages have exited (each sends one as it closes)."""
+        self._read_status(status)
+
     def _read_status(self, status: zmq.Socket) -> None:
         """Every heartbeat waiting; malformed ones, and any not from a worker running here
         (name and pid), are dropped and counted."""

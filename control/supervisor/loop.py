@@ -94,7 +94,7 @@ class Supervisor:
         self.metrics = MetricsServer.start(self.config.supervisor)
         context = zmq.Context()
         sockets: list[zmq.Socket] = []
-        note = None
+        note = status = None
         previous = {sig: signal.signal(sig, self.shutdown.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             control, status = self._bind_links(context, sockets)
@@ -110,6 +110,8 @@ class Supervisor:
         finally:
             # Still under this supervisor's handlers: a signal now cannot cut the cleanup short.
             stop_leftovers(self.workers, self.shutdown.leftovers_deadline_s(time.monotonic()))
+            if status is not None:  # the stages' last heartbeats, sent as they closed: the final counts
+                self.inbox.read_final(status)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             discovery.unregister(note)
