@@ -13,6 +13,15 @@ OUTPUT_FAILED_EXIT_CODE = 4
 SIGNAL_EXIT_BASE = 128
 
 
+class Interrupted(KeyboardInterrupt):
+    """A SIGINT or SIGTERM that arrived before a command had its own handlers in place
+    (``fakeblock.control.cli.entry``); handled as Ctrl-C is, with its own exit code."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
 class UserError(Exception):
     """Something the user can fix: a bad path, option, file or port.
 

@@ -1,5 +1,5 @@
 """Allow ``python -m fakeblock``."""
 
-from fakeblock.control.cli.app import main
+from fakeblock.control.cli.entry import main
 
 main()

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from fakeblock.common.errors import SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, UserError
+from fakeblock.common.errors import SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, Interrupted, UserError
 from fakeblock.common.tensorflow_setup import missing_tensorflow, needs_tensorflow_message
 
 VERBOSE_HELP = "Log debug messages too (default: info and above)."
@@ -20,9 +20,11 @@ def report_user_errors():
     """Turn user errors into ``error: <message>`` on stderr and exit code 2."""
     try:
         yield
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(SIGNAL_EXIT_BASE + signal.SIGINT) from None
+    except KeyboardInterrupt as interruption:  # Ctrl-C, or a SIGTERM as fakeblock.control.cli.entry raises it
+        number = getattr(interruption, "signal_number", signal.SIGINT)
+        if not isinstance(interruption, Interrupted):  # the entry point words its own interruptions
+            typer.echo(f"interrupted ({signal.Signals(number).name})", err=True)
+        raise typer.Exit(SIGNAL_EXIT_BASE + number) from None
     except UserError as error:  # DataError, TrainError, ModelError and the rest derive from it
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(USER_ERROR_EXIT_CODE) from None
