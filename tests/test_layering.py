@@ -102,7 +102,7 @@ def test_the_checks_see_the_whole_package():
     layers = {_layer(module) for module in _modules()}
     assert layers == {"entry", "core", "control", "api", "train", *STAGES}
     assert "fakeblock.common.wire" in _graph()["fakeblock.detect.stage"]
-    assert "fakeblock.control.cli.app" in _graph()["fakeblock.__main__"]
+    assert "fakeblock.control.cli.entry" in _graph()["fakeblock.__main__"]
 
 
 # Every stage folder has the GUIDE's pair: core.py (pure per-frame work) and stage.py (its loop).
