@@ -21,6 +21,7 @@ from fakeblock.common import wire
 from fakeblock.common.counters import FRAMES_IN, IDLE_S, MALFORMED, UNEXPECTED, UPTIME_S
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.security.access import Security, SecurityConfig, check_bind_allowed
+from fakeblock.common.security.handshakes import HandshakeWatch
 from fakeblock.common.sockets import CONTROL_HWM, STATUS_HWM, bind, connect, make_socket
 
 LOGGER = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class StageRuntime:
         self._sockets: list[zmq.Socket] = []
         # Called at every poll, also while a send waits for room (each keeps its own pace).
         self.periodic: list[Callable[[], None]] = []
+        self.handshakes: HandshakeWatch | None = None  # made with the first CURVE client socket
         self.control = self.socket(zmq.SUB, CONTROL_HWM, connect_to=endpoints.control)
         self.status = self.socket(zmq.PUSH, STATUS_HWM, connect_to=endpoints.status, linger_ms=200)
         # Under a supervisor the parent's pid is given: if the parent dies, stop rather
@@ -110,9 +112,18 @@ class StageRuntime:
             bind(socket, bind_to)
         if connect_to:
             self.security.client(socket)
+            if self.security.config.keys_directory is not None:
+                self._watch_handshakes(socket)
             for endpoint in (connect_to,) if isinstance(connect_to, str) else connect_to:
                 connect(socket, endpoint)
         return socket
+
+    def _watch_handshakes(self, socket: zmq.Socket) -> None:
+        """Say in the log when ``socket``'s CURVE handshakes fail (its monitor closes with it)."""
+        if self.handshakes is None:
+            self.handshakes = HandshakeWatch(self.name, self.security.config.client_key_name)
+            self.periodic.append(self.handshakes.check)
+        self._sockets.append(self.handshakes.watch(socket))
 
     def count(self, name: str, amount: float = 1) -> None:
         """Add to a counter reported in heartbeats."""

@@ -339,3 +339,51 @@ def test_a_key_folder_or_allow_list_others_can_write_is_refused_in_one_line(tmp_
         assert str(path) in str(refused.value) and "\n" not in str(refused.value)
         path.chmod(mode)
     check_private(keys)
+
+
+# ---------------------------------------------------------------------------------------
+# A stage whose handshakes fail says why
+# ---------------------------------------------------------------------------------------
+
+def handshake_warnings(keys_of_the_stage, endpoint: str, tmp_path, caplog) -> list[str]:
+    """The warnings of a stage runtime holding ``keys_of_the_stage`` that connects to ``endpoint``."""
+    from fakeblock.common.endpoints import ipc_endpoints
+    from fakeblock.common.runtime import StageRuntime
+
+    runtime = StageRuntime("detect", 0, ipc_endpoints(tmp_path), SecurityConfig(keys_directory=str(keys_of_the_stage)),
+                           handle_signals=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="fakeblock.common.security.handshakes"):
+            runtime.socket(zmq.PUSH, 10, connect_to=endpoint)
+            for _ in range(20):  # two seconds of the stage's polls
+                runtime.poll([], 100)
+    finally:
+        runtime.close()
+    return [record.getMessage() for record in caplog.records if record.name.endswith("handshakes")]
+
+
+@pytest.mark.timeout(60)
+def test_a_stage_whose_key_is_not_allowed_says_so(sockets, keys_directory, tmp_path, caplog):
+    _pull, endpoint = curve_server(sockets, keys_directory)
+    stranger_keys = tmp_path / "stranger-keys"
+    generate_keys(stranger_keys)
+    # The stranger holds the site's server key, but a client key the site never allowed.
+    (stranger_keys / "server.key").write_text((keys_directory / "server.key").read_text())
+    warnings = handshake_warnings(stranger_keys, endpoint, tmp_path / "run", caplog)
+    assert warnings and f"{endpoint} refused this host's key 'client'" in warnings[0]
+    assert len(warnings) < 5  # one line, not one per retry
+
+
+@pytest.mark.timeout(60)
+def test_a_stage_holding_another_sites_server_key_says_so(sockets, keys_directory, tmp_path, caplog):
+    _pull, endpoint = curve_server(sockets, keys_directory)
+    other_site = tmp_path / "other-site"
+    generate_keys(other_site)
+    warnings = handshake_warnings(other_site, endpoint, tmp_path / "run", caplog)
+    assert warnings and "holds another site's server key" in warnings[0] and endpoint in warnings[0]
+
+
+@pytest.mark.timeout(60)
+def test_an_allowed_stage_logs_no_handshake_problem(sockets, keys_directory, tmp_path, caplog):
+    _pull, endpoint = curve_server(sockets, keys_directory)
+    assert handshake_warnings(keys_directory, endpoint, tmp_path / "run", caplog) == []
