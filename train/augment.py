@@ -1,4 +1,8 @@
-"""Training-time augmentation and the ``tf.data`` input pipeline."""
+"""Training-time augmentation and the ``tf.data`` input pipelines.
+
+The training input is a pure function of the seed and the epoch, so a run resumed at
+epoch ``e`` sees the very batches an uninterrupted run sees there (see ``training_batches``).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
+from keras.random import SeedGenerator
 
 from fakeblock.common.preprocess import normalise_faces
 
-SHUFFLE_BUFFER = 8192
+# Independent random streams of the training input, each seeded by (seed, stream, epoch, batch).
+ORDER_STREAM, AUGMENT_STREAM, ERASE_STREAM = 1, 2, 3
 ERASE_AREA_FRACTION = (0.02, 0.2)
 ERASE_ASPECT_RATIO = (0.3, 3.3)
 
@@ -65,33 +71,82 @@ def _span_mask(start: tf.Tensor, length: tf.Tensor, size: tf.Tensor) -> tf.Tenso
     return (pixels >= tf.round(start)[:, tf.newaxis]) & (pixels < tf.round(start + length)[:, tf.newaxis])
 
 
-def make_tf_dataset(faces: np.ndarray, targets: np.ndarray, batch_size: int, training: bool,
-                    seed: int = 1337, sample_weights: np.ndarray | None = None,
-                    erase_probability: float = 0.0) -> tf.data.Dataset:
-    """Batches of normalised faces, one-hot (or soft) targets and optional per-face weights.
+class _DrawsFrom(SeedGenerator):
+    """Seeds for Keras's random ops, derived from one fixed seed: the k-th draw folds in k.
 
-    Augmented when ``training``; then ``erase_probability`` of the faces also get a
-    rectangle of noise (``erase_random_rectangles``).
+    Keras's random layers draw from a ``SeedGenerator`` whose state is a variable; in a
+    parallel ``tf.data`` map the batches race for it, and a new process starts it again
+    from the seed, so a resumed run would see its first epoch's augmentations again.  This
+    one holds no variable: a traced augmentation is a pure function of the seed it gets.
     """
-    inputs = normalise_faces(faces)
-    columns = (inputs, targets.astype(np.float32))
+
+    def __init__(self, seed: tf.Tensor):  # no super().__init__(): that would create the state variable
+        self.fixed_seed = seed
+        self.draws = 0
+
+    def next(self, ordered: bool = True) -> tf.Tensor:
+        self.draws += 1
+        return tf.random.experimental.stateless_fold_in(self.fixed_seed, self.draws)
+
+
+def augment(augmenter: keras.Sequential, faces: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """``augmenter``'s layers applied to a batch, each drawing from ``seed`` (two integers) alone."""
+    for index, layer in enumerate(augmenter.layers):
+        draws = _DrawsFrom(tf.random.experimental.stateless_fold_in(seed, index))
+        transformation = layer.get_random_transformation(faces, training=True, seed=draws)
+        faces = layer.transform_images(faces, transformation, training=True)
+    return tf.clip_by_value(faces, 0.0, 1.0)
+
+
+def batch_seed(seed: int, stream: int, epoch: tf.Tensor, step: tf.Tensor | int = 0) -> tf.Tensor:
+    """The stateless seed of one random stream (order, augmentation, erasing) at one epoch and batch."""
+    key = tf.constant([seed, stream], tf.int64)
+    return tf.random.experimental.stateless_fold_in(tf.random.experimental.stateless_fold_in(key, epoch), step)
+
+
+def epoch_order(count: int, seed: int, epoch: tf.Tensor) -> tf.Tensor:
+    """The order of the ``count`` training faces in ``epoch``: a permutation fixed by seed and epoch."""
+    return tf.argsort(tf.random.stateless_uniform([count], batch_seed(seed, ORDER_STREAM, epoch)))
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    """Batches in one pass over ``count`` faces (the last one may be short)."""
+    return -(-count // batch_size)
+
+
+def training_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 1337,
+                     first_epoch: int = 0, sample_weights: np.ndarray | None = None,
+                     erase_probability: float = 0.0) -> tf.data.Dataset:
+    """Endless augmented batches ``(faces, targets[, weights])``, epoch after epoch from ``first_epoch``.
+
+    Each epoch is one pass over every face (``steps_per_epoch`` batches) in its own order,
+    and each batch is augmented (and, with ``erase_probability``, erased) with seeds made
+    from ``(seed, epoch, batch)`` alone: epoch ``e`` holds the same batches whether the run
+    started at 0 or was resumed at ``e``, however many threads build them.
+    """
+    inputs = tf.constant(normalise_faces(faces))
+    columns = [tf.constant(targets.astype(np.float32))]
     if sample_weights is not None:
-        columns += (sample_weights.astype(np.float32),)
-    dataset = tf.data.Dataset.from_tensor_slices(columns)
-    if training:
-        dataset = dataset.shuffle(min(SHUFFLE_BUFFER, len(inputs)), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    if training:
-        augmenter = make_augmenter(seed)
-        dataset = dataset.map(lambda x, *rest: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), *rest),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        columns.append(tf.constant(sample_weights.astype(np.float32)))
+    count, augmenter = len(faces), make_augmenter(seed)
+    steps = steps_per_epoch(count, batch_size)
+
+    def make_batch(epoch: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        rows = epoch_order(count, seed, epoch)[step * batch_size:(step + 1) * batch_size]
+        batch = augment(augmenter, tf.gather(inputs, rows), batch_seed(seed, AUGMENT_STREAM, epoch, step))
         if erase_probability > 0:
-            batch_seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
-            dataset = tf.data.Dataset.zip((dataset, batch_seeds)).map(
-                lambda columns, batch_seed: (erase_random_rectangles(columns[0], batch_seed, erase_probability),
-                                             *columns[1:]),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+            batch = erase_random_rectangles(batch, batch_seed(seed, ERASE_STREAM, epoch, step), erase_probability)
+        return (batch, *(tf.gather(column, rows) for column in columns))
+
+    batches = tf.data.Dataset.counter(first_epoch).flat_map(
+        lambda epoch: tf.data.Dataset.range(steps).map(lambda step: (epoch, step)))
+    return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """One pass of batches ``(faces, targets)`` in order, not augmented: for validation."""
+    dataset = tf.data.Dataset.from_tensor_slices((normalise_faces(faces), targets.astype(np.float32)))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:

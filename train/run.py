@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -18,11 +19,12 @@ from fakeblock.classify.model_runtime import TFLITE_SUFFIX, EmotionModel, ModelE
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train import class_metrics, data, distill, from_tflite
-from fakeblock.train.augment import make_tf_dataset, one_hot
+from fakeblock.train.augment import evaluation_batches, one_hot, steps_per_epoch, training_batches
 from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import export_tflite
 from fakeblock.train.fit_progress import RichProgress
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
+from fakeblock.train.resume import ReseedDropout, ResumePoint, restore, rewind_history
 from fakeblock.train.run_files import (
     BACKUP_FOLDER_NAME,
     BEST_MODEL_NAME,
@@ -150,15 +152,20 @@ def run(config: TrainConfig) -> dict:
     LOGGER.info("training on %d %s faces, validating on %d %s faces", len(train_faces),
                 dataset.training_split(), len(validation_faces), validation_split)
     weights = class_weights(train_labels, config.class_weight_power)
-    train_data = make_tf_dataset(train_faces, train_targets, config.batch_size, True, config.seed,
-                                 sample_weights=weights[train_labels], erase_probability=config.erase_probability)
-    validation_data = make_tf_dataset(validation_faces, one_hot(validation_labels, len(EMOTIONS)), 256, False)
+    validation_data = evaluation_batches(validation_faces, one_hot(validation_labels, len(EMOTIONS)), 256)
 
     _compile(model, config)
+    first_epoch = restore(model, output / BACKUP_FOLDER_NAME) if config.resume else 0
+    if config.resume:
+        rewind_history(output / HISTORY_NAME, first_epoch)
+    train_data = training_batches(train_faces, train_targets, config.batch_size, config.seed, first_epoch,
+                                  sample_weights=weights[train_labels], erase_probability=config.erase_probability)
     (output / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
     timer = EpochTimer(output / TIMING_NAME)
-    model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-              callbacks=[timer, *_callbacks(config, output)], verbose=0, shuffle=False)  # tf.data shuffles
+    model.fit(train_data, validation_data=validation_data, epochs=config.epochs, initial_epoch=first_epoch,
+              steps_per_epoch=steps_per_epoch(len(train_faces), config.batch_size),
+              callbacks=[timer, *_callbacks(config, output)], verbose=0)
+    shutil.rmtree(output / BACKUP_FOLDER_NAME, ignore_errors=True)
     return finish(config, output, dataset, validation_split, timer.total_s())
 
 
@@ -203,18 +210,24 @@ def _training_rows(config: TrainConfig, dataset: data.FaceDataset, teachers: Seq
 
 
 def _callbacks(config: TrainConfig, output: Path) -> list[keras.callbacks.Callback]:
-    """Backup for --resume, best-model checkpoint, learning-rate schedule, history and progress."""
+    """Best-model checkpoint, learning-rate schedule, history, the resume point and progress.
+
+    At an epoch's end they run in this order: the best model and the history row are
+    written before the resume point, so a run killed in between runs that epoch again
+    (``rewind_history`` drops its row); the progress line comes once all are saved.
+    """
     history_path = output / HISTORY_NAME
     # Only a resumed run must beat its earlier epochs; a fresh run into a finished output
     # folder must not inherit the old best, or it might never save and would then export
     # the previous run's model.keras as its own.
     best_so_far = _best_so_far(history_path) if config.resume else None
     return [
-        keras.callbacks.BackupAndRestore(str(output / BACKUP_FOLDER_NAME)),
+        ReseedDropout(config.seed),
         keras.callbacks.ModelCheckpoint(str(output / BEST_MODEL_NAME), monitor="val_accuracy", mode="max",
                                         save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate_at(epoch, config)),
         keras.callbacks.CSVLogger(str(history_path), append=config.resume),
+        ResumePoint(output / BACKUP_FOLDER_NAME),
         RichProgress(config.epochs),
     ]
 
