@@ -1,14 +1,18 @@
 """``fakeblock up`` with its results on a full disk or on /dev/full: one line, a quick non-zero exit,
-no restart of the display, whole lines only, nothing left running."""
+no restart of the display, whole lines only, nothing left running; and on a pipe whose
+display is killed: no hang, a warning, every frame delivered in whole lines."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import threading
 
 import pytest
 
-from tests.helpers import MEDIA, OFFICE_FRAMES, fakeblock, shared_file
+from tests.helpers import MEDIA, OFFICE_FRAMES, fakeblock, kill_if_running, orphans_of, shared_file, wait_until
 from tests.test_results_faults import small_disk
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -42,3 +46,34 @@ def test_a_replay_onto_a_full_disk_stops_with_one_line_and_whole_lines(tmp_path)
 
 def test_a_replay_onto_dev_full_stops_with_one_line():
     assert_failed_once(replay("/dev/full"), "error: no space left on device writing /dev/full: 0 lines kept")
+
+
+def test_a_display_killed_while_writing_to_a_pipe_goes_on_without_reading_it():
+    # `--results /dev/stdout | cat`. Before: the restarted display blocked reading the pipe to resume: a hang.
+    video = shared_file(MEDIA / "office-woman.mp4")
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", "/dev/stdout",
+                                         "--no-status"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    received: list[bytes] = []
+    errors: list[bytes] = []
+    readers = [threading.Thread(target=lambda: received.extend(process.stdout), daemon=True),
+               threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        wait_until(lambda: len(received) >= 120, 120, "120 lines through the pipe", process)
+        displays = orphans_of(process.pid, "display")
+        assert displays, f"no display process under {process.pid}"
+        os.kill(displays[0], signal.SIGKILL)
+        process.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        kill_if_running(process)
+    for reader in readers:
+        reader.join(timeout=10)
+    stderr = b"".join(errors).decode()
+    assert process.returncode == 0, stderr[-3000:]
+    assert "cannot be checked" in stderr and "Traceback" not in stderr, stderr[-3000:]
+    assert all(line.endswith(b"\n") for line in received), "a line reached the pipe cut"
+    frames = [json.loads(line)["frame"] for line in received]
+    assert set(frames) == set(range(OFFICE_FRAMES)), "frames are missing from the pipe"
+    print(f"pipe: exit 0, {len(frames)} lines for {OFFICE_FRAMES} frames after a display kill")
