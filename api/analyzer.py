@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fakeblock.api.analyzer_options import analyzer_settings, video_settings
+from fakeblock.api.analyzer_options import analyzer_settings, checked_color, video_settings
 from fakeblock.api.analyzer_results import Face, FrameResult
 from fakeblock.capture.core import IMAGE_SUFFIXES, Source, open_source
 from fakeblock.classify.core import Pending, empty_result, split_results, stack_crops
@@ -46,7 +46,9 @@ ImageInput = np.ndarray | str | os.PathLike[str]
 VideoInput = str | int | os.PathLike[str]
 # The stream name of a still image in its (unseen) frame info.
 STILL_STREAM = "image"
-IMAGE_CHANNELS = (1, 3, 4)  # grey, BGR, BGRA
+IMAGE_CHANNELS = (1, 3, 4)  # grey, BGR (or RGB), BGRA (or RGBA)
+# OpenCV's conversion to BGR order of an RGB array, by its number of channels.
+TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
 
 
 class ImageError(UserError, ValueError):
@@ -75,16 +77,19 @@ class Analyzer:
         LOGGER.debug("analyzer: model %s, tracking %s", self._model.path,
                      "on" if self.detect_config.tracking else "off")
 
-    def analyze(self, image: ImageInput) -> list[Face]:
-        """The faces of one still image, largest first: a BGR uint8 array or an image file's path.
+    def analyze(self, image: ImageInput, *, color: str = "bgr") -> list[Face]:
+        """The faces of one still image, largest first: a uint8 array or an image file's path.
 
         A still has no neighbours to track through, so every image gets the full-frame
         scan (the ``tracking off`` path) and its faces have no ``track``.  A file is read
         as ``fakeblock up --source`` reads it (a photo over 4096 px is shrunk, and boxes
-        are in the shrunk image's pixels); an array is taken as it is.  Raises ``ImageError``
-        (a ``ValueError``) for an array or file that is not an image.
+        are in the shrunk image's pixels); an array is taken as it is, its channels in
+        ``color`` order: ``"bgr"`` (OpenCV's, the default) or ``"rgb"`` (Pillow's,
+        matplotlib's; RGBA with a fourth channel).  ``color`` changes nothing for a file or
+        a grey array.  Raises ``ImageError`` (a ``ValueError``) for an array or file that is
+        not an image, ``OptionError`` for another ``color``.
         """
-        pixels = read_image(image)
+        pixels = read_image(image, checked_color(color))
         self._open_model()
         boxes, crops = detect(pixels, self._cascade, self.detect_config, wire.MAX_FACES_PER_FRAME)
         info = wire.FrameInfo(STILL_STREAM, 0, 0.0, time.monotonic())
@@ -174,13 +179,20 @@ class Analyzer:
         self.close()
 
 
-def read_image(image: ImageInput) -> np.ndarray:
-    """The pixels of an array (checked) or of an image file (read as ``--source`` reads it)."""
+def read_image(image: ImageInput, color: str = "bgr") -> np.ndarray:
+    """The BGR pixels of an array in ``color`` order (checked) or of an image file (read as ``--source`` reads it)."""
     if isinstance(image, np.ndarray):
-        return checked_array(image)
+        return bgr_order(checked_array(image), color)
     if isinstance(image, (str, os.PathLike)):
         return read_image_file(Path(image))
-    raise TypeError(f"analyze() takes a BGR uint8 numpy array or an image path, not {type(image).__name__}")
+    raise TypeError(f"analyze() takes a uint8 numpy array or an image path, not {type(image).__name__}")
+
+
+def bgr_order(image: np.ndarray, color: str) -> np.ndarray:
+    """A checked image with its channels in OpenCV's order: an RGB(A) one swapped, BGR(A) and grey as they are."""
+    if color == "bgr" or image.ndim == 2 or image.shape[2] not in TO_BGR:
+        return image
+    return cv2.cvtColor(image, TO_BGR[image.shape[2]])
 
 
 def checked_array(image: np.ndarray) -> np.ndarray:

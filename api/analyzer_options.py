@@ -4,8 +4,10 @@ An analyzer takes the detect and classify settings under the names ``fakeblock u
 them (the fields of :class:`DetectConfig` and :class:`ClassifyConfig` made with
 :func:`fakeblock.common.options.option`), and ``analyze_video`` the capture settings that
 concern one source (``stream``, ``realtime``, ``max_frames``).  Values are checked against
-the same limits the command line enforces.  Nothing here loads OpenCV or a model, so the
-CLI can build its ``analyze`` options from it at start-up.
+the same limits the command line enforces.  ``analyze`` also takes ``color``, the channel
+order of an array (no option of ``fakeblock up``, whose frames come from OpenCV in BGR).
+Nothing here loads OpenCV or a model, so the CLI can build its ``analyze`` options from it
+at start-up.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from fakeblock.common.options import Option, TableEntry, entries_of
 PIPELINE_ONLY_OPTIONS = ("max_batch_size", "batch_timeout_ms")
 # The capture settings that concern one source (the rest are worked out by `fakeblock up`).
 SOURCE_OPTIONS = ("stream", "realtime", "max_frames")
+# The channel orders an array given to ``analyze`` may have; OpenCV's BGR first, the default.
+COLOR_ORDERS = ("bgr", "rgb")
 
 # How an option's type is named in an error.
 TYPE_WORDS = {bool: "True or False", int: "a whole number", float: "a number", str: "a string"}
@@ -118,3 +122,10 @@ def video_settings(options: Mapping[str, Any]) -> CaptureConfig:
     """The capture settings of one ``analyze_video`` call (``stream``, ``realtime``, ``max_frames``)."""
     _refuse_unknown(options, VIDEO_OPTIONS, "analyze_video()")
     return _settings(CaptureConfig, options, VIDEO_OPTIONS)
+
+
+def checked_color(color: object) -> str:
+    """``color`` if it is one of :data:`COLOR_ORDERS`, else ``OptionError``."""
+    if not isinstance(color, str) or color not in COLOR_ORDERS:
+        raise OptionError(f"color must be one of {', '.join(COLOR_ORDERS)}, not {color!r}")
+    return color

@@ -69,6 +69,39 @@ def test_an_array_gives_the_faces_of_its_file_in_colour_grey_or_bgra(analyzer, j
         assert face.box == expected[0].box
 
 
+@pytest.fixture(scope="module")
+def photo():
+    """The shipped astronaut photo, BGR as OpenCV reads it: one face, and colours that tell RGB from BGR."""
+    return fakeblock.astronaut_photo()
+
+
+def test_an_rgb_array_said_to_be_rgb_gives_the_faces_of_its_bgr_original(analyzer, photo):
+    expected = analyzer.analyze(photo)
+    assert len(expected) == 1
+    rgb = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)
+    assert analyzer.analyze(rgb, color="rgb") == expected
+    assert analyzer.analyze(photo, color="bgr") == expected
+    # Taken for BGR, the same RGB array is another image: the order matters on this photo.
+    assert analyzer.analyze(rgb) != expected
+    bgra = cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA)
+    assert analyzer.analyze(cv2.cvtColor(photo, cv2.COLOR_BGR2RGBA), color="rgb") == analyzer.analyze(bgra)
+    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    assert analyzer.analyze(grey, color="rgb") == analyzer.analyze(grey)
+
+
+def test_color_leaves_an_image_file_as_it_is_read(analyzer, photo, tmp_path):
+    path = tmp_path / "astronaut.png"  # lossless: the file's pixels are the array's
+    cv2.imwrite(str(path), photo)
+    assert analyzer.analyze(path, color="rgb") == analyzer.analyze(path) == analyzer.analyze(photo)
+
+
+@pytest.mark.parametrize("color", ["RGB", "hsv", None])
+def test_a_color_other_than_bgr_or_rgb_is_one_line_naming_both(analyzer, photo, color):
+    with pytest.raises(fakeblock.OptionError) as caught:
+        analyzer.analyze(photo, color=color)
+    assert str(caught.value) == f"color must be one of bgr, rgb, not {color!r}"
+
+
 def test_a_photo_without_faces_has_none(analyzer):
     assert analyzer.analyze(shared_file(MEDIA / "no-faces.jpg")) == []
 
