@@ -1,5 +1,7 @@
 """fakeblock in one process: ``Analyzer().analyze(image)`` and ``analyze_video(source)``.
 
+:func:`analyze` is both in one call, for a script that has one image or video to look at.
+
 No ZeroMQ and no child processes: an :class:`Analyzer` calls, frame after frame, the same
 functions the stages of ``fakeblock up`` call, in the same order:
 
@@ -30,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fakeblock.api.analyzer_options import analyzer_settings, checked_color, video_settings
+from fakeblock.api.analyzer_options import OptionError, analyzer_settings, checked_color, video_settings
 from fakeblock.api.analyzer_results import Face, FrameResult
 from fakeblock.capture.core import IMAGE_SUFFIXES, Source, open_source
 from fakeblock.classify.core import Pending, empty_result, split_results, stack_crops
@@ -177,6 +179,37 @@ class Analyzer:
 
     def __exit__(self, *exception: object) -> None:
         self.close()
+
+
+def analyze(source: ImageInput | VideoInput, *, color: str = "bgr", stream: str | None = None,
+            realtime: bool = False, max_frames: int | None = None, **options: Any) -> list[Face] | list[FrameResult]:
+    """What an ``Analyzer(**options)`` finds in ``source``, in one call that closes the analyzer after.
+
+    An array or an image file's path gives :meth:`Analyzer.analyze`'s list of faces (an
+    array's channels in ``color`` order); anything else ``--source`` takes (a video file, a
+    folder, ``demo``, a stream URL, a camera index) gives the list of every frame's result
+    that :meth:`Analyzer.analyze_video` yields, with its ``stream``, ``realtime`` and
+    ``max_frames``, which an image leaves unused.  A camera never ends, so it needs
+    ``max_frames``.  For several images, or a video's frames as they come, keep an
+    :class:`Analyzer`: each call here loads the model again.
+    """
+    checked_color(color)
+    if not isinstance(source, np.ndarray) and max_frames is None and is_camera(source):
+        raise OptionError(f"camera {source} never ends: give max_frames, or iterate Analyzer().analyze_video")
+    with Analyzer(**options) as analyzer:
+        if isinstance(source, np.ndarray) or (not isinstance(source, int) and is_image_path(source)):
+            return analyzer.analyze(source, color=color)
+        return list(analyzer.analyze_video(source, stream=stream, realtime=realtime, max_frames=max_frames))
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """True for the path of an image file, which :meth:`Analyzer.analyze` reads (not for a folder)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES and not Path(path).is_dir()
+
+
+def is_camera(source: VideoInput) -> bool:
+    """True for a camera index, as a number or as the digits ``--source`` takes."""
+    return isinstance(source, int) or os.fspath(source).strip().isdigit()
 
 
 def read_image(image: ImageInput, color: str = "bgr") -> np.ndarray:

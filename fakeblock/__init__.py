@@ -7,6 +7,8 @@ In one process, without the pipeline::
     with fakeblock.Analyzer() as analyzer:
         faces = analyzer.analyze("photo.jpg")
 
+or, for one image or video, ``faces = fakeblock.analyze("photo.jpg")``.
+
 The names below load on first use (module ``__getattr__``), so ``import fakeblock``
 loads neither OpenCV nor the model runtime.
 """
@@ -17,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fakeblock.api.analyzer import Analyzer, ImageError
+    from fakeblock.api.analyzer import Analyzer, ImageError, analyze
     from fakeblock.api.analyzer_options import OptionError
     from fakeblock.api.analyzer_results import Face, FrameResult
     from fakeblock.capture.demo import astronaut_photo
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 _LAZY_NAMES = {
     "Analyzer": "fakeblock.api.analyzer",
     "ImageError": "fakeblock.api.analyzer",
+    "analyze": "fakeblock.api.analyzer",  # Analyzer(**options).analyze or .analyze_video in one call
     "OptionError": "fakeblock.api.analyzer_options",
     "Face": "fakeblock.api.analyzer_results",
     "FrameResult": "fakeblock.api.analyzer_results",
@@ -35,7 +38,7 @@ _LAZY_NAMES = {
     "astronaut_photo": "fakeblock.capture.demo",  # the demo's photo, for a first try of analyze()
 }
 __all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__",
-           "astronaut_photo"]
+           "analyze", "astronaut_photo"]
 
 
 def __getattr__(name: str) -> Any:

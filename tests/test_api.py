@@ -102,6 +102,38 @@ def test_a_color_other_than_bgr_or_rgb_is_one_line_naming_both(analyzer, photo, 
     assert str(caught.value) == f"color must be one of bgr, rgb, not {color!r}"
 
 
+def test_the_one_call_gives_what_the_analyzer_gives_for_an_array_a_file_and_a_video(analyzer, photo, tmp_path):
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), photo)
+    faces = analyzer.analyze(photo)
+    assert fakeblock.analyze(photo) == faces and fakeblock.analyze(path) == faces and len(faces) == 1
+    assert fakeblock.analyze(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB), color="rgb") == faces
+    frames = fakeblock.analyze("demo", max_frames=5)
+    assert frames == list(analyzer.analyze_video("demo", max_frames=5))
+    assert [frame.frame for frame in frames] == list(range(5)) and all(frame.faces for frame in frames)
+
+
+def test_the_one_call_passes_its_options_on_and_closes_its_analyzer(photo, monkeypatch):
+    closed = []
+    monkeypatch.setattr(fakeblock.Analyzer, "close", lambda analyzer: closed.append(analyzer))
+    # The photo's face is 95 px wide: with a larger minimum there is none.
+    assert fakeblock.analyze(photo, min_size_px=120) == []
+    (frame,) = fakeblock.analyze("demo", max_frames=1, tracking=False, stream="door")
+    assert frame.stream == "door" and frame.faces[0].track is None
+    assert len(closed) == 2
+    with pytest.raises(TypeError, match="unknown option\\(s\\) min_size;"):
+        fakeblock.analyze(photo, min_size=30)
+    with pytest.raises(fakeblock.OptionError, match="^color must be one of bgr, rgb, not 'BGR'$"):
+        fakeblock.analyze(photo, color="BGR")
+
+
+@pytest.mark.parametrize("camera", [0, "1"])
+def test_the_one_call_refuses_a_camera_without_a_frame_count_before_opening_it(camera, monkeypatch):
+    monkeypatch.setattr(fakeblock.Analyzer, "__init__", lambda *_, **__: pytest.fail("the analyzer was made"))
+    with pytest.raises(fakeblock.OptionError, match=f"^camera {camera} never ends: give max_frames"):
+        fakeblock.analyze(camera)
+
+
 def test_a_photo_without_faces_has_none(analyzer):
     assert analyzer.analyze(shared_file(MEDIA / "no-faces.jpg")) == []
 
