@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from fakeblock.api.analyzer_options import OptionError, analyzer_settings, checked_color, video_settings
-from fakeblock.api.analyzer_results import Face, FrameResult
+from fakeblock.api.analyzer_results import STILL_STREAM, Face, FrameResult
 from fakeblock.capture.core import IMAGE_SUFFIXES, Source, open_source
 from fakeblock.classify.core import Pending, empty_result, split_results, stack_crops
 from fakeblock.classify.model_runtime import EmotionModel
@@ -46,8 +46,6 @@ from fakeblock.display.smoothing import TrackSmoother
 LOGGER = logging.getLogger(__name__)
 ImageInput = np.ndarray | str | os.PathLike[str]
 VideoInput = str | int | os.PathLike[str]
-# The stream name of a still image in its (unseen) frame info.
-STILL_STREAM = "image"
 IMAGE_CHANNELS = (1, 3, 4)  # grey, BGR (or RGB), BGRA (or RGBA)
 # OpenCV's conversion to BGR order of an RGB array, by its number of channels.
 TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}

@@ -14,6 +14,9 @@ from typing import Any
 
 from fakeblock.detect.boxes import Box
 
+# The stream name of a still image in its frame info (frame 0, at 0 s), unseen in its faces.
+STILL_STREAM = "image"
+
 
 @dataclass(frozen=True)
 class Face:

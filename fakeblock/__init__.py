@@ -10,7 +10,7 @@ In one process, without the pipeline::
 or, for one image or video, ``faces = fakeblock.analyze("photo.jpg")``.
 
 The names below load on first use (module ``__getattr__``), so ``import fakeblock``
-loads neither OpenCV nor the model runtime.
+loads neither OpenCV nor the model runtime (nor pandas, which ``results_frame`` needs).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from fakeblock.api.analyzer import Analyzer, ImageError, analyze
     from fakeblock.api.analyzer_options import OptionError
     from fakeblock.api.analyzer_results import Face, FrameResult
+    from fakeblock.api.results_table import results_frame
     from fakeblock.capture.demo import astronaut_photo
     from fakeblock.common.errors import UserError
 
@@ -34,11 +35,12 @@ _LAZY_NAMES = {
     "OptionError": "fakeblock.api.analyzer_options",
     "Face": "fakeblock.api.analyzer_results",
     "FrameResult": "fakeblock.api.analyzer_results",
+    "results_frame": "fakeblock.api.results_table",  # a pandas DataFrame of results, a row per face
     "UserError": "fakeblock.common.errors",
     "astronaut_photo": "fakeblock.capture.demo",  # the demo's photo, for a first try of analyze()
 }
 __all__ = ["Analyzer", "Face", "FrameResult", "ImageError", "OptionError", "UserError", "__version__",
-           "analyze", "astronaut_photo"]
+           "analyze", "astronaut_photo", "results_frame"]
 
 
 def __getattr__(name: str) -> Any:

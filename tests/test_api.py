@@ -39,11 +39,12 @@ def justin():
 
 
 def test_import_fakeblock_loads_neither_opencv_nor_the_model_runtime():
-    code = ("import sys, fakeblock\nheavy = ('cv2', 'zmq', 'ai_edge_litert', 'tensorflow', 'numpy')\n"
+    code = ("import sys, fakeblock\nheavy = ('cv2', 'zmq', 'ai_edge_litert', 'tensorflow', 'numpy', 'pandas')\n"
             "print(sorted(name for name in heavy if name in sys.modules))\n"
-            "print(fakeblock.Analyzer.__module__, 'cv2' in sys.modules)")
+            "print(fakeblock.Analyzer.__module__, 'cv2' in sys.modules)\n"
+            "print(fakeblock.results_frame.__module__, 'pandas' in sys.modules)")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert completed.stdout.splitlines() == ["[]", "fakeblock.api.analyzer True"]
+    assert completed.stdout.splitlines() == ["[]", "fakeblock.api.analyzer True", "fakeblock.api.results_table False"]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         fakeblock.nothing  # noqa: B018 - the attribute access is the test
 
