@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from fakeblock.common.version import VERSION as __version__
+
 if TYPE_CHECKING:
     from fakeblock.api.analyzer import Analyzer, ImageError, analyze
     from fakeblock.api.analyzer_options import OptionError
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from fakeblock.capture.demo import astronaut_photo
     from fakeblock.common.errors import UserError
 
-__version__ = "0.1.0"
 # Public name -> the module that defines it.
 _LAZY_NAMES = {
     "Analyzer": "fakeblock.api.analyzer",

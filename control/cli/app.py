@@ -11,18 +11,33 @@ from typing import Optional
 import typer
 
 from fakeblock.api.analyzer_options import ANALYZE_COMMAND_OPTIONS
+from fakeblock.common.version import VERSION
 from fakeblock.control.cli.deploy_commands import keys_app, status_command
+from fakeblock.control.cli.help_format import CommandGroup
 from fakeblock.control.cli.up_options import config_values, with_table_options
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
 
+# -h as well as --help, on the app and (inherited through the context) on every command.
+HELP_OPTION_NAMES = {"help_option_names": ["-h", "--help"]}
 # Plain help (rich_markup_mode None): click's two columns give each description the room left
 # of its option, where typer's rich panel squeezes it into a fraction of 80 columns.
 app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+                  cls=CommandGroup, context_settings=HELP_OPTION_NAMES, no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+def show_version(wanted: bool) -> None:
+    """``--version``: print ``fakeblock <version>`` and exit 0."""
+    if wanted:
+        typer.echo(f"fakeblock {VERSION}")
+        raise typer.Exit(0)
 
 
 @app.callback()
-def main_callback() -> None:
+def main_callback(
+    version: bool = typer.Option(False, "--version", is_eager=True, expose_value=False, callback=show_version,
+                                 help="Show the version and exit."),
+) -> None:
     """fakeblock: faces in, emotions out, one process per stage."""
 
 

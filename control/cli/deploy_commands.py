@@ -8,11 +8,12 @@ from typing import List, Optional
 
 import typer
 
+from fakeblock.control.cli.help_format import CommandGroup
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging
 
 STATUS_WIDTH_CHARS = 160
-keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machines.", no_args_is_help=True,
-                       rich_markup_mode=None)  # plain help, as the main app's (see cli.py)
+keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machines.", cls=CommandGroup,
+                       no_args_is_help=True, rich_markup_mode=None)  # plain help, as the main app's (see app.py)
 
 
 @keys_app.command("generate")
