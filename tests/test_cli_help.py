@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import fakeblock
@@ -55,4 +56,52 @@ def test_a_bare_group_prints_its_help_on_stdout_and_exits_0(command):
     result = CliRunner().invoke(app, command, terminal_width=80)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    assert result.stdout.startswith("Usage: ") and "Commands" in result.stdout, result.stdout
+    assert result.stdout.startswith("Usage: ") and _command_rows(result.stdout), result.stdout
+
+
+def _command_rows(help_text: str) -> dict[str, str]:
+    """Command name -> summary, from the command lists of a group's help."""
+    rows, in_list = {}, False
+    for line in help_text.splitlines():
+        if line and not line.startswith(" "):
+            in_list = line.endswith(":") and line not in ("Options:", "Arguments:")
+        elif in_list and line.strip():
+            name, _, summary = line.strip().partition(" ")
+            rows[name] = summary.strip()
+    return rows
+
+
+@pytest.mark.parametrize("group", [[], ["keys"]], ids=lambda group: " ".join(group) or "app")
+def test_command_summaries_are_whole_sentences_at_80_columns(group):
+    # No terminal_width: click then measures the terminal, here COLUMNS, as it does for a user.
+    result = CliRunner().invoke(app, [*group, "--help"], env={"COLUMNS": "80"})
+    rows = _command_rows(result.stdout)
+    assert rows, result.stdout
+    cut = {name: summary for name, summary in rows.items() if summary.endswith(("...", "…"))
+           or not summary.endswith(".")}
+    assert not cut, result.stdout
+
+
+def _commands(group, prefix=()) -> dict[str, object]:
+    """Every command under ``group``, by its words (``keys generate``), groups too."""
+    found = {}
+    for name, command in group.commands.items():
+        found[" ".join((*prefix, name))] = command
+        if hasattr(command, "commands"):
+            found.update(_commands(command, (*prefix, name)))
+    return found
+
+
+def test_summaries_fit_the_short_form_shells_and_narrow_terminals_get():
+    # click's default limit, 45 characters: the summary of shell completion and of a 59-column terminal.
+    commands = _commands(typer.main.get_command(app))
+    assert {"up", "analyze", "keys generate"} <= set(commands)
+    cut = {name: command.get_short_help_str() for name, command in commands.items()
+           if command.get_short_help_str().endswith("...")}
+    assert not cut
+
+
+def test_commands_are_listed_by_use_with_up_first():
+    rows = list(_command_rows(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"}).stdout))
+    assert rows[0] == "up"
+    assert rows == ["up", "analyze", "report", "status", "keys", "train", "eval", "ensemble"]

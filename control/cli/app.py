@@ -13,7 +13,7 @@ import typer
 from fakeblock.api.analyzer_options import ANALYZE_COMMAND_OPTIONS
 from fakeblock.common.version import VERSION
 from fakeblock.control.cli.deploy_commands import keys_app, status_command
-from fakeblock.control.cli.help_format import CommandGroup
+from fakeblock.control.cli.help_format import RUN_SECTION, TRAIN_SECTION, WATCH_SECTION, CommandGroup
 from fakeblock.control.cli.up_options import config_values, with_table_options
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
 
@@ -21,7 +21,11 @@ from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, 
 HELP_OPTION_NAMES = {"help_option_names": ["-h", "--help"]}
 # Plain help (rich_markup_mode None): click's two columns give each description the room left
 # of its option, where typer's rich panel squeezes it into a fraction of 80 columns.
-app = typer.Typer(help="Real-time facial emotion recognition as a multiprocess ZeroMQ pipeline.",
+APP_HELP = ("Recognise emotions on faces in photos, videos and camera streams.\n\n"
+            "Each stage (capture, detect, classify, display) runs in its own process, on one machine "
+            "or several; they talk over ZeroMQ (a message library).\n\n"
+            "Run fakeblock COMMAND -h for a command's options.")
+app = typer.Typer(help=APP_HELP,
                   cls=CommandGroup, context_settings=HELP_OPTION_NAMES, no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
@@ -38,7 +42,7 @@ def main_callback(
     version: bool = typer.Option(False, "--version", is_eager=True, expose_value=False, callback=show_version,
                                  help="Show the version and exit."),
 ) -> None:
-    """fakeblock: faces in, emotions out, one process per stage."""
+    """The options of fakeblock itself (--version); the help is APP_HELP."""
 
 
 def check_ferplus(ferplus: str | None) -> None:
@@ -49,7 +53,7 @@ def check_ferplus(ferplus: str | None) -> None:
         raise typer.BadParameter(f"choose {' or '.join(FERPLUS_MODES)}", param_hint="--ferplus")
 
 
-@app.command()
+@app.command(rich_help_panel=TRAIN_SECTION)
 def train(
     data: Path = typer.Option(..., "--data", metavar="PATH",
                               help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
@@ -86,7 +90,11 @@ def train(
                                                  "(random erasing)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Train an emotion model and export .keras, .tflite, model.json and plots to --output."""
+    """Train an emotion model on labelled faces.
+
+    Writes checkpoints, the model (.keras and .tflite), model.json and plots to --output.
+    Needs TensorFlow (the train extra).
+    """
     setup_logging(verbose)
     check_ferplus(ferplus)
     with report_user_errors():
@@ -103,7 +111,45 @@ def train(
                f"model in {output}")
 
 
-@app.command()
+@app.command("eval", rich_help_panel=TRAIN_SECTION)
+def evaluate(
+    data: Path = typer.Option(..., "--data", metavar="PATH", help="fer2013.csv(.gz) or an image folder, as for train."),
+    split: Optional[str] = typer.Option(None, metavar="NAME",
+                                        help="Usage / split folder to score (default: every non-training row)."),
+    model: Optional[list[Path]] = typer.Option(None, metavar="MODEL",
+                                               help="A .tflite or .keras model (default: the shipped model); "
+                                               "repeat to score an ensemble, the mean of the models' scores."),
+    tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                             help="Also write the results to this JSON file."),
+    ferplus: Optional[str] = typer.Option(None, metavar="MODE",
+                                          help="Score against FER+ votes from fer2013new.csv: majority or "
+                                          "probability."),
+    seed: int = typer.Option(1337, metavar="N",
+                             help="Seed of the held-out split for data without named splits (as for train)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Score a model on held-out faces.
+
+    Prints the accuracy, the macro recall (the mean of the emotions' recalls, so a rare
+    emotion counts as much as a common one), each emotion's recall (the share of its faces
+    the model names right) and the confusion matrix (which emotion is taken for which).
+    """
+    setup_logging(verbose)
+    check_ferplus(ferplus)
+    with report_user_errors():
+        from fakeblock.train.evaluate import EvalConfig, run, summary_tables
+
+        summary = run(EvalConfig(data=str(data), split=split, models=tuple(str(path) for path in model or ()), tta=tta,
+                                 json_path=str(json_path) if json_path else None, ferplus=ferplus, seed=seed))
+    from rich.console import Console
+
+    console = Console()
+    for renderable in summary_tables(summary):
+        console.print(renderable)
+
+
+@app.command(rich_help_panel=TRAIN_SECTION)
 def ensemble(
     model: list[Path] = typer.Option(..., "--model", metavar="MODEL",
                                      help="A trained .keras model or training run folder; repeat to average several."),
@@ -126,7 +172,11 @@ def ensemble(
                              help="Seed of the calibration sample and of the split for unsplit data."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Average trained models inside one network and export it as one .tflite for the classify stage."""
+    """Combine trained models into one model file.
+
+    Averages the models' scores inside one network and exports it as one .tflite, for
+    `fakeblock up --model`. Needs TensorFlow (the train extra).
+    """
     setup_logging(verbose)
     with report_user_errors():
         with tensorflow_required("fakeblock ensemble"):
@@ -138,39 +188,6 @@ def ensemble(
                                   **smoothing))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
                f"model in {output / TFLITE_NAME}")
-
-
-@app.command("eval")
-def evaluate(
-    data: Path = typer.Option(..., "--data", metavar="PATH", help="fer2013.csv(.gz) or an image folder, as for train."),
-    split: Optional[str] = typer.Option(None, metavar="NAME",
-                                        help="Usage / split folder to score (default: every non-training row)."),
-    model: Optional[list[Path]] = typer.Option(None, metavar="MODEL",
-                                               help="A .tflite or .keras model (default: the shipped model); "
-                                               "repeat to score an ensemble, the mean of the models' scores."),
-    tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
-    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
-                                             help="Also write the results to this JSON file."),
-    ferplus: Optional[str] = typer.Option(None, metavar="MODE",
-                                          help="Score against FER+ votes from fer2013new.csv: majority or "
-                                          "probability."),
-    seed: int = typer.Option(1337, metavar="N",
-                             help="Seed of the held-out split for data without named splits (as for train)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
-) -> None:
-    """Score a model on held-out faces: accuracy, macro recall, per-class recall, confusion matrix."""
-    setup_logging(verbose)
-    check_ferplus(ferplus)
-    with report_user_errors():
-        from fakeblock.train.evaluate import EvalConfig, run, summary_tables
-
-        summary = run(EvalConfig(data=str(data), split=split, models=tuple(str(path) for path in model or ()), tta=tta,
-                                 json_path=str(json_path) if json_path else None, ferplus=ferplus, seed=seed))
-    from rich.console import Console
-
-    console = Console()
-    for renderable in summary_tables(summary):
-        console.print(renderable)
 
 
 def up(
@@ -194,7 +211,11 @@ def up(
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     **options,
 ) -> None:
-    """Start capture, detect, classify and display (or this host's share of a deployment) as supervised processes."""
+    """Run the pipeline on a camera, video or URL.
+
+    Capture, detect, classify and display each run in their own process, restarted if one
+    crashes. With a deployment file (--config), only this host's share of the stages runs.
+    """
     # The stage options (**options) come from the option table on the config dataclasses:
     # see fakeblock.control.cli.up_options.
     setup_logging(verbose)
@@ -213,7 +234,7 @@ def up(
     raise typer.Exit(code)
 
 
-app.command()(with_table_options(up))
+app.command(rich_help_panel=RUN_SECTION)(with_table_options(up))
 
 
 def analyze(
@@ -224,7 +245,10 @@ def analyze(
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     **options,
 ) -> None:
-    """Faces and emotions of images, folders and videos, in this process (no pipeline): a table each, or --json."""
+    """Analyse images and videos in one process.
+
+    No pipeline to start: prints a table per image or video, or JSON lines (--json).
+    """
     # The detect and model options are `fakeblock up`'s, from the option table.
     setup_logging(verbose)
     with report_user_errors():
@@ -233,7 +257,7 @@ def analyze(
         run(paths, config_values(options), as_json=json_lines)
 
 
-app.command()(with_table_options(analyze, names=ANALYZE_COMMAND_OPTIONS))
+app.command(rich_help_panel=RUN_SECTION)(with_table_options(analyze, names=ANALYZE_COMMAND_OPTIONS))
 
 
 def _typed(ctx: typer.Context, option: str) -> bool:
@@ -243,11 +267,11 @@ def _typed(ctx: typer.Context, option: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-app.add_typer(keys_app, name="keys")
-app.command("status")(status_command)
+app.command("status", rich_help_panel=WATCH_SECTION)(status_command)
+app.add_typer(keys_app, name="keys", rich_help_panel=WATCH_SECTION)
 
 
-@app.command()
+@app.command(rich_help_panel=RUN_SECTION)
 def report(
     results: Path = typer.Argument(..., metavar="RESULTS.jsonl", help="A results file from `fakeblock up --results`."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR",
@@ -255,7 +279,10 @@ def report(
                                                "(default: RESULTS-report beside the results file)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Plot each stream's emotion timeline (PNG) and summarise every track (CSV) from a results file.
+    """Plot emotions over time from a results file.
+
+    Writes each stream's emotion timeline (PNG) and a summary of every track, a face
+    followed from frame to frame (CSV).
 
     Timeline: a line per emotion, the mean score over the faces in view at each frame; no face, a gap.
 

@@ -12,7 +12,8 @@ from fakeblock.control.cli.help_format import CommandGroup
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging
 
 STATUS_WIDTH_CHARS = 160
-keys_app = typer.Typer(help="CurveZMQ keys for a deployment across several machines.", cls=CommandGroup,
+keys_app = typer.Typer(help="Make keys to secure links between machines.\n\n"
+                       "They are CurveZMQ keys (ZeroMQ's encryption and authentication).", cls=CommandGroup,
                        no_args_is_help=True, rich_markup_mode=None)  # plain help, as the main app's (see app.py)
 
 
@@ -26,7 +27,11 @@ def generate(
     force: bool = typer.Option(False, "--force", help="Replace existing key files."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Create CurveZMQ key pairs and a metrics token (metrics.token); secrets are readable by their owner only."""
+    """Create key pairs and a metrics token.
+
+    CurveZMQ key pairs (ZeroMQ's encryption and authentication) and metrics.token, the
+    password /metrics asks for; the secret files are readable by their owner only.
+    """
     setup_logging(verbose)
     from fakeblock.common.security.keys import DEFAULT_KEY_NAMES, generate_keys
 
@@ -48,7 +53,9 @@ def status_command(
                                     help="Seconds to wait for the answers."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
-    """Show every stage of a deployment: workers, liveness, rates, queues, drops, batch, latency, uptime.
+    """Show each stage of the running pipelines.
+
+    Per stage: workers, liveness, rates, queues, drops, batch size, latency and uptime.
 
     Exits 1 when some host did not answer, or when no pipeline runs here.
     """
