@@ -25,17 +25,19 @@ class CaptureConfig:
     files are lossless (every frame, then exit) unless ``realtime`` paces them like a camera.
     """
 
-    source: str = option("0", "Camera index, video, image, folder of images, stream URL or 'demo'. "
-                         "Default: camera 0, else the demo.", flags=("--source", "-s"), command_line_default=None,
-                         metavar="SOURCE")
+    source: str = option("0", "A video, image, folder of images, stream URL, camera index or 'demo' "
+                         "(default: camera 0, else the built-in demo).", flags=("--source", "-s"),
+                         command_line_default=None, metavar="PATH|URL|CAMERA")
     stream: str | None = option(None, "Stream name in results (default: camera0, the file's stem, ...).",
                                 metavar="NAME")
-    realtime: bool = option(False, "Pace a file at its own fps, like a camera (live mode).")
+    realtime: bool = option(False, "Pace a file at its own frame rate, like a camera: late frames are dropped "
+                            "(default: every frame, as fast as the stages go).")
     live: bool | None = option(None, "Drop stale frames to keep latency low (default: cameras and streams yes, "
                                "files no).", command_line=False)
     send_frames_to_display: bool = derived(True, "Whether the display needs the pixels (a window, the web "
                                            "view or a recording).")
-    max_frames: int | None = option(None, "Stop after this many frames.", minimum=1, metavar="N")
+    max_frames: int | None = option(None, "Stop after this many frames (default: at the source's end).", minimum=1,
+                                    metavar="N")
     epoch: int = derived(0, "How often the source started again from its first frame (see wire.REWIND).")
 
     def for_epoch(self, epoch: int) -> CaptureConfig:
@@ -57,13 +59,15 @@ class DetectConfig:
     worker_count``), which keeps its tracks; the other workers stand by as its spares.
     """
 
-    scale_factor: float = option(1.1, "Haar cascade scale step.", minimum=1.01, metavar="FACTOR")
-    min_neighbors: int = option(5, "Haar cascade neighbours needed to keep a face.", minimum=0,
+    scale_factor: float = option(1.1, "Size step between the face finder's passes (OpenCV's Haar cascade, a "
+                                 "fast classic face detector): lower finds more faces, slower.", minimum=1.01,
+                                 metavar="FACTOR")
+    min_neighbors: int = option(5, "Overlapping hits a face needs to count: higher, fewer false faces.", minimum=0,
                                 metavar="N")
-    min_size_px: int = option(48, "Smallest face, in source pixels.", minimum=8, flags=("--min-size",),
-                              metavar="PX")
-    detect_scale: float = option(1.0, "Detect on a copy scaled by this (speed).", minimum=0.1, maximum=1.0,
-                                  metavar="FACTOR")
+    min_size_px: int = option(48, "Smallest face to find, in source pixels.", minimum=8, flags=("--min-size",),
+                              metavar="PIXELS")
+    detect_scale: float = option(1.0, "Find faces on a copy scaled by this: below 1 is faster but misses small "
+                                 "faces.", minimum=0.1, maximum=1.0, metavar="FACTOR")
     tracking: bool = option(True, "on: follow faces between frames (track ids, steady emotions, faster); "
                             "off: scan every whole frame.", words=True)
     scan_cycle_frames: int = option(30, "With tracking, every place of the frame is scanned once per this many "
@@ -102,10 +106,12 @@ def detect_threads(config: DetectConfig, workers_here: int) -> int:
 class ClassifyConfig:
     """Model and batching: a batch goes at ``max_batch_size`` faces or after ``batch_timeout_ms``."""
 
-    model: str | None = option(None, "A .tflite or .keras model (default: the shipped model).", metavar="PATH")
-    max_batch_size: int = option(32, "Faces per model call at most.", minimum=1, maximum=256,
+    model: str | None = option(None, "A .tflite or .keras model file (default: the shipped model).",
+                               metavar="FILE")
+    max_batch_size: int = option(32, "Most faces per model call.", minimum=1, maximum=256,
                                  metavar="N")
-    batch_timeout_ms: float = option(10.0, "Longest wait for a batch to fill.", minimum=0, metavar="MS")
+    batch_timeout_ms: float = option(10.0, "Longest wait, in milliseconds, for a batch to fill.", minimum=0,
+                                     metavar="MS")
     threads: int | None = option(None, "Threads of the model runtime (default: its own choice).", minimum=1,
                                  command_line=False)
 
@@ -118,14 +124,18 @@ class DisplayConfig:
     once that many streams have ended and been written.
     """
 
-    outputs: tuple[str, ...] = option(("none",), "Comma list of window, web, none.", choices=DISPLAY_OUTPUTS,
+    outputs: tuple[str, ...] = option(("none",), "Where to show the video, a comma list of window, web (a page "
+                                      "at --web-port) and none. With no screen, a window falls back to the web "
+                                      "view.", choices=DISPLAY_OUTPUTS,
                                       flags=("--display", "-d"), command_line_default="window", comma_list=True,
                                       metavar="OUTPUTS")
-    record: str | None = option(None, "Write the annotated video to this .mp4 file.", metavar="PATH")
-    results: str | None = option(None, "Write one JSON line per frame to this file.", metavar="PATH")
+    record: str | None = option(None, "Write the annotated video to this .mp4 file (default: none).",
+                                metavar="FILE")
+    results: str | None = option(None, "Write one JSON line per frame to this file, or to stdout if FILE is - "
+                                 "(default: none).", metavar="FILE")
     web_host: str = option(DEFAULT_HOST, "Address of the web view (loopback unless keys are configured).",
                            command_line=False)
-    web_port: int = option(DEFAULT_WEB_PORT, "Port of the web view (loopback only).", minimum=1,
+    web_port: int = option(DEFAULT_WEB_PORT, "Port of the web view, open to this machine only.", minimum=1,
                            maximum=MAX_PORT, metavar="PORT")
     live: bool = derived(False, "Whether the streams are live (show the newest frame, never wait).")
     window_title: str = option("fakeblock", "Title of the window output.", command_line=False)
@@ -146,13 +156,15 @@ class SupervisorConfig:
     :mod:`fakeblock.control.metrics.http_server`.
     """
 
-    metrics_port: int | None = option(None, f"Serve Prometheus /metrics, /healthz and /readyz on this port "
-                                      f"(conventionally {DEFAULT_METRICS_PORT}; default: off).", minimum=1,
+    metrics_port: int | None = option(None, f"Serve /metrics for Prometheus (a monitoring system), /healthz and "
+                                      f"/readyz on this port (conventionally {DEFAULT_METRICS_PORT}; default: off).",
+                                      minimum=1,
                                       maximum=MAX_PORT, metavar="PORT")
-    metrics_host: str = option(DEFAULT_HOST, "Address of the metrics server (beyond loopback only with "
-                               "--metrics-token-file).", metavar="ADDRESS")
-    metrics_token_file: str | None = option(None, "File holding the bearer token /metrics asks for (yours or "
-                                            "root's, unreadable by others).", metavar="PATH")
+    metrics_host: str = option(DEFAULT_HOST, "Address the metrics server listens on; an address other "
+                               "machines can reach needs a --metrics-token-file.", metavar="ADDRESS")
+    metrics_token_file: str | None = option(None, "File holding the password (bearer token) /metrics asks for, "
+                                            "yours or root's and unreadable by others (default: none).",
+                                            metavar="FILE")
 
 
 @dataclass(frozen=True)
@@ -186,8 +198,8 @@ class PipelineConfig:
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
-    detect_workers: int = option(1, "Detect processes.", minimum=1, metavar="N")
-    classify_workers: int = option(1, "Classify processes.", minimum=1, metavar="N")
+    detect_workers: int = option(1, "Detect processes (they find the faces).", minimum=1, metavar="N")
+    classify_workers: int = option(1, "Classify processes (they run the emotion model).", minimum=1, metavar="N")
     stats: str | None = None
     show_status: bool = True
     security: SecurityConfig = field(default_factory=SecurityConfig)

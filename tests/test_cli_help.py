@@ -18,6 +18,7 @@ from fakeblock.control.cli.app import app
 pytestmark = pytest.mark.timeout(120)
 REPOSITORY = Path(__file__).resolve().parent.parent
 COMMANDS = [["train"], ["ensemble"], ["eval"], ["up"], ["analyze"], ["status"], ["report"], ["keys", "generate"]]
+WITH_ARGUMENTS = [["analyze"], ["report"], ["keys", "generate"]]
 # What click prints for an option without a metavar: <path>, <int range>, <list[Path]>, <float>...
 TYPE_PLACEHOLDER = re.compile(r"<(path|int|float|str|text|list|integer)[^>]*>", re.IGNORECASE)
 
@@ -30,6 +31,53 @@ def test_help_shows_plain_words_for_option_values(command):
     options = [line for line in result.output.splitlines() if line.lstrip().startswith("-")]
     assert options, result.output
     assert not [line for line in options if TYPE_PLACEHOLDER.search(line)], result.output
+
+
+@pytest.mark.parametrize("command", WITH_ARGUMENTS, ids=" ".join)
+def test_usage_and_arguments_name_values_without_braces_or_types(command):
+    lines = CliRunner().invoke(app, [*command, "--help"], terminal_width=120).stdout.splitlines()
+    usage = lines[0]
+    assert usage.startswith("Usage: ") and command[-1] in usage
+    assert "{" not in usage and not TYPE_PLACEHOLDER.search(usage), usage
+    arguments = lines[lines.index("Arguments:") + 1:lines.index("Options:")]
+    rows = [line for line in arguments if line.startswith("  ") and not line.startswith("   ")]
+    assert rows, lines
+    assert not [row for row in rows if TYPE_PLACEHOLDER.search(row) or "{" in row], arguments
+
+
+def test_a_list_argument_reads_as_a_repeated_word():
+    usage = CliRunner().invoke(app, ["analyze", "--help"], terminal_width=120).stdout.splitlines()[0]
+    assert usage.endswith("analyze [OPTIONS] PATH..."), usage
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_option_says_its_default(command):
+    click_command = _commands(typer.main.get_command(app))[" ".join(command)]
+    context = typer.Context(click_command, info_name=command[-1])
+    # "instead of X" names the default too (--json: instead of tables).
+    silent = [record for record in map(lambda parameter: parameter.get_help_record(context),
+                                       click_command.get_params(context))
+              if record and record[0] != "--help" and not re.search(r"default|required|instead of", record[1])]
+    assert not silent
+
+
+def test_results_and_display_say_what_their_default_and_dash_do():
+    text = " ".join(CliRunner().invoke(app, ["up", "--help"], terminal_width=1000).stdout.split())
+    assert "--results FILE" in text and "stdout if FILE is -" in text
+    assert "--source PATH|URL|CAMERA" in text
+    assert "a window falls back to the web view" in text
+
+
+def test_jargon_is_explained_where_it_appears():
+    pages = {" ".join(command): " ".join(CliRunner().invoke(app, [*command, "--help"], terminal_width=1000)
+                                         .stdout.split()) for command in [[], *COMMANDS, ["keys"]]}
+    explained = {"Haar cascade": "a fast classic face detector", "CurveZMQ": "ZeroMQ's",
+                 "(TTA)": "Test-time augmentation", "macro recall": "the mean of the emotions' recalls",
+                 "int8": "8-bit", "ZeroMQ (": "a message library", "Distil": "learn from its scores"}
+    missing = [(page, term) for page, text in pages.items() for term, gloss in explained.items()
+               if term in text and gloss not in text]
+    assert not missing
+    assert all(any(term in text for text in pages.values()) for term in explained)
 
 
 def test_version_prints_the_package_version_and_exits_0():

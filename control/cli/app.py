@@ -13,7 +13,13 @@ import typer
 from fakeblock.api.analyzer_options import ANALYZE_COMMAND_OPTIONS
 from fakeblock.common.version import VERSION
 from fakeblock.control.cli.deploy_commands import keys_app, status_command
-from fakeblock.control.cli.help_format import RUN_SECTION, TRAIN_SECTION, WATCH_SECTION, CommandGroup
+from fakeblock.control.cli.help_format import (
+    RUN_SECTION,
+    TRAIN_SECTION,
+    WATCH_SECTION,
+    CommandGroup,
+    PlainHelpCommand,
+)
 from fakeblock.control.cli.up_options import config_values, with_table_options
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
 
@@ -53,36 +59,45 @@ def check_ferplus(ferplus: str | None) -> None:
         raise typer.BadParameter(f"choose {' or '.join(FERPLUS_MODES)}", param_hint="--ferplus")
 
 
-@app.command(rich_help_panel=TRAIN_SECTION)
+@app.command(rich_help_panel=TRAIN_SECTION, cls=PlainHelpCommand)
 def train(
     data: Path = typer.Option(..., "--data", metavar="PATH",
                               help="fer2013.csv(.gz) or an image folder (<split>/<emotion>/*.jpg)."),
     output: Path = typer.Option(Path("runs/default"), "--output", "-o",
-                                metavar="FOLDER", help="Directory for checkpoints and the model."),
+                                metavar="FOLDER", help="Folder for checkpoints and the model."),
     architecture: str = typer.Option("default", "--arch", metavar="NAME",
                                      help="default, wide (a slower teacher network for --teacher) or seed."),
-    epochs: int = typer.Option(60, min=1, metavar="N", help="Epochs to train."),
+    epochs: int = typer.Option(60, min=1, metavar="N", help="Epochs to train (passes over the training faces)."),
     batch_size: int = typer.Option(64, min=1, metavar="N", help="Faces per training batch."),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", min=0.0, metavar="RATE",
-                                        help="Peak learning rate."),
+                                        help="Peak learning rate (the size of a training step)."),
     optimizer: str = typer.Option("adam", metavar="NAME", help="adam or sgd."),
     loss: str = typer.Option("crossentropy", metavar="NAME", help="crossentropy or mse (the seed's loss)."),
-    label_smoothing: float = typer.Option(0.1, min=0.0, max=0.5, metavar="X", help="Label smoothing for crossentropy."),
+    label_smoothing: float = typer.Option(0.1, min=0.0, max=0.5, metavar="X",
+                                          help="Share of each face's label spread over all emotions (label "
+                                               "smoothing, for crossentropy)."),
     class_weight_power: float = typer.Option(0.25, min=0.0, max=1.0,
-                                             metavar="X", help="0 = no class weights, 1 = inverse frequency."),
+                                             metavar="X", help="How much more rare emotions weigh: 0 = all "
+                                                               "alike, 1 = inverse frequency."),
     ferplus: Optional[str] = typer.Option(None, metavar="MODE",
-                                          help="Use FER+ votes from fer2013new.csv: majority or probability."),
+                                          help="Learn from the FER+ votes (ten people's labels per face, "
+                                               "fer2013new.csv): majority or probability (default: the "
+                                               "FER2013 labels)."),
     seed: int = typer.Option(1337, metavar="N", help="Random seed for splits, shuffling and initialisation."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --output "
+                                "(default: start afresh)."),
     max_rows: Optional[int] = typer.Option(None, min=1, metavar="N",
-                                           help="Train on at most this many rows (quick checks)."),
+                                           help="Train on at most this many rows, for quick checks "
+                                                "(default: all)."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL",
                                              help="Start from this .keras or float .tflite model's weights (same "
-                                                  "--arch) with a fresh learning-rate schedule; an int8 model, "
-                                                  "such as the shipped one, is refused."),
+                                                  "--arch) with a fresh learning-rate schedule; an int8 (8-bit) "
+                                                  "model, such as the shipped one, is refused (default: random "
+                                                  "weights)."),
     teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
-                                                 help="Distil from this trained model (.tflite or .keras); "
-                                                      "repeat for an ensemble."),
+                                                 help="Distil from this trained model: learn from its scores "
+                                                      "too (.tflite or .keras); repeat for several (default: "
+                                                      "none)."),
     teacher_weight: float = typer.Option(0.5, min=0.0, max=1.0, metavar="X",
                                          help="Share of the training target taken from the teachers' scores."),
     erase_probability: float = typer.Option(0.0, min=0.0, max=1.0, metavar="P",
@@ -111,20 +126,24 @@ def train(
                f"model in {output}")
 
 
-@app.command("eval", rich_help_panel=TRAIN_SECTION)
+@app.command("eval", rich_help_panel=TRAIN_SECTION, cls=PlainHelpCommand)
 def evaluate(
     data: Path = typer.Option(..., "--data", metavar="PATH", help="fer2013.csv(.gz) or an image folder, as for train."),
     split: Optional[str] = typer.Option(None, metavar="NAME",
-                                        help="Usage / split folder to score (default: every non-training row)."),
+                                        help="The split to score: a Usage value of the CSV or a split folder "
+                                             "(default: every non-training row)."),
     model: Optional[list[Path]] = typer.Option(None, metavar="MODEL",
                                                help="A .tflite or .keras model (default: the shipped model); "
                                                "repeat to score an ensemble, the mean of the models' scores."),
-    tta: bool = typer.Option(False, "--tta", help="Average each prediction with that of the mirrored face."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (TTA): average each prediction with "
+                             "that of the mirrored face (default: off)."),
     json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
-                                             help="Also write the results to this JSON file."),
+                                             help="Also write the results to this JSON file (default: only "
+                                                  "the tables)."),
     ferplus: Optional[str] = typer.Option(None, metavar="MODE",
-                                          help="Score against FER+ votes from fer2013new.csv: majority or "
-                                          "probability."),
+                                          help="Score against the FER+ votes (ten people's labels per face, "
+                                          "fer2013new.csv): majority or probability (default: the FER2013 "
+                                          "labels)."),
     seed: int = typer.Option(1337, metavar="N",
                              help="Seed of the held-out split for data without named splits (as for train)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
@@ -149,25 +168,26 @@ def evaluate(
         console.print(renderable)
 
 
-@app.command(rich_help_panel=TRAIN_SECTION)
+@app.command(rich_help_panel=TRAIN_SECTION, cls=PlainHelpCommand)
 def ensemble(
     model: list[Path] = typer.Option(..., "--model", metavar="MODEL",
                                      help="A trained .keras model or training run folder; repeat to average several."),
     data: Path = typer.Option(..., "--data", metavar="PATH",
-                              help="The training data: int8 calibration and the validation score."),
+                              help="The training data: a sample sets the ranges of the int8 model's 8-bit "
+                                   "numbers (calibration), held-out faces give the score."),
     output: Path = typer.Option(Path("runs/ensemble"), "--output", "-o", metavar="FOLDER",
-                                help="Directory for the exported model."),
+                                help="Folder for the exported model."),
     quantize: str = typer.Option("int8", metavar="MODE",
-                                 help="int8 (3.9x the float speed on AVX-512 VNNI CPUs, less on older ones) "
-                                               "or float16."),
+                                 help="int8 (8-bit numbers: 3.9x the float speed on AVX-512 VNNI CPUs, "
+                                      "less on older ones) or float16."),
     calibration_faces: int = typer.Option(1000, min=1, metavar="N",
-                                          help="Training faces that set the int8 value ranges."),
-    tta: bool = typer.Option(False, "--tta", help="Also average each model's scores of the mirrored face "
-                                                  "(twice the work per face)."),
+                                          help="Training faces that set the int8 value ranges (calibration)."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (TTA): also average each model's "
+                             "scores of the mirrored face, twice the work per face (default: off)."),
     smoothing_sigma: Optional[float] = typer.Option(
         None, min=0.0, max=2.0, metavar="PIXELS",
         help="Blur for members trained before models had their own inference smoothing "
-             "[default: 0.71, the blur of training augmentation; 0 turns it off]."),
+             "(default: 0.71, the blur of training augmentation; 0 turns it off)."),
     seed: int = typer.Option(1337, metavar="N",
                              help="Seed of the calibration sample and of the split for unsplit data."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
@@ -193,21 +213,27 @@ def ensemble(
 def up(
     ctx: typer.Context,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Deployment file (TOML) naming where every "
-                                          "stage runs and listens; env FAKEBLOCK_CONFIG.", metavar="FILE"),
+                                          "stage runs and listens (default: env FAKEBLOCK_CONFIG, else every "
+                                          "stage here).", metavar="FILE"),
     only: Optional[str] = typer.Option(None, help="Run only these stages here, e.g. detect,queue,classify "
-                                       "(without --config: over Unix sockets in your private folder, which "
-                                       "your other --only runs share and no other user can enter).", metavar="STAGES"),
+                                       "(default: every stage). Without --config they talk over Unix sockets "
+                                       "in your private folder, which your other --only runs share and no "
+                                       "other user can enter.", metavar="STAGES"),
     host: Optional[str] = typer.Option(None, metavar="HOST",
                                        help="Which host of the deployment file this is (default: worked out)."),
-    keys: Optional[Path] = typer.Option(None, help="CurveZMQ key folder from `fakeblock keys generate` "
-                                        "(overrides the file's; with --only and no --config: the loopback "
-                                        "TCP ports 5550-5554 with CURVE).", metavar="FOLDER"),
-    insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond loopback WITHOUT keys "
-                                  "(warns every start); with --only and no --config: the loopback TCP ports "
-                                  "5550-5554 without keys, open to every local user."),
+    keys: Optional[Path] = typer.Option(None, help="Key folder from `fakeblock keys generate`: encrypt and "
+                                        "authenticate the links with CurveZMQ, ZeroMQ's security (default: the "
+                                        "deployment file's, else none). With --only and no --config: over TCP ports "
+                                        "5550-5554 of this machine, with keys.", metavar="FOLDER"),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow listening beyond this machine WITHOUT keys "
+                                  "(warns every start; default: refused). With --only and no --config: over TCP "
+                                  "ports 5550-5554 of this machine without keys, open to every local user."),
     stats: Optional[Path] = typer.Option(None, metavar="FILE",
-                                         help="Write a JSON summary (frames, drops, latency) at exit."),
-    status: bool = typer.Option(True, "--status/--no-status", help="Show the live per-stage status table."),
+                                         help="Write a JSON summary (frames, drops, latency) at exit "
+                                              "(default: none)."),
+    status: bool = typer.Option(True, "--status/--no-status", show_default=False,
+                                help="Show a live table of each stage's rates, queues and drops, or not "
+                                     "(default: --status)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
     **options,
 ) -> None:
@@ -234,7 +260,7 @@ def up(
     raise typer.Exit(code)
 
 
-app.command(rich_help_panel=RUN_SECTION)(with_table_options(up))
+app.command(rich_help_panel=RUN_SECTION, cls=PlainHelpCommand)(with_table_options(up))
 
 
 def analyze(
@@ -257,7 +283,8 @@ def analyze(
         run(paths, config_values(options), as_json=json_lines)
 
 
-app.command(rich_help_panel=RUN_SECTION)(with_table_options(analyze, names=ANALYZE_COMMAND_OPTIONS))
+app.command(rich_help_panel=RUN_SECTION, cls=PlainHelpCommand)(
+    with_table_options(analyze, names=ANALYZE_COMMAND_OPTIONS))
 
 
 def _typed(ctx: typer.Context, option: str) -> bool:
@@ -267,16 +294,17 @@ def _typed(ctx: typer.Context, option: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-app.command("status", rich_help_panel=WATCH_SECTION)(status_command)
+app.command("status", rich_help_panel=WATCH_SECTION, cls=PlainHelpCommand)(status_command)
 app.add_typer(keys_app, name="keys", rich_help_panel=WATCH_SECTION)
 
 
-@app.command(rich_help_panel=RUN_SECTION)
+@app.command(rich_help_panel=RUN_SECTION, cls=PlainHelpCommand)
 def report(
-    results: Path = typer.Argument(..., metavar="RESULTS.jsonl", help="A results file from `fakeblock up --results`."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR",
+    results: Path = typer.Argument(..., metavar="FILE", help="A results file (JSON lines) from "
+                                   "`fakeblock up --results`."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FOLDER",
                                           help="Folder for the report, created if missing "
-                                               "(default: RESULTS-report beside the results file)."),
+                                               "(default: FILE-report beside the results file)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Plot emotions over time from a results file.

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from fakeblock.control.cli.help_format import CommandGroup
+from fakeblock.control.cli.help_format import CommandGroup, PlainHelpCommand
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging
 
 STATUS_WIDTH_CHARS = 160
@@ -17,14 +17,14 @@ keys_app = typer.Typer(help="Make keys to secure links between machines.\n\n"
                        no_args_is_help=True, rich_markup_mode=None)  # plain help, as the main app's (see app.py)
 
 
-@keys_app.command("generate")
+@keys_app.command("generate", cls=PlainHelpCommand)
 def generate(
-    directory: Path = typer.Argument(..., help="Folder for the keys (created if missing)."),
+    directory: Path = typer.Argument(..., metavar="FOLDER", help="Folder for the keys (created if missing)."),
     names: Optional[List[str]] = typer.Option(None, "--name", metavar="NAME",
                                               help="Key pair to create; repeat for several. "
                                               "'server' is the site's server pair, any other name a client that "
                                               "is added to the allow-list (default: server and client)."),
-    force: bool = typer.Option(False, "--force", help="Replace existing key files."),
+    force: bool = typer.Option(False, "--force", help="Replace existing key files (default: refuse to)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Create key pairs and a metrics token.
@@ -48,7 +48,10 @@ def status_command(
                                           help="Ask every host of this deployment file "
                                           "(default: the pipelines running on this machine)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts instead of the table."),
-    keys: Optional[Path] = typer.Option(None, metavar="FOLDER", help="CurveZMQ key folder (overrides the file's)."),
+    keys: Optional[Path] = typer.Option(None, metavar="FOLDER",
+                                        help="Key folder from `fakeblock keys generate`, for pipelines secured "
+                                             "with CurveZMQ, ZeroMQ's encryption (default: the deployment file's, "
+                                             "else none)."),
     timeout_s: float = typer.Option(2.0, "--timeout", min=0.1, max=60.0, metavar="SECONDS",
                                     help="Seconds to wait for the answers."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),

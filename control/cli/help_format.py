@@ -5,6 +5,10 @@ block in the order they were made, and ignores ``rich_help_panel``.  :class:`Com
 lists them in sections by use instead: a command's ``rich_help_panel`` names its section,
 and the sections come in ``SECTION_ORDER``.  Run with no arguments, a group prints its help
 on stdout and exits 0 (click's own way is stderr and exit 2, as for a mistake).
+
+Typer also writes a required argument as ``{PATH}`` on the usage line and adds its type in
+the argument list (``PATH <list[str]>``).  :class:`PlainHelpCommand` shows an argument by
+its name alone, as a usage line conventionally does: ``PATH...``, ``FILE``, ``[FILE]``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 # The sections of `fakeblock --help`, in this order; a command without one goes under COMMANDS_SECTION.
 RUN_SECTION = "Find faces and emotions"
@@ -24,6 +28,44 @@ SECTION_ORDER = (RUN_SECTION, WATCH_SECTION, TRAIN_SECTION, COMMANDS_SECTION)
 COMMAND_LIST_MARGIN_CHARS = 6
 
 # typer bundles its own click, whose Context and HelpFormatter are private: the overrides take Any.
+
+
+def argument_name(argument: Any) -> str:
+    """An argument as the usage line and the argument list show it: ``PATH...``, ``FILE``, ``[FILE]``."""
+    name = argument.metavar or argument.name.upper()
+    if argument.nargs != 1:
+        name += "..."
+    return name if argument.required else f"[{name}]"
+
+
+class PlainHelpCommand(TyperCommand):
+    """A command whose help names its arguments without braces or types."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The words after the command's name on the usage line."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for parameter in self.get_params(ctx):
+            if parameter.param_type_name == "argument":
+                pieces.append(argument_name(parameter))
+            else:
+                pieces.extend(parameter.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """The Arguments and Options lists: a row per parameter, its name and its help."""
+        arguments, options = [], []
+        for parameter in self.get_params(ctx):
+            record = parameter.get_help_record(ctx)
+            if record is None:
+                continue
+            if parameter.param_type_name == "argument":
+                arguments.append((argument_name(parameter), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 def section_of(command: Any) -> str:

@@ -37,6 +37,9 @@ SECTIONS: tuple[tuple[str, type], ...] = (("capture", CaptureConfig), ("display"
                                           ("detect", DetectConfig), (SUPERVISOR_SECTION, SupervisorConfig))
 
 
+ON_OFF_METAVAR = "on|off"  # a switch typed as a word, in the help: --tracking on|off
+
+
 class OnOff(str, Enum):
     """A switch typed as a word: ``--tracking off``."""
 
@@ -84,7 +87,8 @@ class UpOption:
             annotation = self.annotation
         flags = self.option.flags or (f"--{self.name.replace('_', '-')}",)
         numeric = annotation in (int, float)
-        typer_option = typer.Option(default, *flags, help=self.option.help, metavar=self.option.metavar,
+        metavar = self.option.metavar or (ON_OFF_METAVAR if self.option.words else None)
+        typer_option = typer.Option(default, *flags, help=self.option.help, metavar=metavar,
                                     case_sensitive=False, min=self.option.minimum if numeric else None,
                                     max=_maximum(self) if numeric else None)
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=typer_option,
