@@ -15,7 +15,10 @@ import os
 
 # The top-level modules the ``train`` extra installs (Keras comes with TensorFlow).
 TENSORFLOW_MODULES = ("tensorflow", "keras")
-TRAIN_EXTRA_INSTALL = "pip install 'fakeblock[train]'"
+# Both ways in: a package installed with pip, and a clone installed in place (as the README does).
+PIP_TRAIN_EXTRA = "pip install 'fakeblock[train]'"
+CLONE_TRAIN_EXTRA = "pip install -e '.[train]'"
+TRAIN_EXTRA_INSTALL = f"{PIP_TRAIN_EXTRA}, or in a clone {CLONE_TRAIN_EXTRA}"
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 # "2": errors only.  Without it every process that loads TensorFlow prints lines of
 # start-up information and warnings about CPU features that say nothing to a user.

@@ -21,7 +21,12 @@ import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from fakeblock.common.tensorflow_setup import TRAIN_EXTRA_INSTALL, missing_tensorflow
+from fakeblock.common.tensorflow_setup import (
+    CLONE_TRAIN_EXTRA,
+    PIP_TRAIN_EXTRA,
+    TRAIN_EXTRA_INSTALL,
+    missing_tensorflow,
+)
 from tests.helpers import MEDIA, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +164,14 @@ def test_eval_of_a_keras_model_without_tensorflow_names_the_extra_in_one_line(la
     model.write_bytes(b"not read: Keras is missing before the file is opened")
     completed = run_cli_blocked("eval", "--data", str(layouts["csv"][0]), "--model", str(model))
     assert_one_line_error(completed, str(model), "a Keras model needs TensorFlow", TRAIN_EXTRA_INSTALL)
+
+
+def test_the_install_hint_and_the_pages_give_both_ways_to_the_extra():
+    # One for a package installed with pip, one for a clone; the error and the pages agree.
+    assert PIP_TRAIN_EXTRA in TRAIN_EXTRA_INSTALL and CLONE_TRAIN_EXTRA in TRAIN_EXTRA_INSTALL
+    for page in ("README.md", "docs/training.md"):
+        text = " ".join((ROOT / page).read_text().split())
+        assert f"`{PIP_TRAIN_EXTRA}`" in text and f"`{CLONE_TRAIN_EXTRA}`" in text, page
 
 
 def test_only_a_missing_tensorflow_or_keras_counts_as_the_missing_extra():
