@@ -25,14 +25,14 @@ from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, 
 
 # -h as well as --help, on the app and (inherited through the context) on every command.
 HELP_OPTION_NAMES = {"help_option_names": ["-h", "--help"]}
-# Plain help (rich_markup_mode None): click's two columns give each description the room left
-# of its option, where typer's rich panel squeezes it into a fraction of 80 columns.
 APP_HELP = ("Recognise emotions on faces in photos, videos and camera streams.\n\n"
             "Each stage (capture, detect, classify, display) runs in its own process, on one machine "
             "or several; they talk over ZeroMQ (a message library).\n\n"
             "Run fakeblock COMMAND -h for a command's options.")
-app = typer.Typer(help=APP_HELP,
-                  cls=CommandGroup, context_settings=HELP_OPTION_NAMES, no_args_is_help=True,
+# Plain help (rich_markup_mode None): click's two columns give each description the room left
+# of its option, where typer's rich panel squeezes it into a fraction of 80 columns.  CommandGroup
+# lists the commands by use and answers a bare `fakeblock` with the help (see help_format).
+app = typer.Typer(help=APP_HELP, cls=CommandGroup, context_settings=HELP_OPTION_NAMES, no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
