@@ -164,7 +164,7 @@ def run(config: TrainConfig) -> dict:
     timer = EpochTimer(output / TIMING_NAME)
     model.fit(train_data, validation_data=validation_data, epochs=config.epochs, initial_epoch=first_epoch,
               steps_per_epoch=steps_per_epoch(len(train_faces), config.batch_size),
-              callbacks=[timer, *_callbacks(config, output)], verbose=0)
+              callbacks=[timer, *_callbacks(config, output)], verbose=0, shuffle=False)  # the input shuffles
     shutil.rmtree(output / BACKUP_FOLDER_NAME, ignore_errors=True)
     return finish(config, output, dataset, validation_split, timer.total_s())
 
