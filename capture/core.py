@@ -172,6 +172,13 @@ def cut_short(frames_read: int, frame_count: int | None, fps: float | None) -> b
     return frame_count - frames_read >= max(MIN_MISSING_FRAMES, round(fps or 0))
 
 
+def frames_to_read(frame_count: int | None, max_frames: int | None) -> int | None:
+    """How many frames a run of a source of ``frame_count`` frames reads, when its length is known."""
+    if frame_count is None:
+        return None
+    return frame_count if max_frames is None else min(frame_count, max_frames)
+
+
 def _read_video_frame(capture: cv2.VideoCapture, frame_index: int, fps: float | None, previous_s: float,
                       started_s: float | None) -> tuple[np.ndarray | None, float]:
     """The next frame (None at the end) and its position; ``started_s`` given means a device."""

@@ -26,7 +26,7 @@ from itertools import islice
 
 import zmq
 
-from fakeblock.capture.core import Source, open_source
+from fakeblock.capture.core import Source, frames_to_read, open_source
 from fakeblock.capture.flow import FLOW_LIVE, RateMeter, choose_flow_mode
 from fakeblock.capture.lease_link import LeaseLink
 from fakeblock.capture.leases import LOSSLESS_LEASE_TIMEOUT_S, Leases
@@ -66,7 +66,7 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
     LOGGER.info("capture: %s as stream %r, %s, %s fps", config.source, stream,
                 "live" if live else "lossless", source.fps or "unknown")
     runtime = StageRuntime("capture", worker, endpoints, security)
-    frames_total = _frames_total(source.frame_count, config.max_frames)
+    frames_total = frames_to_read(source.frame_count, config.max_frames)
     if frames_total is not None:
         runtime.counters[FRAMES_TOTAL] = frames_total  # for progress and the "interrupted" line
     linger_ms = None if live else LOSSLESS_LINGER_MS
@@ -112,13 +112,6 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
 def _rewind_due(runtime: StageRuntime, live: bool, epoch: int) -> bool:
     """True when a lossless source was ordered to start again in a newer epoch (and not to stop)."""
     return not live and runtime.rewind_epoch > epoch and not (runtime.stop_requested or runtime.finish_requested)
-
-
-def _frames_total(frame_count: int | None, max_frames: int | None) -> int | None:
-    """How many frames this run will send, when the source's length is known."""
-    if frame_count is None:
-        return None
-    return frame_count if max_frames is None else min(frame_count, max_frames)
 
 
 def _stream_name(config: CaptureConfig, source: Source) -> str:
