@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import numpy as np
 
 from fakeblock.api.analyzer_options import OptionError, analyzer_settings, checked_color, video_settings
 from fakeblock.api.analyzer_results import STILL_STREAM, Face, FrameResult
-from fakeblock.capture.core import IMAGE_SUFFIXES, Source, open_source
+from fakeblock.capture.core import IMAGE_SUFFIXES, Source, frames_to_read, open_source
 from fakeblock.classify.core import Pending, empty_result, split_results, stack_crops
 from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common import wire
@@ -46,6 +46,8 @@ from fakeblock.display.smoothing import TrackSmoother
 LOGGER = logging.getLogger(__name__)
 ImageInput = np.ndarray | str | os.PathLike[str]
 VideoInput = str | int | os.PathLike[str]
+# analyze_video's progress: called with the frames done so far and the frames it will read (None if unknown).
+ProgressCallback = Callable[[int, int | None], None]
 IMAGE_CHANNELS = (1, 3, 4)  # grey, BGR (or RGB), BGRA (or RGBA)
 # OpenCV's conversion to BGR order of an RGB array, by its number of channels.
 TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
@@ -97,7 +99,8 @@ class Analyzer:
         return [Face.from_record(face) for face in record["faces"]]
 
     def analyze_video(self, source: VideoInput, *, stream: str | None = None, realtime: bool = False,
-                      max_frames: int | None = None) -> Iterator[FrameResult]:
+                      max_frames: int | None = None, progress: ProgressCallback | None = None
+                      ) -> Iterator[FrameResult]:
         """One :class:`FrameResult` per frame of a video file, image folder, camera index or stream URL.
 
         ``source`` is what ``fakeblock up --source`` takes (``demo`` too), ``stream``,
@@ -106,7 +109,16 @@ class Analyzer:
         the iteration ends, is closed, or the analyzer closes.  Tracks and smoothing start
         afresh for each call.  Every frame read is analysed: nothing is dropped, so a
         camera yields as fast as the analysis goes.
+
+        ``progress(done, total)``, when given, is called once per frame, as its result is
+        ready and before it is yielded: ``done`` counts the frames so far (1, 2, ...) and
+        ``total`` is the frames this call will read (the file's length or a folder's
+        images, capped by ``max_frames``), or None when unknown (a camera, a stream, a
+        container that does not say).  A container's length can be an estimate, and a
+        folder's image that does not decode is skipped, so the last ``done`` may miss it.
         """
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be a callable (done, total), not {type(progress).__name__}")
         settings = video_settings({"stream": stream, "realtime": realtime, "max_frames": max_frames})
         self._open_model()
         opened = open_source(os.fspath(source) if not isinstance(source, int) else str(source),
@@ -117,17 +129,22 @@ class Analyzer:
             opened.close()
             raise
         self._sources.add(opened)
-        return self._results(opened, name, settings.max_frames)
+        return self._results(opened, name, settings.max_frames, progress)
 
-    def _results(self, source: Source, stream: str, max_frames: int | None) -> Iterator[FrameResult]:
-        """Each frame's result; the source closes however the iteration ends."""
+    def _results(self, source: Source, stream: str, max_frames: int | None,
+                 progress: ProgressCallback | None = None) -> Iterator[FrameResult]:
+        """Each frame's result, told to ``progress`` first; the source closes however the iteration ends."""
+        total = frames_to_read(source.frame_count, max_frames)
         trackers = StreamTrackers(self.detect_config, cascade_finder([self._cascade], self.detect_config)) \
             if self.detect_config.tracking else None
         smoother = TrackSmoother()
         try:
             for frame_number, (pixels, position_s) in enumerate(islice(source.frames(), max_frames)):
                 info = wire.FrameInfo(stream, frame_number, position_s, time.monotonic())
-                yield self._frame_result(info, pixels, trackers, smoother)
+                result = self._frame_result(info, pixels, trackers, smoother)
+                if progress is not None:
+                    progress(frame_number + 1, total)
+                yield result
         finally:
             source.close()
             self._sources.discard(source)
