@@ -87,9 +87,10 @@ def test_tables_fit_80_columns_one_line_per_face():
         printer.video(str(clip), analyzer.analyze_video(clip, max_frames=10))
     lines = output.getvalue().splitlines()
     assert max(len(line) for line in lines) <= TERMINAL_COLUMNS
-    # Title, header, rule and one row per face: nothing wrapped onto a second line.
-    assert len(lines) == (3 + 1) + (3 + 10), output.getvalue()
-    assert lines[4].rstrip().endswith("office-woman.mp4: 10 frames, 10 with a face")
+    # Title, header, rule and one row per face (and a video's summary): nothing wrapped onto a second line.
+    assert len(lines) == (3 + 1) + (3 + 10 + 1), output.getvalue()
+    assert lines[4].rstrip().endswith("office-woman.mp4")
+    assert lines[-1].rstrip().endswith("office-woman.mp4: 10 frames, 10 with a face")
 
 
 def test_a_missing_path_is_one_error_line():
