@@ -44,6 +44,14 @@ MAX_SANE_FPS = 1000.0
 # Still images under --realtime are shown as a slideshow at this rate.
 SLIDESHOW_FPS = 1.0
 MIN_MISSING_FRAMES = 3  # fewer missing than this may be a container's rounded length (cut_short)
+# A folder is opened only once one of its first images decodes, so a folder of nothing usable
+# is refused before the run starts.  The probe stops at the first image that decodes (one
+# decode for a sound folder, and the capture keeps its pixels).  Ten: a file that is no image
+# fails at its header in well under a millisecond, and one that fails deep in its data costs
+# at most one decode (a few tens of milliseconds for a camera photo), so ten keep the start
+# well inside a second; and ten broken images in a row, at the head of a folder sorted by
+# name, means the wrong folder (or a broken copy) rather than bad luck.
+FOLDER_PROBE_IMAGES = 10
 
 Reading = tuple[np.ndarray, float]
 
@@ -191,22 +199,40 @@ def _read_video_frame(capture: cv2.VideoCapture, frame_index: int, fps: float | 
 
 
 class ImageSource(Source):
-    """Still images, one frame each, in the order given."""
+    """Still images, one frame each, in the order given.
 
-    def __init__(self, paths: list[Path], name: str, realtime: bool, first: np.ndarray | None = None):
+    ``first`` holds the pixels of ``paths[first_index]`` when already decoded; the paths
+    before it are known not to decode (the folder's probe tried them).  Each image that does
+    not decode is skipped with a warning, and the count of them is logged at the end.
+    """
+
+    def __init__(self, paths: list[Path], name: str, realtime: bool, first: np.ndarray | None = None,
+                 first_index: int = 0):
         super().__init__(name, None, realtime, len(paths), SLIDESHOW_FPS if realtime else None)
-        self.paths, self.first = paths, first
+        self.paths, self.first, self.first_index = paths, first, first_index
 
     def _read(self) -> Iterator[Reading]:
         frame_index = 0
         for path_index, path in enumerate(self.paths):
-            pixels = self.first if path_index == 0 and self.first is not None else cv2.imread(str(path))
+            pixels = self._decode(path_index, path)
             if pixels is None:
                 LOGGER.warning("%s: cannot decode image, skipped", path)
                 continue
-            self.first = None
             yield pixels, frame_index / SLIDESHOW_FPS
             frame_index += 1
+        skipped = len(self.paths) - frame_index
+        if skipped:
+            LOGGER.warning("%s: %d of %d images could not be decoded and were skipped", self.name, skipped,
+                           len(self.paths))
+
+    def _decode(self, path_index: int, path: Path) -> np.ndarray | None:
+        """The pixels of ``paths[path_index]``, None when it does not decode (known or found now)."""
+        if path_index < self.first_index:
+            return None
+        if path_index == self.first_index and self.first is not None:
+            pixels, self.first = self.first, None  # a source is read once; do not keep the frame alive
+            return pixels
+        return cv2.imread(str(path))
 
 
 class DemoSource(Source):
@@ -290,7 +316,7 @@ def open_image_file(path: Path, realtime: bool) -> ImageSource:
 
 
 def open_image_folder(path: Path, realtime: bool) -> ImageSource:
-    """Every image directly inside ``path``, sorted by name."""
+    """Every image directly inside ``path``, sorted by name; refused when none of the first decodes."""
     try:
         paths = sorted(child for child in path.iterdir()
                        if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES)
@@ -298,7 +324,35 @@ def open_image_folder(path: Path, realtime: bool) -> ImageSource:
         raise UserError(f"{path}: cannot read folder ({error.strerror})") from None
     if not paths:
         raise UserError(f"{path}: folder has no images ({', '.join(IMAGE_SUFFIXES)})")
-    return ImageSource(paths, path.resolve().name, realtime)
+    first_index, first = first_decodable(paths[:FOLDER_PROBE_IMAGES])
+    if first is None:
+        raise UserError(f"{path}: {_undecodable_folder(len(paths))}")
+    return ImageSource(paths, path.resolve().name, realtime, first=first, first_index=first_index)
+
+
+def first_decodable(paths: list[Path]) -> tuple[int, np.ndarray | None]:
+    """The index and pixels of the first of ``paths`` that decodes; ``(len(paths), None)`` if none does."""
+    for index, path in enumerate(paths):
+        pixels = cv2.imread(str(path))
+        if pixels is not None:
+            return index, pixels
+    return len(paths), None
+
+
+def _undecodable_folder(image_count: int) -> str:
+    """Why a folder is refused: none of its images, or of the first ``FOLDER_PROBE_IMAGES``, decodes."""
+    if image_count == 1:
+        return "its one image cannot be decoded (damaged, or not an image)"
+    if image_count <= FOLDER_PROBE_IMAGES:
+        return f"none of its {image_count} images can be decoded (damaged, or not images)"
+    return (f"none of its first {FOLDER_PROBE_IMAGES} images (of {image_count}) can be decoded (damaged, "
+            f"or not images); is it the right folder?")
+
+
+def names_a_file(spec: str) -> bool:
+    """True when ``spec`` (what ``--source`` takes) names a file or folder, not ``demo``, a camera or a URL."""
+    spec = spec.strip()
+    return spec != DEMO_SOURCE and not spec.isdigit() and "://" not in spec
 
 
 def open_source(spec: str, realtime: bool = False) -> Source:

@@ -35,7 +35,7 @@ from rich.text import Text
 
 from fakeblock.api.analyzer import Analyzer, ProgressCallback
 from fakeblock.api.analyzer_results import Face, FrameResult
-from fakeblock.capture.core import IMAGE_SUFFIXES, open_image_folder
+from fakeblock.capture.core import IMAGE_SUFFIXES, names_a_file, open_image_folder
 from fakeblock.common.errors import UserError
 
 LOGGER = logging.getLogger(__name__)
@@ -173,11 +173,12 @@ def video_rows(frame: FrameResult) -> Table:
     return table
 
 
-def analyze_path(analyzer: Analyzer, spec: str, printer: Printer, max_frames: int | None) -> None:
-    """One command-line path: an image, a folder of images, or anything ``--source`` takes."""
+def analyze_path(analyzer: Analyzer, spec: str, printer: Printer, max_frames: int | None,
+                 folders: Mapping[Path, Sequence[Path]]) -> None:
+    """One command-line path: an image, a folder of images (its images in ``folders``), or what ``--source`` takes."""
     path = Path(spec).expanduser()
-    if path.is_dir():
-        _analyze_folder(analyzer, path, printer)
+    if path in folders:
+        _analyze_folder(analyzer, path, folders[path], printer)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         printer.image(spec, analyzer.analyze(path))
     else:
@@ -185,9 +186,12 @@ def analyze_path(analyzer: Analyzer, spec: str, printer: Printer, max_frames: in
             printer.video(spec, analyzer.analyze_video(spec, max_frames=max_frames, progress=progress))
 
 
-def _analyze_folder(analyzer: Analyzer, folder: Path, printer: Printer) -> None:
-    """Each image of ``folder`` in turn, the progress counting the skipped ones too."""
-    images = open_image_folder(folder, realtime=False).paths
+def _analyze_folder(analyzer: Analyzer, folder: Path, images: Sequence[Path], printer: Printer) -> None:
+    """Each image of a folder, the progress counting the skipped ones too.
+
+    One that does not decode is skipped with a warning, and they are counted at the end.
+    """
+    skipped = 0
     with printer.progress(str(folder), "images") as progress:
         progress(0, len(images))
         for done, image in enumerate(images, start=1):
@@ -195,18 +199,38 @@ def _analyze_folder(analyzer: Analyzer, folder: Path, printer: Printer) -> None:
                 printer.image(str(image), analyzer.analyze(image))
             except UserError as error:
                 LOGGER.warning("%s, skipped", error)
+                skipped += 1
             progress(done, len(images))
+    if skipped:
+        LOGGER.warning("%s: %d of %d images could not be decoded and were skipped", folder, skipped, len(images))
+
+
+def check_paths(paths: Sequence[str]) -> dict[Path, list[Path]]:
+    """Refuse, before the model loads, a path that does not exist or a folder none of whose first images decodes.
+
+    Returns each folder's images.  What else can go wrong (an image or video that does not
+    decode) shows only once the file is read, which is the analysis itself.
+    """
+    folders = {}
+    for spec in paths:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            folders[path] = open_image_folder(path, realtime=False).paths
+        elif not path.exists() and names_a_file(spec):
+            raise UserError(f"{path}: no such file")
+    return folders
 
 
 def run(paths: Sequence[str], options: Mapping[str, Any], as_json: bool = False) -> None:
     """Analyse every path in order with one analyzer made with ``options`` (``max_frames`` for videos)."""
     settings = dict(options)
     max_frames = settings.pop("max_frames", None)
+    folders = check_paths(paths)
     printer = Printer(as_json)
     try:
         with Analyzer(**settings) as analyzer:
             for spec in paths:
-                analyze_path(analyzer, spec, printer, max_frames)
+                analyze_path(analyzer, spec, printer, max_frames, folders)
     except BrokenPipeError:
         _silence_stdout()
         raise typer.Exit(BROKEN_PIPE_EXIT_CODE) from None
