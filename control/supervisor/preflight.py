@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +39,13 @@ from fakeblock.display.screen import screen_available
 
 LOGGER = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MOUNT_TABLE = Path("/proc/self/mountinfo")
+# File systems through which the kernel shows itself: they take no new files, whatever the
+# permissions of their folders say (root may "write" /sys, yet creating /sys/r.jsonl fails).
+KERNEL_FILE_SYSTEMS = frozenset({"proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
+                                 "configfs", "pstore", "bpf", "efivarfs", "devpts"})
+# Files named when a path given for an output is a folder.
+RESULTS_EXAMPLE, RECORD_EXAMPLE, STATS_EXAMPLE = "results.jsonl", "recording.mp4", "stats.json"
 
 
 def camera_opens(index: int = 0) -> bool:
@@ -83,15 +91,66 @@ def check_port_free(host: str, port: int) -> None:
             raise UserError(f"{host}:{port} is already in use; choose another --web-port") from None
 
 
-def check_writable(path: str | None, what: str) -> None:
-    """Raise ``UserError`` when ``path``'s folder does not exist or is not writable."""
+def check_writable(path: str | None, what: str, example: str) -> None:
+    """Raise ``UserError`` when ``path`` cannot be written as ``what`` (``--results``, ...), with the true reason.
+
+    ``example`` is a file name to suggest when ``path`` is a folder.
+    """
     if not path:
         return
-    folder = Path(path).expanduser().resolve().parent
+    try:
+        problem = output_problem(Path(path).expanduser(), example)
+    except OSError as error:
+        problem = reason_of(error)
+    if problem:
+        raise UserError(f"cannot write {what} to {path}: {problem}")
+
+
+def output_problem(target: Path, example: str) -> str | None:
+    """Why a file cannot be written at ``target``, or None when it can (nothing is left behind)."""
+    if target.is_dir():
+        return f"it is a folder; name a file in it, such as {target / example}"
+    if target.exists():  # a file to overwrite, or a pipe or device such as /dev/stdout
+        return None if os.access(target, os.W_OK) else "the file is not writable"
+    folder = target.resolve().parent
+    if not folder.exists():
+        return f"folder {folder} does not exist"
     if not folder.is_dir():
-        raise UserError(f"{path}: folder {folder} does not exist (for {what})")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{path}: folder {folder} is not writable (for {what})")
+        return f"{folder} is not a folder"
+    try:  # the one sure test: the kernel's file systems refuse new files whatever the permissions say
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        kind = file_system_type(folder)
+        if kind in KERNEL_FILE_SYSTEMS:
+            return f"{folder} is in the kernel's {kind} file system, which takes no files; choose a folder on disk"
+        return f"cannot create a file in folder {folder} ({reason_of(error)})"
+    return None
+
+
+def file_system_type(folder: Path, mount_table: Path = MOUNT_TABLE) -> str | None:
+    """The type of the file system ``folder`` is on (``ext4``, ``proc``, ...), None when unknown (no /proc)."""
+    try:
+        lines = mount_table.read_text().splitlines()
+    except OSError:
+        return None
+    best_mount, best_type = "", None
+    for line in lines:
+        fields, _separator, after = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 5 or not after:
+            continue
+        mount = parts[4].replace("\\040", " ")
+        inside = folder == Path(mount) or Path(mount) in folder.parents
+        if inside and len(mount) >= len(best_mount):
+            best_mount, best_type = mount, after.split()[0]
+    return best_type
+
+
+def reason_of(error: OSError) -> str:
+    """``Permission denied`` -> ``permission denied``, to sit inside a sentence."""
+    text = error.strerror or str(error)
+    return text[:1].lower() + text[1:]
 
 
 def check_source(capture: CaptureConfig, say) -> CaptureConfig:
@@ -215,8 +274,8 @@ def check_display(config: PipelineConfig, say) -> PipelineConfig:
     if display.record == STDOUT_PATH:
         raise UserError("--record - is refused: a video cannot go to stdout; name an .mp4 file")
     if display.results != STDOUT_PATH:
-        check_writable(display.results, "--results")
-    check_writable(display.record, "--record")
+        check_writable(display.results, "--results", RESULTS_EXAMPLE)
+    check_writable(display.record, "--record", RECORD_EXAMPLE)
     if display.results == STDOUT_PATH and config.show_status and sys.stdout.isatty():
         LOGGER.info("results go to this terminal: no live status table (log lines instead)")
         config = replace(config, show_status=False)
@@ -232,7 +291,7 @@ def prepare(config: PipelineConfig, say) -> PipelineConfig:
         check_model(config)
     if "display" in config.stages:
         config = check_display(config, say)
-    check_writable(config.stats, "--stats")
+    check_writable(config.stats, "--stats", STATS_EXAMPLE)
     display = config.display
     needs_pixels = bool(display.record) or any(name in ("window", "web") for name in display.outputs)
     return with_capture_settings(config, send_frames_to_display=needs_pixels)
