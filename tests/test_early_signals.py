@@ -3,6 +3,7 @@ handlers are in place: one line, exit code 128 + the signal, no traceback, no st
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -20,7 +21,8 @@ EXIT_TIMEOUT_S = 60
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_the_command_starts_is_one_line_and_its_exit_code(signal_number):
     for delay_s in DELAYS_S:
-        process = subprocess.Popen(fakeblock("up", "--source", "demo", "--display", "none", "--no-status"),
+        process = subprocess.Popen(fakeblock("up", "--source", "demo", "--display", "none", "--results", os.devnull,
+                                             "--no-status"),
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
         try:

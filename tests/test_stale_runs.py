@@ -62,7 +62,8 @@ def wait_for(condition, process: subprocess.Popen, what: str) -> None:
 
 
 def start_live(runtime: Path) -> subprocess.Popen:
-    return subprocess.Popen(fakeblock("up", "--source", "demo", "--realtime", "--display", "none", "--no-status"),
+    return subprocess.Popen(fakeblock("up", "--source", "demo", "--realtime", "--display", "none", "--results",
+                                      os.devnull, "--no-status"),
                             env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -276,10 +276,25 @@ def check_display(config: PipelineConfig, say) -> PipelineConfig:
     if display.results != STDOUT_PATH:
         check_writable(display.results, "--results", RESULTS_EXAMPLE)
     check_writable(display.record, "--record", RECORD_EXAMPLE)
+    check_some_output(replace(config, display=display))
     if display.results == STDOUT_PATH and config.show_status and sys.stdout.isatty():
         LOGGER.info("results go to this terminal: no live status table (log lines instead)")
         config = replace(config, show_status=False)
     return replace(config, display=display)
+
+
+def check_some_output(config: PipelineConfig) -> None:
+    """Refuse a display that shows nothing when the run has no other output: it would end with nothing to show.
+
+    Outputs: a window or the web view, ``--results``, ``--record``, and this host's
+    ``--stats`` summary and ``--metrics-port`` (a run watched through its metrics).
+    """
+    display = config.display
+    shown = any(name in ("window", "web") for name in display.outputs)
+    if shown or display.results or display.record or config.stats or config.supervisor.metrics_port is not None:
+        return
+    raise UserError("--display none and no --results, --record, --stats or --metrics-port: nothing would be shown "
+                    "or kept; add --results FILE (- for stdout)")
 
 
 def prepare(config: PipelineConfig, say) -> PipelineConfig:
