@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -122,22 +123,31 @@ def _best_so_far(history_path: Path) -> float | None:
     return max(values) if values else None
 
 
-def _prepare_output(config: TrainConfig) -> Path:
+def _check_output(config: TrainConfig) -> Path:
+    """The output folder, refused at once when it cannot take this run; made only when the first file is written.
+
+    Made later, a run that fails on its data, a teacher or ``--init-from`` leaves no empty
+    folder behind.
+    """
     output = Path(config.output)
     backup = output / BACKUP_FOLDER_NAME
+    nearest = next(folder for folder in (output.absolute(), *output.absolute().parents) if folder.exists())
+    if not nearest.is_dir():
+        raise TrainError(f"--output {output}: {nearest} is a file, not a folder")
+    if not os.access(nearest, os.W_OK):
+        raise TrainError(f"--output {output}: folder {nearest} is not writable")
     if backup.exists() and not config.resume:
         raise TrainError(f"{output} holds an unfinished run; pass --resume to continue it or choose another --output")
     if config.resume and not backup.exists():
         raise TrainError(f"{output}: nothing to resume (no checkpoint in {backup})")
-    output.mkdir(parents=True, exist_ok=True)
     return output
 
 
 def run(config: TrainConfig) -> dict:
     """Train, keep the best model by validation accuracy, evaluate and export it; return the card."""
     keras.utils.set_random_seed(config.seed)
-    model = make_model(config.architecture)  # an unknown name fails before the output folder is made
-    output = _prepare_output(config)
+    model = make_model(config.architecture)  # an unknown name fails at once
+    output = _check_output(config)
     folded_layers = _check_initial_weights(model, config)  # before the data is read: a wrong file fails at once
     teachers = [EmotionModel(path) for path in config.teachers]  # a bad teacher fails before the data is read
     dataset = data.load_dataset(config.data, ferplus=config.ferplus, seed=config.seed)
@@ -160,6 +170,7 @@ def run(config: TrainConfig) -> dict:
         rewind_history(output / HISTORY_NAME, first_epoch)
     train_data = training_batches(train_faces, train_targets, config.batch_size, config.seed, first_epoch,
                                   sample_weights=weights[train_labels], erase_probability=config.erase_probability)
+    output.mkdir(parents=True, exist_ok=True)  # the data and the model are sound: now the run writes
     (output / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
     timer = EpochTimer(output / TIMING_NAME)
     model.fit(train_data, validation_data=validation_data, epochs=config.epochs, initial_epoch=first_epoch,
