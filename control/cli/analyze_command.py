@@ -174,9 +174,13 @@ def video_rows(frame: FrameResult) -> Table:
 
 
 def analyze_path(analyzer: Analyzer, spec: str, printer: Printer, max_frames: int | None,
-                 folders: Mapping[Path, Sequence[Path]]) -> None:
-    """One command-line path: an image, a folder of images (its images in ``folders``), or what ``--source`` takes."""
+                 folders: Mapping[Path, Sequence[Path]] | None = None) -> None:
+    """One command-line path: an image, a folder of images, or what ``--source`` takes.
+
+    ``folders`` holds each folder's images as :func:`check_paths` found them (checked here when None).
+    """
     path = Path(spec).expanduser()
+    folders = check_paths([spec]) if folders is None else folders
     if path in folders:
         _analyze_folder(analyzer, path, folders[path], printer)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
