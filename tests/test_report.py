@@ -106,6 +106,27 @@ def test_timeline_is_the_mean_over_faces_with_gaps_and_runs_per_track(hand_made)
     assert np.isnan(streams["empty"].timeline().mean_scores).all()
 
 
+def test_a_track_of_one_or_two_frames_is_left_out_unless_asked_for(tmp_path):
+    # phone-woman.mp4 gave 8 tracks, 7 of them one or two frames long: false detections.
+    glimpse = [line("door", 0, 0.0, face("happy", 1), face("angry", 7)), line("door", 1, 0.1, face("happy", 1)),
+               line("door", 2, 0.2, face("sad", 1), face("angry", 8)), line("door", 3, 0.3, face("angry", 8))]
+    results = write_lines(tmp_path / "r.jsonl", glimpse)
+    streams = aggregate(read_records(results))
+    assert [row[1] for row in summary_rows(streams, 3)] == ["1"]
+    assert [row[1] for row in summary_rows(streams, 1)] == ["1", "7", "8"]
+    assert [band.track for band in streams["door"].timeline(3).bands] == [1]
+    assert streams["door"].timeline(3).mean_scores[0, ANGRY] == pytest.approx((0.05 + 0.7) / 2)  # still in the mean
+    for options, tracks in (((), {"1"}), (("--all-tracks",), {"1", "7", "8"})):
+        report = subprocess.run(fakeblock("report", str(results), "--output", str(tmp_path / "report"), *options),
+                                capture_output=True, text=True, timeout=REPLAY_TIMEOUT_S)
+        assert report.returncode == 0, report.stderr
+        with open(tmp_path / "report" / "summary.csv", newline="") as handle:
+            assert {row["track"] for row in csv.DictReader(handle)} == tracks
+    assert "2 tracks seen in fewer than 3 frames left out" in subprocess.run(
+        fakeblock("report", str(results), "--output", str(tmp_path / "again")), capture_output=True, text=True,
+        timeout=REPLAY_TIMEOUT_S).stderr
+
+
 def test_binning_keeps_gaps_and_no_face_spans_cover_them():
     times_s = np.arange(10) / 10
     scores = np.ones((10, len(EMOTIONS)))

@@ -22,6 +22,7 @@ from fakeblock.control.cli.help_format import (
 )
 from fakeblock.control.cli.up_options import config_values, with_table_options
 from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
+from fakeblock.control.report import MIN_TRACK_FRAMES
 
 # -h as well as --help, on the app and (inherited through the context) on every command.
 HELP_OPTION_NAMES = {"help_option_names": ["-h", "--help"]}
@@ -305,6 +306,9 @@ def report(
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FOLDER",
                                           help="Folder for the report, created if missing "
                                                "(default: FILE-report beside the results file)."),
+    all_tracks: bool = typer.Option(False, "--all-tracks",
+                                    help=f"Keep tracks seen in fewer than {MIN_TRACK_FRAMES} frames (default: left "
+                                         "out of the band and summary.csv; most are false detections)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Plot emotions over time from a results file.
@@ -322,7 +326,7 @@ def report(
     with report_user_errors():
         from fakeblock.control.report.command import write_report
 
-        written = write_report(results, output)
+        written = write_report(results, output, 1 if all_tracks else MIN_TRACK_FRAMES)
     for path in written:
         typer.echo(str(path))
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTION_COUNT, EMOTIONS
+from fakeblock.control.report import MIN_TRACK_FRAMES
 from fakeblock.control.report.plot import Timeline, TrackBand, plot_timeline
 from fakeblock.control.report.reading import FrameRecord, read_records
 from fakeblock.display.outputs import stream_path
@@ -107,17 +108,24 @@ class StreamSeries:
                                                                  record.frame, record.time_s)
             summary.add(record.frame, record.time_s, face.emotion)
 
-    def summaries(self) -> list[TrackSummary]:
-        """The stream's tracks by number (faces without a track last)."""
-        return sorted(self.tracks.values(), key=lambda summary: (summary.track is None, summary.track or 0))
+    def summaries(self, min_track_frames: int = 1) -> list[TrackSummary]:
+        """The stream's tracks seen in at least ``min_track_frames`` frames, by number (faces without a track last)."""
+        kept = [summary for summary in self.tracks.values()
+                if summary.track is None or summary.frames_seen >= min_track_frames]
+        return sorted(kept, key=lambda summary: (summary.track is None, summary.track or 0))
 
-    def timeline(self) -> Timeline:
-        """What the plot shows, in frame order."""
+    def short_tracks(self, min_track_frames: int) -> int:
+        """How many tracks were seen in fewer than ``min_track_frames`` frames."""
+        return sum(1 for summary in self.tracks.values()
+                   if summary.track is not None and summary.frames_seen < min_track_frames)
+
+    def timeline(self, min_track_frames: int = 1) -> Timeline:
+        """What the plot shows, in frame order (the band: tracks seen in ``min_track_frames`` frames or more)."""
         order = np.argsort(np.frombuffer(self.frames, dtype=np.int64), kind="stable")
         times_s = np.frombuffer(self.times_s, dtype=np.float64)[order]
         scores = np.frombuffer(self.mean_scores, dtype=np.float32).reshape(-1, EMOTION_COUNT)[order]
         bands = [TrackBand(summary.track, summary.frames_seen, [(run[0], run[1], run[3]) for run in summary.runs])
-                 for summary in self.tracks.values() if summary.track is not None]
+                 for summary in self.summaries(min_track_frames) if summary.track is not None]
         return Timeline(self.name, times_s, scores.astype(np.float64), bands, len(bands))
 
 
@@ -132,14 +140,15 @@ def aggregate(records: Iterable[FrameRecord]) -> dict[str, StreamSeries]:
     return streams
 
 
-def summary_rows(streams: dict[str, StreamSeries]) -> list[list[str]]:
+def summary_rows(streams: dict[str, StreamSeries], min_track_frames: int = 1) -> list[list[str]]:
     """The summary table's rows (without the header): one per track, or per stream without tracks.
 
-    A stream in which no face was seen gets one row with 0 frames seen and nothing else.
+    Tracks seen in fewer than ``min_track_frames`` frames are left out.  A stream in which
+    no face was seen (or only such tracks) gets one row with 0 frames seen and nothing else.
     """
     rows: list[list[str]] = []
     for series in streams.values():
-        summaries = series.summaries()
+        summaries = series.summaries(min_track_frames)
         rows.extend(summary.row() for summary in summaries)
         if not summaries:
             rows.append([series.name, "", "", "", "", "", "0", *[""] * EMOTION_COUNT])
@@ -192,9 +201,17 @@ def _writing(path: Path):
         raise UserError(f"{path}: cannot write it ({error.strerror or error})") from None
 
 
-def write_report(results: Path, output: Path | None = None) -> list[Path]:
-    """Read ``results`` and write its timelines and summary into ``output``; returns the files written."""
+def write_report(results: Path, output: Path | None = None, min_track_frames: int = MIN_TRACK_FRAMES) -> list[Path]:
+    """Read ``results`` and write its timelines and summary into ``output``; returns the files written.
+
+    Tracks seen in fewer than ``min_track_frames`` frames are left out of the bands and the
+    summary, and counted in the log; the timeline's mean scores still include their faces.
+    """
     streams = aggregate(read_records(results))
+    for series in streams.values():
+        if short := series.short_tracks(min_track_frames):
+            LOGGER.info("stream %s: %d track%s seen in fewer than %d frames left out (--all-tracks keeps them)",
+                        series.name, short, "s" * (short != 1), min_track_frames)
     folder = output if output is not None else default_output(results)
     _make_folder(folder)
     written: list[Path] = []
@@ -204,8 +221,8 @@ def write_report(results: Path, output: Path | None = None) -> list[Path]:
             LOGGER.warning("stream %s: %d lines repeat or go back in frame number (are two runs in one file?); "
                            "plotted in frame order", stream, series.out_of_order)
         with _writing(path):
-            written.append(plot_timeline(series.timeline(), path))
+            written.append(plot_timeline(series.timeline(min_track_frames), path))
     summary_path = folder / SUMMARY_NAME
     with _writing(summary_path):
-        written.append(write_summary(summary_rows(streams), summary_path))
+        written.append(write_summary(summary_rows(streams, min_track_frames), summary_path))
     return written
