@@ -38,6 +38,7 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.runtime import LEASE_TIMEOUT_S, POLL_INTERVAL_MS, STOP_GRACE_S, StageRuntime
 from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.sockets import DISPLAY_FRAMES_HWM
+from fakeblock.common.wording import frame_rate, plural
 
 LOGGER = logging.getLogger(__name__)
 # Live: one or two queued frames per worker keep latency near one frame time.
@@ -63,8 +64,8 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
     source = open_source(config.source, realtime=config.realtime or bool(config.live))
     live = choose_flow_mode(source.live, config.live) == FLOW_LIVE
     stream = _stream_name(config, source)
-    LOGGER.info("capture: %s as stream %r, %s, %s fps", config.source, stream,
-                "live" if live else "lossless", source.fps or "unknown")
+    LOGGER.info("capture: %s as stream %r, %s, %s", config.source, stream,
+                "live" if live else "lossless", frame_rate(source.fps))
     runtime = StageRuntime("capture", worker, endpoints, security)
     frames_total = frames_to_read(source.frame_count, config.max_frames)
     if frames_total is not None:
@@ -86,8 +87,9 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
                                 display if config.send_frames_to_display else None, config.max_frames, epoch)
             if not _rewind_due(runtime, live, epoch):
                 _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
-                LOGGER.info("capture: %s done, %d frames sent, %d dropped", stream,
-                            runtime.counters.get(FRAMES_OUT, 0), runtime.counters.get(DROPPED, 0))
+                LOGGER.info("capture: %s %s, %s sent, %d dropped", stream,
+                            "stopped" if runtime.finish_requested else "done",
+                            plural(runtime.counters.get(FRAMES_OUT, 0), "frame"), runtime.counters.get(DROPPED, 0))
                 _wait(runtime, END_DRAIN_S)
                 if not _rewind_due(runtime, live, epoch):
                     break

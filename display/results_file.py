@@ -36,6 +36,7 @@ from pathlib import Path
 
 from fakeblock.common import wire
 from fakeblock.common.errors import OutputFailed, UserError
+from fakeblock.common.wording import plural
 from fakeblock.display.core import result_record
 
 LOGGER = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class ResultsWriter:
             self.flush()
         finally:
             self._close_fd()
-        LOGGER.info("wrote %d result lines to %s", self.lines, "stdout" if self.to_stdout else self.path)
+        LOGGER.info("wrote %s to %s", plural(self.lines, "result line"), "stdout" if self.to_stdout else self.path)
 
     def _close_fd(self) -> None:
         if self._closed:

@@ -30,11 +30,12 @@ from fakeblock.common.counters import (
     UPTIME_S,
 )
 from fakeblock.common.stages import STAGE_NAMES
+from fakeblock.common.wording import IN_PER_S, OUT_PER_S
 from fakeblock.control.status.client import Answer
 from fakeblock.control.status.replay_progress import clock
 
 # "alive" is alive/workers; each host is a row above its stages (see status_table).
-COLUMNS = ("stage", "alive", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "uptime")
+COLUMNS = ("stage", "alive", IN_PER_S, OUT_PER_S, "queue", "drops", "batch", "p95 ms", "uptime")
 STAGE_INDENT = "  "
 DROP_COUNTERS = (DROPPED, DISPLAY_DROPPED, MALFORMED)
 SUPERVISOR_DROP_COUNTERS = (MALFORMED_HEARTBEATS, MALFORMED_REQUESTS)

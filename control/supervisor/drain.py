@@ -25,6 +25,7 @@ from fakeblock.common import wire
 from fakeblock.common.counters import COMPLETE, FRAMES_OUT, FRAMES_TOTAL, RESULTS_WRITTEN
 from fakeblock.common.runtime import HEARTBEAT_INTERVAL_S
 from fakeblock.common.stages import SINK, SOURCE
+from fakeblock.common.wording import plural
 
 DRAIN_QUIET_S = 3 * HEARTBEAT_INTERVAL_S
 DRAIN_TIMEOUT_S = 15.0
@@ -96,4 +97,4 @@ def interrupted_line(workers: Iterable, latest: Mapping[str, wire.Status]) -> st
         elif roles.get(name) == SINK:
             written += int(status.counters.get(RESULTS_WRITTEN, 0))
     of_total = f" of {sum(totals)}" if totals else ""
-    return f"interrupted at frame {sent}{of_total}; {written} results written"
+    return f"interrupted at frame {sent}{of_total}; {plural(written, 'result')} written"
