@@ -48,6 +48,7 @@ from fakeblock.common.errors import USER_QUIT_EXIT_CODE
 from fakeblock.common.runtime import HEARTBEAT_INTERVAL_S, STOP_GRACE_S, StageRuntime
 from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.sockets import DISPLAY_FRAMES_HWM, RESULTS_HWM
+from fakeblock.common.wording import plural
 from fakeblock.display.core import LatencyWindow
 from fakeblock.display.order import FrameOrderer, Joined
 from fakeblock.display.outputs import Outputs
@@ -80,6 +81,14 @@ def run_display(config: DisplayConfig, endpoints: Endpoints, worker: int = 0,
         runtime.close()
 
 
+def completion_line(results_written: int, finish_requested: bool) -> str | None:
+    """``every stream is complete; 464 results written``, or None when a finish order (Ctrl-C) ended
+    the streams early: they are not complete, and the supervisor's "interrupted" line says so."""
+    if finish_requested:
+        return None
+    return f"every stream is complete; {plural(results_written, 'result')} written"
+
+
 class DisplayLoop:
     """Receive, join and order, emit; one instance per run of the stage."""
 
@@ -107,8 +116,10 @@ class DisplayLoop:
                 # Every line is written: a reader of the results sees the end now, and a disk
                 # that fails on the last flush fails the run before it is reported complete.
                 self.outputs.close_files()
-                LOGGER.info("every stream is complete; %d results written",
-                            self.runtime.counters.get(RESULTS_WRITTEN, 0))
+                line = completion_line(int(self.runtime.counters.get(RESULTS_WRITTEN, 0)),
+                                       self.runtime.finish_requested)
+                if line is not None:
+                    LOGGER.info("%s", line)
                 self.runtime.counters[COMPLETE] = 1
                 self._publish_counters(force=True)
                 if self.outputs.web is not None and not self.live:
@@ -165,7 +176,7 @@ class DisplayLoop:
                 LOGGER.debug("stream %s announced (%s frames)", message.stream, message.frames_total or "unknown")
         elif isinstance(message, wire.EndOfStream):
             if self.orderer.end_stream(message.stream, message.frame_count, now_s):
-                LOGGER.info("stream %s ended after %d frames", message.stream, message.frame_count)
+                LOGGER.info("stream %s ended after %s", message.stream, plural(message.frame_count, "frame"))
             else:
                 LOGGER.warning("ignored an end of stream %s after %d frames: not announced, ended already, "
                                "or contradicting frames written or announced", message.stream, message.frame_count)
