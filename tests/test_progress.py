@@ -30,7 +30,7 @@ def test_one_stream_counts_the_results_written_with_its_rate_and_eta():
         "display/0": {"results_written": 116},
         "detect/0": {"frames_out": 125},
     })
-    assert (progress.name, progress.frames_done, progress.frames_total) == ("capture/0", 116, 464)
+    assert (progress.name, progress.frames_done, progress.frames_total) == ("capture", 116, 464)
     assert progress.fraction == pytest.approx(0.25)
     assert progress.frames_per_s == pytest.approx(29.0)
     assert progress.eta_s == pytest.approx(12.0)
@@ -105,10 +105,11 @@ def test_the_live_view_shows_the_bar_and_eta_above_a_table_whole_at_80_columns(t
     text = console.export_text()
     assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80, text
     lines = text.splitlines()
-    assert lines[0].startswith("capture/0") and "116/464 frames 25%" in lines[0] and "ETA 0:12" in lines[0]
+    assert lines[0].startswith("capture ") and "116/464 frames 25%" in lines[0] and "ETA 0:12" in lines[0]
     for word in ("stage", "state", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "restarts",
-                 "capture/0", "classify/0", "display/0", "starting"):
+                 "capture", "classify", "display", "starting"):
         assert word in text, word
+    assert "/0" not in text, "a stage's only worker is named by its stage alone"
 
 
 def test_the_board_sums_up_the_run_at_exit(tmp_path):

@@ -18,6 +18,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from fakeblock.common.counters import FRAMES_OUT, FRAMES_TOTAL, RESULTS_WRITTEN, UPTIME_S
+from fakeblock.common.wording import plural, worker_labels
 
 CAPTURE_PREFIX = "capture/"
 DISPLAY_NAME = "display/0"
@@ -27,7 +28,10 @@ READ_CHUNK_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class StreamProgress:
-    """One stream's frames done (of ``frames_total`` when known) after ``elapsed_s`` seconds."""
+    """One stream's frames done (of ``frames_total`` when known) after ``elapsed_s`` seconds.
+
+    ``name`` is its capture as people read it: ``capture``, or ``capture/1`` among several.
+    """
 
     name: str
     frames_done: int
@@ -57,6 +61,7 @@ class StreamProgress:
 def stream_progress(counters_by_worker: dict[str, dict[str, float]]) -> list[StreamProgress]:
     """The progress of every capture in ``counters_by_worker`` (worker name -> latest heartbeat counters)."""
     captures = sorted(name for name in counters_by_worker if name.startswith(CAPTURE_PREFIX))
+    labels = worker_labels(captures)
     display = counters_by_worker.get(DISPLAY_NAME)
     progress = []
     for name in captures:
@@ -65,9 +70,15 @@ def stream_progress(counters_by_worker: dict[str, dict[str, float]]) -> list[Str
         if len(captures) == 1 and display is not None and RESULTS_WRITTEN in display:
             done = min(done, display[RESULTS_WRITTEN])
         total = counters.get(FRAMES_TOTAL)
-        progress.append(StreamProgress(name, int(done), int(total) if total is not None else None,
+        progress.append(StreamProgress(labels[name], int(done), int(total) if total is not None else None,
                                        counters.get(UPTIME_S, 0.0)))
     return progress
+
+
+def finished_streams(progresses: list[StreamProgress]) -> list[StreamProgress]:
+    """The streams that reached their known end: the last redraw keeps only their bars, since
+    a bar stopped short (Ctrl-C, a failed run) would stay on screen with an ETA that never comes."""
+    return [progress for progress in progresses if progress.fraction == 1.0]
 
 
 def clock(seconds: float | None) -> str:
@@ -83,13 +94,14 @@ def figures_text(progress: StreamProgress) -> str:
     """``120/464 frames 26% 28.6 frames/s ETA 0:12`` (frames and rate only for a source of unknown length)."""
     rate = f"{progress.frames_per_s:.1f} frames/s"
     if progress.fraction is None:
-        return f"{progress.frames_done} frames {rate}"
+        return f"{plural(progress.frames_done, 'frame')} {rate}"
     return (f"{progress.frames_done}/{progress.frames_total} frames {progress.fraction:.0%} {rate} "
             f"ETA {clock(progress.eta_s)}")
 
 
 def progress_line(progresses: list[StreamProgress]) -> str:
-    """The log line without a terminal: ``progress: capture/0 120/464 frames 26% ...; capture/1 ...``."""
+    """The log line without a terminal: ``progress: capture 120/464 frames 26% ...`` (``capture/0 ...;
+    capture/1 ...`` with several captures)."""
     return "progress: " + "; ".join(f"{progress.name} {figures_text(progress)}" for progress in progresses)
 
 
@@ -135,7 +147,7 @@ class WrittenFile:
 def end_summary(frames: int, seconds: float, written: list[WrittenFile]) -> str:
     """``done: 464 frames in 16.2 s (28.6 frames/s); results.jsonl: 464 lines; stats.json``."""
     rate = frames / seconds if seconds > 0 else 0.0
-    parts = [f"done: {frames} frames in {seconds:.1f} s ({rate:.1f} frames/s)"]
+    parts = [f"done: {plural(frames, 'frame')} in {seconds:.1f} s ({rate:.1f} frames/s)"]
     parts += [f"{file.path}: {file.amount}" if file.amount else file.path for file in written]
     return "; ".join(parts)
 
@@ -146,9 +158,9 @@ def written_files(results: str | None, record: str | None, recorded_frames: int 
     written = []
     if results and Path(results).is_file():
         lines = count_lines(results)
-        written.append(WrittenFile(results, None if lines is None else f"{lines} lines"))
+        written.append(WrittenFile(results, None if lines is None else plural(lines, "line")))
     if record and Path(record).is_file():
-        written.append(WrittenFile(record, None if recorded_frames is None else f"{recorded_frames} frames"))
+        written.append(WrittenFile(record, None if recorded_frames is None else plural(recorded_frames, "frame")))
     if stats and Path(stats).is_file():
         written.append(WrittenFile(stats))
     return written

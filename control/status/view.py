@@ -33,10 +33,12 @@ from fakeblock.common.counters import (
 )
 from fakeblock.common.runtime import IDLE_WARNING_S
 from fakeblock.common.stages import STAGE_NAMES
+from fakeblock.common.wording import IN_PER_S, OUT_PER_S, rates, stage_of, worker_labels
 from fakeblock.control.status.replay_progress import (
     DISPLAY_NAME,
     StreamProgress,
     end_summary,
+    finished_streams,
     progress_line,
     stream_progress,
     with_progress,
@@ -49,7 +51,7 @@ LOGGER = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.5
 LOG_INTERVAL_S = 10.0
 PROGRESS_LOG_INTERVAL_S = 5.0
-LIVE_COLUMNS = ("stage", "state", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "restarts")
+LIVE_COLUMNS = ("stage", "state", IN_PER_S, OUT_PER_S, "queue", "drops", "batch", "p95 ms", "restarts")
 SILENT_AFTER_S = 3.0
 DEFAULT_RATE_COUNTERS = (FRAMES_IN, FRAMES_OUT)
 # The display's frames in and out are pixels for drawing; its throughput is results.
@@ -112,7 +114,10 @@ class StatusBoard:
                     yield
                 finally:
                     self._live = None
-                    live.update(self.view(*self._last_view), refresh=True)  # the figures at the end
+                    # The figures at the end; a bar whose stream stopped short goes (no frozen ETA).
+                    workers, supervisor_counters = self._last_view
+                    live.update(with_progress(finished_streams(self.progress()),
+                                              self.table(workers, supervisor_counters)), refresh=True)
         finally:
             relay.restore()
 
@@ -143,9 +148,9 @@ class StatusBoard:
         return moved
 
     def summary_line(self, name: str) -> str:
-        """``stage/worker in/s out/s`` for logs."""
+        """``detect 29.6 in/s, 28.8 out/s`` for logs (the worker id only when its stage has several)."""
         rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
-        return f"{name} {rate_in:.1f}/{rate_out:.1f} fps"
+        return f"{worker_labels(self.names)[name]} {rates(rate_in, rate_out)}"
 
     def state(self, name: str, alive: bool, now_s: float) -> str:
         """``running``, ``idle`` (alive, no input), ``silent`` (no heartbeat), ``starting`` or ``done``."""
@@ -158,26 +163,40 @@ class StatusBoard:
             return "silent"
         return "idle" if status.counters.get(IDLE_S, 0) > IDLE_WARNING_S else "running"
 
+    def worker_state(self, worker, now_s: float) -> str:
+        """:meth:`state` of a supervised worker: ``restarting`` while a crashed one waits for its
+        restart, ``starting`` for a source not started yet (never ``done`` before it began) and a
+        restarted worker before its first heartbeat."""
+        status = self.latest.get(worker.name)
+        alive = worker.alive()
+        state = self.state(worker.name, alive, now_s)
+        if not alive and not worker.finished and worker.exit_code is not None:
+            state = "restarting"
+        pid = worker.process.pid if worker.process is not None and worker.process.pid else 0
+        if worker.process is None and not worker.finished or alive and status is not None and status.pid != pid:
+            state = "starting"
+        return state
+
     def table(self, workers, supervisor_counters: dict[str, float] | None = None) -> Table:
         """One row per stage worker: state, rates, queue, drops, batch, latency, restarts; the supervisor's own below.
 
         Short headers and no borders between columns keep it whole at 80 columns.
         """
-        alive = {worker.name: worker.alive() for worker in workers}
+        by_name = {worker.name: worker for worker in workers}
+        labels = worker_labels(self.names)
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
-        if supervisor_counters:
-            table.caption = "supervisor: " + ", ".join(f"{name.replace('_', ' ')} {value:.0f}"
-                                                       for name, value in supervisor_counters.items())
+        table.caption = supervisor_caption(supervisor_counters or {})
         for column in LIVE_COLUMNS:
             table.add_column(column, justify="left" if column in ("stage", "state") else "right", overflow="fold")
         now_s = time.monotonic()
         for name in sorted(self.names, key=_pipeline_position):
             status = self.latest.get(name)
             counters = status.counters if status else {}
-            state = self.state(name, alive.get(name, True), now_s)
+            worker = by_name.get(name)
+            state = self.state(name, True, now_s) if worker is None else self.worker_state(worker, now_s)
             rate_in, rate_out = self.rates.get(name, (0.0, 0.0))
             drops = sum(counters.get(counter, 0) for counter in DROP_COUNTERS)
-            table.add_row(name, state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{queue_depth(counters):.0f}",
+            table.add_row(labels[name], state, f"{rate_in:.1f}", f"{rate_out:.1f}", f"{queue_depth(counters):.0f}",
                           f"{drops:.0f}", f"{counters[BATCH_SIZE]:.0f}" if BATCH_SIZE in counters else "",
                           f"{counters[LATENCY_P95_MS]:.0f}" if LATENCY_P95_MS in counters else "",
                           str(self.restarts.get(name, 0)))
@@ -210,12 +229,8 @@ class StatusBoard:
         for worker in workers:
             status = self.latest.get(worker.name)
             alive = worker.alive()
-            state = self.state(worker.name, alive, now_s)
-            if not alive and not worker.finished and worker.exit_code is not None:
-                state = "restarting"
+            state = self.worker_state(worker, now_s)
             pid = worker.process.pid if worker.process is not None and worker.process.pid else 0
-            if worker.process is None and not worker.finished or alive and status is not None and status.pid != pid:
-                state = "starting"  # a source not started yet, or a restarted worker before its first heartbeat
             rate_in, rate_out = self.rates.get(worker.name, (0.0, 0.0)) if alive else (0.0, 0.0)
             reports.append(wire.WorkerReport(worker.stage, worker.worker, pid, alive, state,
                                              self.restarts.get(worker.name, 0), rate_in, rate_out,
@@ -252,9 +267,15 @@ class StatusBoard:
         LOGGER.info("wrote stats to %s", path)
 
 
+def supervisor_caption(counters: dict[str, float]) -> str | None:
+    """``supervisor: malformed heartbeats 2`` under the table: only the counters that are not 0, else nothing."""
+    shown = [f"{name.replace('_', ' ')} {value:.0f}" for name, value in counters.items() if value]
+    return "supervisor: " + ", ".join(shown) if shown else None
+
+
 def _pipeline_position(name: str) -> tuple[int, str]:
     """Where a ``stage/worker`` row goes: in pipeline order (capture first), then by name."""
-    stage = name.split("/")[0]
+    stage = stage_of(name)
     return (STAGE_NAMES.index(stage) if stage in STAGE_NAMES else len(STAGE_NAMES), name)
 
 
