@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from fakeblock.common.runtime import LEASE_TIMEOUT_S
 from fakeblock.common.wire import Ready
+from fakeblock.common.wording import plural
 
 LOGGER = logging.getLogger(__name__)
 # Lossless: a lost holder's disconnection ends its lease at once; silence alone ends it
@@ -44,6 +45,20 @@ LOGGER = logging.getLogger(__name__)
 LOSSLESS_LEASE_TIMEOUT_S = 10.0
 # Peers remembered at once: far more detect workers than any site runs.
 MAX_PEERS = 256
+
+
+def reader_label(identity: str) -> str:
+    """``detect/0 on vm (pid 18667)`` for a worker that says it is ``detect/0@vm:18667``.
+
+    The worker's number stays: a capture cannot know how many detect workers a site runs
+    (one heard from may be one of several still starting), and a moved lease must name
+    a different worker than the first.
+    """
+    name, _, place = identity.partition("@")
+    host, _, pid = place.rpartition(":")
+    if not pid.isdigit():
+        return f"{name} on {place}" if place else name
+    return f"{name} on {host} (pid {pid})"
 
 
 def rendezvous_score(stream: str, peer: bytes) -> int:
@@ -113,7 +128,9 @@ class Leases:
             self.holder = min(tracking, key=lambda peer: (self.peers[peer].ready.spare, self.peers[peer].ready.load,
                                                           -self.score(self.stream, peer), peer))
             self.granted += 1
-            LOGGER.info("capture: %s leased to %s (%d ready)", self.stream, self._name(self.holder), len(self.peers))
+            LOGGER.info("capture: %s held by %s; %s ready", self.stream, self._reader(self.holder),
+                        plural(len(self.peers), "detect worker"))
+            LOGGER.debug("capture: %s's holder is %s", self.stream, self._name(self.holder))
             return (self.holder,)
         peers = sorted(self.peers)
         if not peers:
@@ -134,6 +151,11 @@ class Leases:
                                self._name(peer), now_s - self.peers[peer].heard_s)
                 self.holder = None
             del self.peers[peer]
+
+    def _reader(self, peer: bytes) -> str:
+        """The worker reading ``peer``'s frames in plain words (see :func:`reader_label`)."""
+        known = self.peers.get(peer)
+        return reader_label(known.ready.worker) if known else peer.hex()
 
     def _name(self, peer: bytes) -> str:
         known = self.peers.get(peer)
