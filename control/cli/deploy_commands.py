@@ -103,12 +103,10 @@ def _targets(config: Optional[Path], keys: Optional[Path]) -> list:
         return [Target(host, endpoint, site.security) for host, endpoint in site.status_endpoints().items()]
     from dataclasses import replace
 
-    from fakeblock.control.status.discovery import local_pipelines
+    from fakeblock.control.status.discovery import local_pipelines, pipeline_labels
 
     pipelines = local_pipelines()
-    hosts = [pipeline.host for pipeline in pipelines]
-    # Two pipelines on one machine (e.g. `--only` subsets) are told apart by their supervisor's pid.
-    return [Target(pipeline.host if hosts.count(pipeline.host) == 1 else f"{pipeline.host} pid {pipeline.pid}",
-                   pipeline.status_service,
+    # Two pipelines on one machine are told apart by what they read (or run, for `--only` subsets).
+    return [Target(label, pipeline.status_service,
                    replace(pipeline.security, keys_directory=str(keys)) if keys else pipeline.security)
-            for pipeline in pipelines]
+            for label, pipeline in zip(pipeline_labels(pipelines), pipelines, strict=True)]

@@ -41,6 +41,24 @@ class LocalPipeline:
     status_service: str
     stages: tuple[str, ...] = ()
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    sources: tuple[str, ...] = ()  # what its captures read, for people: see source_description
+
+
+def source_description(source: str, stream: str | None) -> str:
+    """A capture's source as ``fakeblock status`` names it: ``office-woman.mp4``, or
+    ``office-woman.mp4 as lobby`` when ``--stream`` named its stream."""
+    name = source if "://" in source else Path(source).name or source
+    return f"{name} as {stream}" if stream else name
+
+
+def pipeline_labels(pipelines: list[LocalPipeline]) -> list[str]:
+    """A name for each pipeline in ``fakeblock status``: its host, and when the host runs several,
+    what each one reads (its stages when it reads nothing), with its pid only if that is still the same."""
+    hosts = [pipeline.host for pipeline in pipelines]
+    labels = [pipeline.host if hosts.count(pipeline.host) == 1
+              else f"{pipeline.host}: {', '.join(pipeline.sources or pipeline.stages)}" for pipeline in pipelines]
+    return [label if labels.count(label) == 1 else f"{label} (pid {pipeline.pid})"
+            for label, pipeline in zip(labels, pipelines, strict=True)]
 
 
 def registry_directory(environ=None) -> Path:
@@ -104,7 +122,8 @@ def _read_note(path: Path) -> LocalPipeline | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         security = SecurityConfig(**data.get("security", {}))
         pipeline = LocalPipeline(int(data["pid"]), str(data["host"]), str(data["status_service"]),
-                                 tuple(str(stage) for stage in data.get("stages", ())), security)
+                                 tuple(str(stage) for stage in data.get("stages", ())), security,
+                                 tuple(str(source) for source in data.get("sources", ())))
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
         LOGGER.debug("ignoring %s: %s", path, error)
         return None

@@ -158,8 +158,10 @@ class Supervisor:
         if address is None:
             return None
         discovery.remove_stale_runs()
+        sources = tuple(discovery.source_description(slot.config.source, slot.config.stream)
+                        for slot in self.config.capture_slots())
         return discovery.register(discovery.LocalPipeline(os.getpid(), self.host_name, address,
-                                                          tuple(self.config.stages), self.config.security))
+                                                          tuple(self.config.stages), self.config.security, sources))
 
     @property
     def host_name(self) -> str:
