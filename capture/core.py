@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,12 @@ from fakeblock.common.errors import UserError
 from fakeblock.common.wire import MAX_DIMENSION_PX, MAX_STREAM_NAME_CHARS
 
 LOGGER = logging.getLogger(__name__)
+# OpenCV's FFmpeg backend reads its log level once, when it first opens a file; FFmpeg's
+# own lines (``moov atom not found``) would go to the raw stderr above our one-line error.
+# Quiet unless the user asked for them (AV_LOG_QUIET is -8).
+FFMPEG_LOG_LEVEL_VARIABLE = "OPENCV_FFMPEG_LOGLEVEL"
+FFMPEG_QUIET = "-8"
+os.environ.setdefault(FFMPEG_LOG_LEVEL_VARIABLE, FFMPEG_QUIET)
 DEMO_SOURCE = "demo"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 STREAM_URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
