@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -150,3 +151,16 @@ def test_train_refuses_wrong_columns_without_leaving_an_output_folder(tmp_path):
     assert_refused_before_start(completed, "missing column")
     assert not (tmp_path / "runs").exists()
 
+
+
+def test_train_checks_its_data_before_loading_tensorflow(tmp_path):
+    # With TensorFlow made unimportable, the data's own error must still be the line shown:
+    # it is checked first, so a wrong file is refused in a moment, not after TensorFlow's start-up.
+    (tmp_path / "wrong.csv").write_text("label,image\n1,2\n")
+    script = ("import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None; "
+              "sys.argv = ['fakeblock', 'train', '--data', 'wrong.csv', '--output', 'runs/new']; "
+              "from fakeblock.control.cli.entry import main; main()")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                               timeout=COMMAND_TIMEOUT_S, check=False)
+    assert_refused_before_start(completed, "wrong.csv: missing column(s) emotion, pixels")
+    assert not (tmp_path / "runs").exists()

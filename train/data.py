@@ -16,6 +16,7 @@ import csv
 import gzip
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -51,20 +52,10 @@ def load_dataset(path: str | Path, ferplus: str | None = None, use_cache: bool =
     ``ferplus`` is ``None`` (plain labels), ``"majority"`` or ``"probability"``; it needs a
     ``fer2013new.csv`` beside the CSV.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
-    if ferplus is not None and ferplus not in FERPLUS_MODES:
-        raise DataError(f"unknown FER+ mode {ferplus!r}; choose {' or '.join(FERPLUS_MODES)}")
+    path = check_source(path, ferplus)
     if path.is_dir():
-        if ferplus:
-            raise DataError(f"{path}: --ferplus needs the fer2013.csv(.gz) beside {FERPLUS_FILE_NAME}, not a folder")
         return _load_folder(path, use_cache, seed)
-    if not path.name.lower().endswith((".csv", ".csv.gz")):
-        raise DataError(f"{path}: expected a .csv, .csv.gz or an image folder")
     ferplus_path = path.parent / FERPLUS_FILE_NAME
-    if ferplus is not None and not ferplus_path.exists():
-        raise DataError(f"{path}: --ferplus needs {ferplus_path}")
     sources = [path] + ([ferplus_path] if ferplus else [])
     fingerprint = file_fingerprint(sources) + (f"-ferplus-{ferplus}" if ferplus else "")
     key = cache_key(fingerprint, seed)
@@ -80,6 +71,40 @@ def load_dataset(path: str | Path, ferplus: str | None = None, use_cache: bool =
     return FaceDataset(str(path), fingerprint, splits, targets)
 
 
+def check_source(path: str | Path, ferplus: str | None = None) -> Path:
+    """What can be checked of ``path`` without reading its faces: that it exists, its layout, a CSV's columns.
+
+    ``fakeblock train`` and ``eval`` call it before TensorFlow loads, so a wrong path or
+    file is refused in a moment rather than after seconds of start-up.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if ferplus is not None and ferplus not in FERPLUS_MODES:
+        raise DataError(f"unknown FER+ mode {ferplus!r}; choose {' or '.join(FERPLUS_MODES)}")
+    if path.is_dir():
+        if ferplus:
+            raise DataError(f"{path}: --ferplus needs the fer2013.csv(.gz) beside {FERPLUS_FILE_NAME}, not a folder")
+        return path
+    if not path.name.lower().endswith((".csv", ".csv.gz")):
+        raise DataError(f"{path}: expected a .csv, .csv.gz or an image folder")
+    ferplus_path = path.parent / FERPLUS_FILE_NAME
+    if ferplus is not None and not ferplus_path.exists():
+        raise DataError(f"{path}: --ferplus needs {ferplus_path}")
+    try:
+        with _open_text(path) as handle:
+            _check_columns(path, csv.DictReader(handle).fieldnames)
+    except (OSError, EOFError, gzip.BadGzipFile, csv.Error, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+    return path
+
+
+def _check_columns(path: Path, fieldnames: Sequence[str] | None) -> None:
+    missing = {"emotion", "pixels"} - set(fieldnames or [])
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected emotion,pixels[,Usage]")
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rt", newline="")
@@ -92,10 +117,7 @@ def _parse_csv(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     try:
         with _open_text(path) as handle:
             reader = csv.DictReader(handle)
-            missing = {"emotion", "pixels"} - set(reader.fieldnames or [])
-            if missing:
-                raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
-                                f"expected emotion,pixels[,Usage]")
+            _check_columns(path, reader.fieldnames)
             for line_number, row in enumerate(reader, start=2):
                 face, label = _parse_row(path, line_number, row)
                 faces, labels = rows.setdefault(row.get("Usage") or "", ([], []))

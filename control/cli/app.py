@@ -114,6 +114,9 @@ def train(
     setup_logging(verbose)
     check_ferplus(ferplus)
     with report_user_errors():
+        from fakeblock.train.data import check_source
+
+        check_source(data, ferplus)  # before TensorFlow loads: a wrong file is refused at once
         with tensorflow_required("fakeblock train"):
             from fakeblock.train.run import TrainConfig, run
         card = run(TrainConfig(data=str(data), output=str(output), architecture=architecture, epochs=epochs,
