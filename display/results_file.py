@@ -26,6 +26,7 @@ that closes the pipe (``| head``) ends the run: one clear error, no traceback.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -40,6 +41,9 @@ from fakeblock.common.wording import plural
 from fakeblock.display.core import result_record
 
 LOGGER = logging.getLogger(__name__)
+# How long a restarted display waits for a reader of a FIFO whose reader ended, and how often it looks.
+FIFO_READER_WAIT_S = 5.0
+FIFO_POLL_S = 0.1
 RESULTS_FLUSH_INTERVAL_S = 0.5
 # Lines held in memory at most before they go to the operating system, whatever the interval.
 MAX_BUFFERED_BYTES = 1 << 20
@@ -83,6 +87,8 @@ class ResultsWriter:
                                "lines already written there cannot be checked; new lines follow them", path)
             elif mode is not None and regular and os.path.getsize(file_path) > 0:
                 LOGGER.warning("overwriting %s, which held %d bytes", path, os.path.getsize(file_path))
+            if resume and mode is not None and stat.S_ISFIFO(mode):
+                return reopen_fifo(file_path, path)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume or not regular else os.O_TRUNC)
             fd = os.open(file_path, flags, FILE_MODE)
         except OSError as error:
@@ -229,3 +235,26 @@ def read_written_frames(path: Path) -> tuple[dict[str, int], int]:
             continue  # not a line this writer wrote: left as it is
         written[stream] = max(written.get(stream, 0), frame + 1)
     return written, len(lines)
+
+
+def reopen_fifo(file_path: Path, path: str) -> int:
+    """Open a FIFO again after a restart; fail when no reader comes within ``FIFO_READER_WAIT_S``.
+
+    A reader such as ``cat fifo`` ends when the crashed display's end of the FIFO closes;
+    a plain open would then wait for a new reader for ever, and the run would hang.  A
+    reader that opens the FIFO again (a loop, a service) is given a few seconds to do so.
+    """
+    deadline_s = time.monotonic() + FIFO_READER_WAIT_S
+    while True:
+        try:
+            fd = os.open(file_path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as error:
+            if error.errno != errno.ENXIO:
+                raise
+            if time.monotonic() >= deadline_s:
+                raise OutputFailed(f"{path}: nobody reads this FIFO any more (its reader ended when the display "
+                                   "restarted); the lines written before went to it") from None
+            time.sleep(FIFO_POLL_S)
+    os.set_blocking(fd, True)  # from here on, a slow reader slows the display down, as before the restart
+    return fd

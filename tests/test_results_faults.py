@@ -106,6 +106,17 @@ def test_a_restarted_writer_does_not_read_dev_full_back(caplog):
         writer.close()
 
 
+@pytest.mark.timeout(30)
+def test_a_restarted_writer_whose_fifo_has_no_reader_fails_in_one_line(tmp_path, monkeypatch):
+    # A plain open of a FIFO without a reader waits for one for ever: the run hung.
+    monkeypatch.setattr(results_file, "FIFO_READER_WAIT_S", 0.5)
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputFailed, match="nobody reads this FIFO any more") as raised:
+        ResultsWriter(str(fifo), resume=True)
+    assert raised.value.exit_code == OUTPUT_FAILED_EXIT_CODE
+
+
 @pytest.mark.timeout(20)
 def test_a_restarted_writer_appends_to_a_fifo_without_reading_it(tmp_path, caplog):
     caplog.set_level(logging.WARNING)

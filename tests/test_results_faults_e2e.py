@@ -77,3 +77,32 @@ def test_a_display_killed_while_writing_to_a_pipe_goes_on_without_reading_it():
     frames = [json.loads(line)["frame"] for line in received]
     assert set(frames) == set(range(OFFICE_FRAMES)), "frames are missing from the pipe"
     print(f"pipe: exit 0, {len(frames)} lines for {OFFICE_FRAMES} frames after a display kill")
+
+
+def test_a_display_killed_after_its_fifo_reader_ended_stops_the_run_in_one_line(tmp_path):
+    # `--results fifo` read by `cat fifo`: cat ends with the crash, and the restarted display
+    # waited for a new reader for ever. Now it waits a few seconds, then the run fails.
+    video = shared_file(MEDIA / "office-woman.mp4")
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.extend(open(fifo, "rb")), daemon=True)
+    reader.start()
+    process = subprocess.Popen(fakeblock("up", "--source", str(video), "--display", "none", "--results", str(fifo),
+                                         "--no-status"), stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_until(lambda: len(received) >= 120, 120, "120 lines through the FIFO", process)
+        displays = orphans_of(process.pid, "display")
+        assert displays, f"no display process under {process.pid}"
+        os.kill(displays[0], signal.SIGKILL)
+        _stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        kill_if_running(process)
+    reader.join(timeout=10)
+    errors = [text for text in stderr.splitlines() if text.startswith("error: ")]
+    assert process.returncode == 1, stderr[-3000:]
+    assert errors == [f"error: {fifo}: nobody reads this FIFO any more (its reader ended when the display "
+                      "restarted); the lines written before went to it"], stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert all(line.endswith(b"\n") for line in received) and len(received) >= 120
+    print(f"FIFO without a reader: exit 1 after the display kill, {len(received)} lines had gone to it")
