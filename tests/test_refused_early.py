@@ -154,13 +154,15 @@ def test_train_refuses_wrong_columns_without_leaving_an_output_folder(tmp_path):
 
 
 def test_train_checks_its_data_before_loading_tensorflow(tmp_path):
-    # With TensorFlow made unimportable, the data's own error must still be the line shown:
-    # it is checked first, so a wrong file is refused in a moment, not after TensorFlow's start-up.
+    # The data's error comes before TensorFlow is imported: a wrong file is refused in a
+    # moment, not after TensorFlow's seconds of start-up.
     (tmp_path / "wrong.csv").write_text("label,image\n1,2\n")
-    script = ("import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None; "
-              "sys.argv = ['fakeblock', 'train', '--data', 'wrong.csv', '--output', 'runs/new']; "
-              "from fakeblock.control.cli.entry import main; main()")
+    script = ("import sys\n"
+              "sys.argv = ['fakeblock', 'train', '--data', 'wrong.csv', '--output', 'runs/new']\n"
+              "from fakeblock.control.cli.entry import main\n"
+              "try:\n    main()\nfinally:\n    open('imported', 'w').write(str('tensorflow' in sys.modules))\n")
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
                                timeout=COMMAND_TIMEOUT_S, check=False)
     assert_refused_before_start(completed, "wrong.csv: missing column(s) emotion, pixels")
+    assert (tmp_path / "imported").read_text() == "False", "TensorFlow was imported before the data was checked"
     assert not (tmp_path / "runs").exists()

@@ -21,7 +21,13 @@ from fakeblock.control.cli.help_format import (
     PlainHelpCommand,
 )
 from fakeblock.control.cli.up_options import config_values, with_table_options
-from fakeblock.control.cli.user_errors import VERBOSE_HELP, report_user_errors, setup_logging, tensorflow_required
+from fakeblock.control.cli.user_errors import (
+    VERBOSE_HELP,
+    report_user_errors,
+    setup_logging,
+    tensorflow_installed,
+    tensorflow_required,
+)
 from fakeblock.control.report import MIN_TRACK_FRAMES
 
 # -h as well as --help, on the app and (inherited through the context) on every command.
@@ -116,6 +122,7 @@ def train(
     with report_user_errors():
         from fakeblock.train.data import check_source
 
+        tensorflow_installed("fakeblock train")
         check_source(data, ferplus)  # before TensorFlow loads: a wrong file is refused at once
         with tensorflow_required("fakeblock train"):
             from fakeblock.train.run import TrainConfig, run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import signal
 import sys
@@ -10,7 +11,7 @@ import sys
 import typer
 
 from fakeblock.common.errors import SIGNAL_EXIT_BASE, USER_ERROR_EXIT_CODE, Interrupted, UserError
-from fakeblock.common.tensorflow_setup import missing_tensorflow, needs_tensorflow_message
+from fakeblock.common.tensorflow_setup import TENSORFLOW_MODULES, missing_tensorflow, needs_tensorflow_message
 
 VERBOSE_HELP = "Log debug messages too (default: info and above)."
 
@@ -44,6 +45,21 @@ def tensorflow_required(command: str):
             raise
         logging.getLogger(__name__).debug("%s: %s", command, error)
         raise UserError(needs_tensorflow_message(command)) from None
+
+
+def tensorflow_installed(command: str) -> None:
+    """Refuse ``command`` in one line, before anything else is checked, when TensorFlow or Keras is absent.
+
+    Finding a module costs no import, so ``train`` can say what to install first and then
+    check its data before TensorFlow's seconds of start-up.
+    """
+    for name in TENSORFLOW_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a finder that refuses it; in sys.modules without a spec
+            found = False
+        if not found:
+            raise UserError(needs_tensorflow_message(command))
 
 
 def setup_logging(verbose: bool) -> None:
