@@ -67,6 +67,8 @@ def test_the_end_summary_names_the_frames_the_time_and_every_file():
     assert end_summary(464, 16.2, written) == ("done: 464 frames in 16.2 s (28.6 frames/s); results.jsonl: "
                                                "464 lines; office.mp4: 464 frames; stats.json")
     assert end_summary(0, 0.0, []) == "done: 0 frames in 0.0 s (0.0 frames/s)"
+    # After Ctrl-C the line must not say "done" right above "interrupted at frame N of M".
+    assert end_summary(160, 5.8, [], stopped=True) == "stopped: 160 frames in 5.8 s (27.6 frames/s)"
 
 
 def test_written_files_counts_the_results_lines_and_skips_what_was_not_written(tmp_path):

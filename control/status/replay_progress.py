@@ -144,10 +144,14 @@ class WrittenFile:
     amount: str | None = None
 
 
-def end_summary(frames: int, seconds: float, written: list[WrittenFile]) -> str:
-    """``done: 464 frames in 16.2 s (28.6 frames/s); results.jsonl: 464 lines; stats.json``."""
+def end_summary(frames: int, seconds: float, written: list[WrittenFile], stopped: bool = False) -> str:
+    """``done: 464 frames in 16.2 s (28.6 frames/s); results.jsonl: 464 lines; stats.json``.
+
+    ``stopped`` (a signal ended the run before its end): ``stopped: 160 frames ...``, so the
+    line does not call done what the next line calls interrupted.
+    """
     rate = frames / seconds if seconds > 0 else 0.0
-    parts = [f"done: {plural(frames, 'frame')} in {seconds:.1f} s ({rate:.1f} frames/s)"]
+    parts = [f"{'stopped' if stopped else 'done'}: {plural(frames, 'frame')} in {seconds:.1f} s ({rate:.1f} frames/s)"]
     parts += [f"{file.path}: {file.amount}" if file.amount else file.path for file in written]
     return "; ".join(parts)
 

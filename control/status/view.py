@@ -210,8 +210,11 @@ class StatusBoard:
         """Every local capture's progress, from the latest heartbeats."""
         return stream_progress({name: dict(status.counters) for name, status in self.latest.items()})
 
-    def end_summary(self) -> str | None:
-        """The line at exit (frames, seconds, frames/s, files written), or None when no display ran here."""
+    def end_summary(self, stopped: bool = False) -> str | None:
+        """The line at exit (frames, seconds, frames/s, files written), or None when no display ran here.
+
+        ``stopped``: a signal ended the run before its end (the line says so instead of "done").
+        """
         display = self.latest.get(DISPLAY_NAME)
         if display is None:
             return None
@@ -220,7 +223,7 @@ class StatusBoard:
         record_frames = counters.get(FRAMES_OUT)
         written = written_files(self.config.display.results, self.config.display.record,
                                 None if record_frames is None else int(record_frames), self.config.stats)
-        return end_summary(int(counters.get(RESULTS_WRITTEN, 0)), time.monotonic() - started_s, written)
+        return end_summary(int(counters.get(RESULTS_WRITTEN, 0)), time.monotonic() - started_s, written, stopped)
 
     def reports(self, workers) -> tuple[wire.WorkerReport, ...]:
         """Every worker's state, rates and latest counters, for a ``fakeblock status`` answer."""

@@ -119,7 +119,8 @@ class Supervisor:
             if self.metrics is not None:
                 self.metrics.close()
         self.board.write_stats(self.config.stats, self.workers, self.counters())
-        summary = self.board.end_summary()
+        interrupted = self.shutdown.signal_number is not None and not self.shutdown.completed_before_signal
+        summary = self.board.end_summary(stopped=interrupted)
         if summary is not None:
             LOGGER.info("%s", summary)
         if self.shutdown.signal_number is not None and self.exit_code == 0:
