@@ -131,15 +131,19 @@ def training_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int, se
     count, augmenter = len(faces), make_augmenter(seed)
     steps = steps_per_epoch(count, batch_size)
 
-    def make_batch(epoch: tf.Tensor, step: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        rows = epoch_order(count, seed, epoch)[step * batch_size:(step + 1) * batch_size]
+    def epoch_rows(epoch: tf.Tensor) -> tf.data.Dataset:
+        """``(epoch, batch, its rows)`` for each batch of ``epoch``; the epoch's order is drawn once."""
+        order = epoch_order(count, seed, epoch)
+        return tf.data.Dataset.range(steps).map(
+            lambda step: (epoch, step, order[step * batch_size:(step + 1) * batch_size]))
+
+    def make_batch(epoch: tf.Tensor, step: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, ...]:
         batch = augment(augmenter, tf.gather(inputs, rows), batch_seed(seed, AUGMENT_STREAM, epoch, step))
         if erase_probability > 0:
             batch = erase_random_rectangles(batch, batch_seed(seed, ERASE_STREAM, epoch, step), erase_probability)
         return (batch, *(tf.gather(column, rows) for column in columns))
 
-    batches = tf.data.Dataset.counter(first_epoch).flat_map(
-        lambda epoch: tf.data.Dataset.range(steps).map(lambda step: (epoch, step)))
+    batches = tf.data.Dataset.counter(first_epoch).flat_map(epoch_rows)
     return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
