@@ -12,10 +12,12 @@ import tensorflow as tf
 from keras import layers
 from keras.random import SeedGenerator
 
+from fakeblock.common.model_io import FACE_SIZE_PX
 from fakeblock.common.preprocess import normalise_faces
+from fakeblock.train.pipeline_view import pipeline_views
 
 # Independent random streams of the training input, each seeded by (seed, stream, epoch, batch).
-ORDER_STREAM, AUGMENT_STREAM, ERASE_STREAM = 1, 2, 3
+ORDER_STREAM, AUGMENT_STREAM, ERASE_STREAM, VIEW_STREAM = 1, 2, 3, 4
 ERASE_AREA_FRACTION = (0.02, 0.2)
 ERASE_ASPECT_RATIO = (0.3, 3.3)
 
@@ -116,15 +118,17 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
 
 def training_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 1337,
                      first_epoch: int = 0, sample_weights: np.ndarray | None = None,
-                     erase_probability: float = 0.0) -> tf.data.Dataset:
+                     erase_probability: float = 0.0, pipeline_view_share: float = 0.0) -> tf.data.Dataset:
     """Endless augmented batches ``(faces, targets[, weights])``, epoch after epoch from ``first_epoch``.
 
     Each epoch is one pass over every face (``steps_per_epoch`` batches) in its own order,
     and each batch is augmented (and, with ``erase_probability``, erased) with seeds made
     from ``(seed, epoch, batch)`` alone: epoch ``e`` holds the same batches whether the run
-    started at 0 or was resumed at ``e``, however many threads build them.
+    started at 0 or was resumed at ``e``, however many threads build them. A share
+    ``pipeline_view_share`` of each batch is first shown as the pipeline sees a face in a
+    video (``pipeline_view``), the same way on the same seeds.
     """
-    inputs = tf.constant(normalise_faces(faces))
+    inputs = tf.constant(np.asarray(faces, np.uint8))
     columns = [tf.constant(targets.astype(np.float32))]
     if sample_weights is not None:
         columns.append(tf.constant(sample_weights.astype(np.float32)))
@@ -138,13 +142,24 @@ def training_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int, se
             lambda step: (epoch, step, order[step * batch_size:(step + 1) * batch_size]))
 
     def make_batch(epoch: tf.Tensor, step: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        batch = augment(augmenter, tf.gather(inputs, rows), batch_seed(seed, AUGMENT_STREAM, epoch, step))
+        batch = tf.gather(inputs, rows)
+        if pipeline_view_share > 0:
+            batch = show_as_pipeline(batch, batch_seed(seed, VIEW_STREAM, epoch, step), pipeline_view_share)
+        batch = augment(augmenter, tf.cast(batch, tf.float32)[..., tf.newaxis] / 255.0,
+                        batch_seed(seed, AUGMENT_STREAM, epoch, step))
         if erase_probability > 0:
             batch = erase_random_rectangles(batch, batch_seed(seed, ERASE_STREAM, epoch, step), erase_probability)
         return (batch, *(tf.gather(column, rows) for column in columns))
 
     batches = tf.data.Dataset.counter(first_epoch).flat_map(epoch_rows)
     return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def show_as_pipeline(faces: tf.Tensor, seed: tf.Tensor, share: float) -> tf.Tensor:
+    """``pipeline_views`` of a uint8 batch ``(n, 48, 48)`` inside the graph, drawn from ``seed``."""
+    views = tf.numpy_function(lambda batch, key: pipeline_views(batch, key, share), [faces, seed], tf.uint8,
+                              stateful=False)
+    return tf.ensure_shape(views, [None, FACE_SIZE_PX, FACE_SIZE_PX])
 
 
 def evaluation_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int) -> tf.data.Dataset:

@@ -19,12 +19,13 @@ import numpy as np
 from fakeblock.classify.model_runtime import TFLITE_SUFFIX, EmotionModel, ModelError
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS
-from fakeblock.train import class_metrics, data, distill, from_tflite
+from fakeblock.train import class_metrics, data, distill, from_tflite, pipeline_view
 from fakeblock.train.augment import evaluation_batches, one_hot, steps_per_epoch, training_batches
 from fakeblock.train.card import shared_fields, write_card
 from fakeblock.train.export import export_tflite
 from fakeblock.train.fit_progress import RichProgress
 from fakeblock.train.model import describe_layers, load_initial_weights, make_model
+from fakeblock.train.pipeline_view_settings import PIPELINE_VIEW_SHARE
 from fakeblock.train.resume import ReseedDropout, ResumePoint, restore, rewind_history
 from fakeblock.train.run_files import (
     BACKUP_FOLDER_NAME,
@@ -65,6 +66,7 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()
     teacher_weight: float = 0.5
     erase_probability: float = 0.0
+    pipeline_view_share: float = PIPELINE_VIEW_SHARE
 
 
 class TrainError(UserError, ValueError):
@@ -169,7 +171,8 @@ def run(config: TrainConfig) -> dict:
     if config.resume:
         rewind_history(output / HISTORY_NAME, first_epoch)
     train_data = training_batches(train_faces, train_targets, config.batch_size, config.seed, first_epoch,
-                                  sample_weights=weights[train_labels], erase_probability=config.erase_probability)
+                                  sample_weights=weights[train_labels], erase_probability=config.erase_probability,
+                                  pipeline_view_share=config.pipeline_view_share)
     output.mkdir(parents=True, exist_ok=True)  # the data and the model are sound: now the run writes
     (output / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
     timer = EpochTimer(output / TIMING_NAME)
@@ -299,4 +302,5 @@ def model_card(config: TrainConfig, dataset: data.FaceDataset, validation_split:
         "epochs": epochs_run,
         "wall_time_s": round(wall_time_s, 1),
         "config": asdict(config),
+        "pipeline_view": pipeline_view.parameters() if config.pipeline_view_share > 0 else None,
     }

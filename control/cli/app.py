@@ -29,6 +29,7 @@ from fakeblock.control.cli.user_errors import (
     tensorflow_required,
 )
 from fakeblock.control.report import MIN_TRACK_FRAMES
+from fakeblock.train.pipeline_view_settings import PIPELINE_VIEW_SHARE
 
 # -h as well as --help, on the app and (inherited through the context) on every command.
 HELP_OPTION_NAMES = {"help_option_names": ["-h", "--help"]}
@@ -110,6 +111,10 @@ def train(
     erase_probability: float = typer.Option(0.0, min=0.0, max=1.0, metavar="P",
                                             help="Share of training faces that get a random rectangle of noise "
                                                  "(random erasing)."),
+    pipeline_view: float = typer.Option(PIPELINE_VIEW_SHARE, "--pipeline-view", min=0.0, max=1.0, metavar="SHARE",
+                                        help="Share of training faces shown as the pipeline sees them in video: "
+                                             "enlarged, through a camera and a codec, re-framed as the face "
+                                             "finder boxes them (0: none)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Train an emotion model on labelled faces.
@@ -132,7 +137,7 @@ def train(
                                ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows,
                                init_from=str(init_from) if init_from else None,
                                teachers=tuple(str(path) for path in teacher or ()), teacher_weight=teacher_weight,
-                               erase_probability=erase_probability))
+                               erase_probability=erase_probability, pipeline_view_share=pipeline_view))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
                f"model in {output}")
 
