@@ -145,10 +145,12 @@ def cuts(people: People, generator: np.random.Generator, path: Path, seconds: fl
 
 def moving_faces(people: People, generator: np.random.Generator, clip: Clip, scene: np.ndarray, count: int,
                  sizes_px: tuple[int, int], speeds_px: tuple[float, float], seconds: float,
-                 camera: Callable[[int], tuple[float, float, float]] | None = None) -> None:
+                 camera: Callable[[int], tuple[float, float, float]] | None = None,
+                 place: Callable[[int, int], tuple[float, float]] | None = None) -> None:
     """``count`` faces moving over ``scene``, bouncing off its edges; several start on an edge and move along it.
 
-    ``camera(frame)`` gives ``(left, top, zoom)`` of the view on a larger scene (None: the scene is the frame).
+    ``camera(frame)`` gives ``(left, top, zoom)`` of the view on a larger scene (None: the scene is the frame);
+    ``place(index, size)`` where face ``index`` starts, instead of anywhere with some on an edge.
     """
     height_px, width_px = scene.shape[:2]
     movers = []
@@ -156,8 +158,11 @@ def moving_faces(people: People, generator: np.random.Generator, clip: Clip, sce
         size = int(generator.integers(*sizes_px))
         speed = generator.uniform(*speeds_px)
         angle = generator.uniform(0, 2 * np.pi)
-        position = np.array([generator.uniform(0, width_px - size), generator.uniform(0, height_px - size)])
         velocity = np.array([np.cos(angle), np.sin(angle)]) * speed
+        if place is not None:
+            movers.append([people.next(), size, np.array(place(index, size), float), velocity])
+            continue
+        position = np.array([generator.uniform(0, width_px - size), generator.uniform(0, height_px - size)])
         if index % 3 == 0:  # along the top or bottom edge
             position[1] = 0 if index % 2 else height_px - size
             velocity = np.array([speed, 0.0])
@@ -193,18 +198,31 @@ def small_faces(people: People, generator: np.random.Generator, path: Path, seco
 
 
 def pan_zoom(people: People, generator: np.random.Generator, path: Path, seconds: float) -> None:
-    """1280x720, 30 fps: a camera panning across a 2560x1440 scene of 6 slow faces and zooming in and out."""
+    """1280x720, 30 fps: a camera panning across a 2560x1440 scene of 10 slow faces and zooming in and out.
+
+    Each face is put where the camera looks at some moment of the clip, those moments spread
+    over it.  Placed anywhere on the scene, some were never in view (the camera sweeps a band
+    of it): six faces left four people in the truth, and its accuracy rested on them.
+    """
     clip = Clip(path, 1280, 720, 30.0, "mp4v")
     frames = round(seconds * clip.fps)
+    count = 10
 
     def camera(frame: int) -> tuple[float, float, float]:
         phase = frame / max(1, frames - 1)
         zoom = 1.0 + 0.6 * np.sin(np.pi * phase)  # in to 1.6x and back out
         view_width, view_height = 1280 / zoom, 720 / zoom
-        return phase * (2560 - view_width), 0.5 * (1 - np.cos(2 * np.pi * phase)) / 2 * (1440 - view_height), zoom
+        # Across the scene, tilting down half its free height and back up.
+        return phase * (2560 - view_width), (1 - np.cos(2 * np.pi * phase)) / 4 * (1440 - view_height), zoom
 
-    moving_faces(people, generator, clip, background(generator, 2560, 1440, (140, 110, 90)), 6, (90, 161),
-                 (0.0, 0.5), seconds, camera)
+    def place(index: int, size: int) -> tuple[float, float]:
+        left, top, zoom = camera(round((index + generator.uniform(0.2, 0.8)) / count * (frames - 1)))
+        view_width, view_height = 1280 / zoom, 720 / zoom
+        return (left + generator.uniform(0.1, 0.9) * (view_width - size),
+                top + generator.uniform(0.1, 0.9) * (view_height - size))
+
+    moving_faces(people, generator, clip, background(generator, 2560, 1440, (140, 110, 90)), count, (90, 161),
+                 (0.0, 0.5), seconds, camera, place)
 
 
 def enter_leave(people: People, generator: np.random.Generator, path: Path, seconds: float) -> None:
