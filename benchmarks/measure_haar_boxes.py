@@ -85,8 +85,8 @@ def main() -> None:
                                                                 replace=False))
     params = DetectConfig()
     table = measure_boxes(faces[rows], arguments.seed, params)
-    deciles = np.quantile(table.rows[:, 0], np.linspace(0.1, 0.9, 9)).round(3).tolist()
-    LOGGER.info("found %.1f %% of %d faces; side share deciles %s", 100 * table.found_share, len(rows), deciles)
+    LOGGER.info("found %.1f %% of %d faces; side share deciles %s", 100 * table.found_share, len(rows),
+                table.side_deciles())
     arguments.out.write_text(json.dumps({
         "what": "Haar boxes on rendered FER2013 Training faces: side / tile side, centre offsets / tile side",
         "cascade": CASCADE_FILE,

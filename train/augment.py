@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import layers
 from keras.random import SeedGenerator
 
-from fakeblock.common.model_io import FACE_SIZE_PX
+from fakeblock.common.model_io import FACE_INPUT_SHAPE
 from fakeblock.common.preprocess import normalise_faces
 from fakeblock.train.pipeline_view import pipeline_views
 
@@ -142,11 +142,8 @@ def training_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int, se
             lambda step: (epoch, step, order[step * batch_size:(step + 1) * batch_size]))
 
     def make_batch(epoch: tf.Tensor, step: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        batch = tf.gather(inputs, rows)
-        if pipeline_view_share > 0:
-            batch = show_as_pipeline(batch, batch_seed(seed, VIEW_STREAM, epoch, step), pipeline_view_share)
-        batch = augment(augmenter, tf.cast(batch, tf.float32)[..., tf.newaxis] / 255.0,
-                        batch_seed(seed, AUGMENT_STREAM, epoch, step))
+        batch = model_input(tf.gather(inputs, rows), batch_seed(seed, VIEW_STREAM, epoch, step), pipeline_view_share)
+        batch = augment(augmenter, batch, batch_seed(seed, AUGMENT_STREAM, epoch, step))
         if erase_probability > 0:
             batch = erase_random_rectangles(batch, batch_seed(seed, ERASE_STREAM, epoch, step), erase_probability)
         return (batch, *(tf.gather(column, rows) for column in columns))
@@ -155,11 +152,17 @@ def training_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int, se
     return batches.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
-def show_as_pipeline(faces: tf.Tensor, seed: tf.Tensor, share: float) -> tf.Tensor:
-    """``pipeline_views`` of a uint8 batch ``(n, 48, 48)`` inside the graph, drawn from ``seed``."""
-    views = tf.numpy_function(lambda batch, key: pipeline_views(batch, key, share), [faces, seed], tf.uint8,
-                              stateful=False)
-    return tf.ensure_shape(views, [None, FACE_SIZE_PX, FACE_SIZE_PX])
+def model_input(faces: tf.Tensor, seed: tf.Tensor, view_share: float) -> tf.Tensor:
+    """A uint8 batch ``(n, 48, 48)`` as model input, a share ``view_share`` of it first seen as the pipeline sees it.
+
+    Both steps run in numpy, so the faces become input through ``normalise_faces``, the one
+    definition serving uses too; the views are drawn from ``seed`` alone.
+    """
+    def prepare(batch: np.ndarray, key: np.ndarray) -> np.ndarray:
+        return normalise_faces(pipeline_views(batch, key, view_share) if view_share > 0 else batch)
+
+    prepared = tf.numpy_function(prepare, [faces, seed], tf.float32, stateful=False)
+    return tf.ensure_shape(prepared, [None, *FACE_INPUT_SHAPE])
 
 
 def evaluation_batches(faces: np.ndarray, targets: np.ndarray, batch_size: int) -> tf.data.Dataset:

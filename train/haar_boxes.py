@@ -32,6 +32,10 @@ class BoxTable:
         scale, offset_x, offset_y = self.rows[int(generator.integers(len(self.rows)))]
         return float(scale), float(offset_x), float(offset_y)
 
+    def side_deciles(self) -> list[float]:
+        """The box side, in tile sides, at the nine deciles: the table in one line."""
+        return np.quantile(self.rows[:, 0], np.linspace(0.1, 0.9, 9)).round(3).tolist()
+
 
 def load_table(path: Path = TABLE_PATH) -> BoxTable:
     """The measured box table shipped beside this module."""
