@@ -47,6 +47,7 @@ from stress_pipeline import read_frames, replay  # noqa: E402
 from stress_scores import assign, top_emotion  # noqa: E402
 
 from fakeblock.common.model_io import EMOTIONS  # noqa: E402
+from fakeblock.train.class_metrics import summarise  # noqa: E402
 
 LOGGER = logging.getLogger("pipeline_accuracy")
 FRAMES, QUICK_FRAMES = 240, 30
@@ -76,12 +77,9 @@ def found_faces(results: list[list[dict]], truth: list[list[dict]], key: str = "
 
 
 def macro_recall(pairs: Iterable[tuple[str, str]]) -> float | None:
-    """The mean over the classes present of the share of each class's faces answered right."""
-    right, total = dict.fromkeys(EMOTIONS, 0), dict.fromkeys(EMOTIONS, 0)
-    for label, answer in pairs:
-        right[label], total[label] = right[label] + (answer == label), total[label] + 1
-    present = [emotion for emotion in EMOTIONS if total[emotion]]
-    return float(np.mean([right[emotion] / total[emotion] for emotion in present])) if present else None
+    """The mean over the classes present of the share of each class's faces answered right (None: no faces)."""
+    indices = np.array([(EMOTIONS.index(label), EMOTIONS.index(answer)) for label, answer in pairs], np.int64)
+    return summarise(indices[:, 0], indices[:, 1])["macro_recall"] if len(indices) else None
 
 
 def share(hits: int, total: int) -> float | None:
