@@ -11,7 +11,7 @@ import pytest
 from fakeblock.classify.model_runtime import EmotionModel
 from fakeblock.common.preprocess import EMOTIONS
 from fakeblock.train import data
-from tests.test_train import angry_and_happy_models, assert_user_error, evaluate
+from tests.test_train import angry_and_happy_models, assert_user_error, evaluate, first_kernel, train
 from tests.training_data import invoke
 
 # cache_in_tmp (tests/conftest.py): every test gets its own model cache.
@@ -139,3 +139,26 @@ def test_shipping_an_ensemble_replaces_the_model_its_card_and_plots(layouts, tmp
     assert json.loads((package / "model.json").read_text()) == card and card["architecture"] == "ensemble"
     assert (docs / "default-model-confusion.png").read_bytes() == (tmp_path / "out" / "confusion.png").read_bytes()
     assert not (docs / "default-model-history.png").exists(), "the old model's training curves were left behind"
+
+
+def test_training_starts_from_one_network_of_an_int8_ensemble(csv_model, layouts, tmp_path):
+    # The shipped model is an int8 ensemble: each member can be turned back into floats and
+    # trained on. With a learning rate of zero the first kernel stays what was read, and it is
+    # the member's own kernel within half of its channel's 8-bit step.
+    data_path = layouts["csv"][0]
+    other = tmp_path / "other"
+    assert train(data_path, other, "--seed", "2").exit_code == 0  # identical members would be merged into one
+    assert ensemble(data_path, tmp_path / "pair", other, csv_model, options=("--calibration-faces", "8")).exit_code == 0
+    shipped = tmp_path / "pair" / "emotion.tflite"
+    assert_user_error(train(data_path, tmp_path / "which", "--init-from", shipped), "choose one with --init-member")
+    assert_user_error(train(data_path, tmp_path / "third", "--init-from", shipped, "--init-member", "2"),
+                      "holds networks 0 to 1")
+    result = train(data_path, tmp_path / "warm", "--init-from", shipped, "--init-member", "1", "--learning-rate", "0")
+    assert result.exit_code == 0, result.output
+    from fakeblock.train import from_tflite
+
+    original = from_tflite.read_folded_layers(csv_model / "emotion.tflite")[0].kernel
+    step = np.abs(original).max(axis=(0, 1, 2)) / 127
+    rebuilt = first_kernel(tmp_path / "warm" / "model.keras")
+    assert np.all(np.abs(rebuilt - original) <= step * 0.51 + 1e-7)
+    assert not np.array_equal(rebuilt, original)  # really read from the 8-bit file

@@ -32,21 +32,22 @@ class FoldedLayer:
 
 
 def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
-    """The convolution and dense layers of ``path`` in graph order, kernels in Keras layout."""
+    """The convolution and dense layers of ``path`` in graph order, kernels in Keras layout.
+
+    Float exports give their weights as they are. An int8 export (such as ``fakeblock
+    ensemble`` writes) gives them dequantised: each 8-bit kernel and 32-bit bias multiplied
+    by its per-channel scale, so the rebuilt float network computes what the int8 one
+    approximates. An ensemble gives its members one after another (see ``member_layers``).
+    """
     interpreter = open_tflite(Path(path))
     operations = interpreter._get_ops_details()
-    integer_tensors = {detail["index"] for detail in interpreter.get_tensor_details()
-                       if np.issubdtype(detail["dtype"], np.integer)}
-    if any(op["op_name"] in ("CONV_2D", "FULLY_CONNECTED") and int(op["inputs"][1]) in integer_tensors
-           for op in operations):
-        # Its weights are 8-bit integers with per-channel scales: not a float network to train on.
-        raise ModelError(f"{path}: an int8-quantised export (such as `fakeblock ensemble` writes) cannot be "
-                         "trained on; use a float export or the model.keras it was made from")
+    details = {int(detail["index"]): detail for detail in interpreter.get_tensor_details()}
     dequantized_from = {int(op["outputs"][0]): int(op["inputs"][0])
                         for op in operations if op["op_name"] == "DEQUANTIZE"}
 
     def constant(index: int) -> np.ndarray:
-        return interpreter.get_tensor(dequantized_from.get(int(index), int(index))).astype(np.float32)
+        index = dequantized_from.get(int(index), int(index))
+        return dequantize(interpreter.get_tensor(index), details[index]["quantization_parameters"])
 
     def bias(op: dict, outputs: int) -> np.ndarray:
         index = int(op["inputs"][2]) if len(op["inputs"]) > 2 else -1
@@ -63,6 +64,45 @@ def read_folded_layers(path: str | Path) -> list[FoldedLayer]:
             kernel = constant(op["inputs"][1])  # (out, in)
             folded.append(FoldedLayer(kernel.T, bias(op, kernel.shape[0])))
     return folded
+
+
+def dequantize(values: np.ndarray, quantization: dict) -> np.ndarray:
+    """``values`` as float32: integers times their scale, per channel along the quantised axis."""
+    if not np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.float32)
+    scales = np.asarray(quantization["scales"], np.float32)
+    if not scales.size:
+        raise ModelError("an integer weight tensor without a quantisation scale")
+    zero_points = np.asarray(quantization["zero_points"], np.float32)
+    shape = [1] * values.ndim
+    if scales.size > 1:
+        shape[int(quantization["quantized_dimension"])] = scales.size
+    return ((values.astype(np.float32) - zero_points.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+
+def member_layers(folded: list[FoldedLayer], layer_count: int, member: int | None, path: str | Path
+                  ) -> list[FoldedLayer]:
+    """The layers of one member of an ensemble: the ``member``-th run of ``layer_count`` layers.
+
+    A file with one network needs no ``member`` (0 is accepted too). ``ModelError`` when the
+    file's layer count is not a whole number of networks, or ``member`` is not one of them.
+    """
+    members, rest = divmod(len(folded), layer_count) if layer_count else (0, len(folded))
+    if rest or not members:
+        return folded  # not whole networks of this shape: check_matches says so
+    if member is None:
+        if members > 1:
+            raise ModelError(f"{path} is an ensemble of {members} networks; choose one with --init-member "
+                             f"0 to {members - 1}")
+        member = 0
+    if not 0 <= member < members:
+        raise ModelError(f"--init-member {member}: {path} holds networks 0 to {members - 1}")
+    return folded[member * layer_count:(member + 1) * layer_count]
+
+
+def kernel_layer_count(model: keras.Model) -> int:
+    """How many convolution and dense layers ``model`` has."""
+    return len(_weight_layers(model)[0])
 
 
 def _weight_layers(model: keras.Model) -> tuple[list[layers.Layer], list[layers.BatchNormalization]]:

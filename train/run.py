@@ -63,6 +63,7 @@ class TrainConfig:
     ferplus: str | None = None
     max_rows: int | None = None
     init_from: str | None = None
+    init_member: int | None = None
     teachers: tuple[str, ...] = ()
     teacher_weight: float = 0.5
     erase_probability: float = 0.0
@@ -194,8 +195,11 @@ def _check_initial_weights(model: keras.Model, config: TrainConfig) -> list[from
     path = Path(config.init_from)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file for --init-from")
+    if config.init_member is not None and path.suffix != TFLITE_SUFFIX:
+        raise ModelError(f"--init-member picks a network of an ensemble .tflite; {path} is not one")
     if path.suffix == TFLITE_SUFFIX:
         folded = from_tflite.read_folded_layers(path)
+        folded = from_tflite.member_layers(folded, from_tflite.kernel_layer_count(model), config.init_member, path)
         from_tflite.check_matches(model, folded, path)
         return folded
     load_initial_weights(model, path)

@@ -98,10 +98,14 @@ def train(
                                            help="Train on at most this many rows, for quick checks "
                                                 "(default: all)."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="MODEL",
-                                             help="Start from this .keras or float .tflite model's weights (same "
+                                             help="Start from this .keras or .tflite model's weights (same "
                                                   "--arch) with a fresh learning-rate schedule; an int8 (8-bit) "
-                                                  "model, such as the shipped one, is refused (default: random "
+                                                  "model's weights are turned back into floats (default: random "
                                                   "weights)."),
+    init_member: Optional[int] = typer.Option(None, "--init-member", min=0, metavar="N",
+                                              help="With --init-from an ensemble .tflite, such as the shipped "
+                                                   "model: start from its network N, counted from 0 (default: "
+                                                   "needed only for an ensemble)."),
     teacher: Optional[list[Path]] = typer.Option(None, "--teacher", metavar="MODEL",
                                                  help="Distil from this trained model: learn from its scores "
                                                       "too (.tflite or .keras); repeat for several (default: "
@@ -135,7 +139,7 @@ def train(
                                batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer, loss=loss,
                                label_smoothing=label_smoothing, class_weight_power=class_weight_power,
                                ferplus=ferplus, seed=seed, resume=resume, max_rows=max_rows,
-                               init_from=str(init_from) if init_from else None,
+                               init_from=str(init_from) if init_from else None, init_member=init_member,
                                teachers=tuple(str(path) for path in teacher or ()), teacher_weight=teacher_weight,
                                erase_probability=erase_probability, pipeline_view_share=pipeline_view))
     typer.echo(f"accuracy {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}; "
