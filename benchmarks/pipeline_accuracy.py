@@ -14,7 +14,15 @@ of the frame's own scores (``scores_raw``, else ``scores``).  Per clip and overa
 - **crop acc** and **crop macro**: the same model on the original 48x48 PublicTest crops of
   exactly those face-frames (``EmotionModel.scores``), and the **gap**, accuracy minus
   crop accuracy in points: what detection, cropping, scaling and the codec cost a face
-  that was found.
+  that was found, with its 95 % interval (**gap 95%**);
+- **people**: how many different PublicTest faces those face-frames show. A face stays on
+  screen for 12-24 frames, so a clip of 240 frames shows only about 40 people, and its
+  frames are not independent samples: the interval is a bootstrap over people (each drawn
+  with all of its frames), and at about 40 people it is several points wide;
+- **all crop acc**: the model on the crops of every truth face-frame, found or not. Against
+  **crop acc** it shows which faces the cascade finds: a clip's found faces may be easier
+  or harder for the model than its faces overall, and both differ from the 3,589-face
+  PublicTest accuracy by sampling alone.
 
 A second table gives recall and accuracy of the Analyzer, the share of frames in which it
 gave the same boxes and emotions as the replay (``api = up``), recall and accuracy of the
@@ -51,8 +59,9 @@ from fakeblock.train.class_metrics import summarise  # noqa: E402
 
 LOGGER = logging.getLogger("pipeline_accuracy")
 FRAMES, QUICK_FRAMES = 240, 30
-COLUMNS = ("clip", "codec", "quality", "size", "background", "motion", "face psnr", "faces", "found", "recall",
-           "accuracy", "crop acc", "gap", "macro", "crop macro")
+COLUMNS = ("clip", "codec", "quality", "size", "background", "motion", "face psnr", "faces", "found", "people",
+           "recall", "accuracy", "crop acc", "gap", "gap 95%", "all crop acc", "macro", "crop macro")
+BOOTSTRAP_DRAWS = 2000
 SIDE_COLUMNS = ("clip", "api recall", "api accuracy", "api = up", "tracked recall", "tracked raw", "smoothed",
                 "off fps", "api fps", "tracked fps")
 
@@ -87,13 +96,44 @@ def share(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
-def summary(found: list[Found], truth_faces: int, crops: dict[int, str]) -> dict[str, float | int | None]:
-    """Recall, accuracy and macro on the found faces, the same for their dataset crops, and the gap in points."""
+def gap_interval(found: list[Found], crops: dict[int, str], draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+                 ) -> tuple[float, float] | None:
+    """The 95 % interval of the gap in points, resampling people (PublicTest rows) with all their frames.
+
+    Frames of one face are nearly copies of each other, so resampling frames would claim far
+    more certainty than a few dozen people give. None without found faces.
+    """
+    if not found:
+        return None
+    people = sorted({face.row for face in found})
+    index = {row: position for position, row in enumerate(people)}
+    frames = np.zeros(len(people))
+    difference = np.zeros(len(people))  # right through the pipeline minus right on the crop, per person
+    for face in found:
+        frames[index[face.row]] += 1
+        difference[index[face.row]] += (face.emotion == face.answer) - (face.emotion == crops[face.row])
+    generator = np.random.default_rng(seed)
+    counts = generator.multinomial(len(people), np.full(len(people), 1 / len(people)), size=draws)
+    gaps = 100 * (counts @ difference) / (counts @ frames)
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summary(found: list[Found], truth: Iterable[dict], crops: dict[int, str]) -> dict[str, float | int | None]:
+    """Recall, accuracy and macro on the found faces, the same for their dataset crops, and the gap in points.
+
+    ``truth`` is every truth face-frame, found or not.
+    """
+    truth = list(truth)
     accuracy = share(sum(face.emotion == face.answer for face in found), len(found))
     crop_accuracy = share(sum(face.emotion == crops[face.row] for face in found), len(found))
     gap = None if accuracy is None or crop_accuracy is None else 100 * (accuracy - crop_accuracy)
-    return {"faces": truth_faces, "found": len(found), "recall": share(len(found), truth_faces),
+    interval = gap_interval(found, crops)
+    return {"faces": len(truth), "found": len(found), "people": len({face.row for face in found}),
+            "recall": share(len(found), len(truth)),
             "accuracy": accuracy, "crop_accuracy": crop_accuracy, "gap_points": gap,
+            "gap_low_points": interval[0] if interval else None, "gap_high_points": interval[1] if interval else None,
+            "all_crop_accuracy": share(sum(face["emotion"] == crops[int(face["row"])] for face in truth), len(truth)),
             "macro": macro_recall((face.emotion, face.answer) for face in found),
             "crop_macro": macro_recall((face.emotion, crops[face.row]) for face in found)}
 
@@ -134,7 +174,7 @@ def clip_runs(video: Path, model: Path | None, tracked: bool, frames: int) -> di
 
 def clip_figures(runs: dict, truth: list[list[dict]], crops: dict[int, str]) -> tuple[dict, dict[str, list[Found]]]:
     """A clip's figures (the ``off`` summary and the side columns), and its found faces by run."""
-    faces = sum(len(frame) for frame in truth)
+    faces = [face for frame in truth for face in frame]
     found = {"off": found_faces(runs["off"][0], truth), "api": found_faces(runs["api"][0], truth)}
     if "tracked" in runs:
         found["tracked"] = found_faces(runs["tracked"][0], truth)
@@ -155,19 +195,26 @@ def crop_answers(model: Path | None, faces: np.ndarray, rows: Iterable[int]) -> 
     return {row: EMOTIONS[int(index)] for row, index in zip(wanted, scores.argmax(axis=1), strict=True)}
 
 
+def dataset_accuracy(model: Path | None, faces: np.ndarray, labels: np.ndarray) -> float:
+    """The model's accuracy on every PublicTest crop: the number its card states."""
+    from fakeblock.classify.model_runtime import EmotionModel
+
+    return float((EmotionModel(model).scores(faces).argmax(axis=1) == labels).mean())
+
+
 def score_model(model: Path | None, clips: dict[str, Path], faces: np.ndarray, tracked: bool) -> dict:
     """Every clip's figures with one model, and the overall ones (face-frames pooled over the clips)."""
     truths = {name: json.loads(truth_path(path).read_text()) for name, path in clips.items()}
     crops = crop_answers(model, faces, (face["row"] for truth in truths.values()
                                         for frame in truth["frames"] for face in frame))
-    rows, pooled, pooled_faces, same, frames = {}, {}, 0, 0.0, 0
+    rows, pooled, pooled_faces, same, frames = {}, {}, [], 0.0, 0
     for name, path in clips.items():
         LOGGER.info("%s: %s", model or "shipped model", name)
         truth = truths[name]["frames"]
         rows[name], found = clip_figures(clip_runs(path, model, tracked, len(truth)), truth, crops)
         rows[name]["face_psnr_db"] = truths[name]["face_psnr_db"]
         rows[name]["found_faces"] = [face._asdict() for face in found["off"]]  # for checking the figures
-        pooled_faces += rows[name]["faces"]
+        pooled_faces += [face for frame in truth for face in frame]
         same, frames = same + rows[name]["api_same_frames"] * len(truth), frames + len(truth)
         for run, run_found in found.items():
             pooled.setdefault(run, []).extend(run_found)
@@ -200,8 +247,12 @@ def table_rows(scored: dict) -> tuple[list[dict[str, str]], list[dict[str, str]]
         main.append({"clip": name, **{column: described.get(column, "-") for column in COLUMNS[1:6]},
                      "face psnr": "lossless" if name in CLIPS and psnr is None else number(psnr, 1),
                      "faces": str(figures["faces"]), "found": str(figures["found"]),
+                     "people": str(figures["people"]),
                      "recall": number(figures["recall"]), "accuracy": number(figures["accuracy"]),
                      "crop acc": number(figures["crop_accuracy"]), "gap": number(figures["gap_points"], 1, True),
+                     "gap 95%": f"{number(figures['gap_low_points'], 1, True)}.."
+                                f"{number(figures['gap_high_points'], 1, True)}",
+                     "all crop acc": number(figures["all_crop_accuracy"]),
                      "macro": number(figures["macro"]), "crop macro": number(figures["crop_macro"])})
         side.append({"clip": name, "api recall": number(figures.get("api_recall")),
                      "api accuracy": number(figures.get("api_accuracy")),
@@ -258,10 +309,12 @@ def main() -> None:
     faces, labels = load_dataset(arguments.data).select("PublicTest")
     frames = arguments.frames or (QUICK_FRAMES if arguments.quick else FRAMES)
     clips = build_clips(faces, labels, arguments.out_dir, names, frames, arguments.seed)
-    scored = [score_model(model, clips, faces, not arguments.no_tracked) for model in models]
+    scored = [{**score_model(model, clips, faces, not arguments.no_tracked),
+               "publictest_crop_accuracy": dataset_accuracy(model, faces, labels)} for model in models]
     for index, figures in enumerate(scored):
         main_rows, side_rows = table_rows(figures)
-        print(f"{chr(10) if index else ''}model: {figures['model']}")
+        print(f"{chr(10) if index else ''}model: {figures['model']} (all {len(faces):,} PublicTest crops: "
+              f"{figures['publictest_crop_accuracy']:.3f})")
         print_table(main_rows, COLUMNS)
         print()
         print_table(side_rows, SIDE_COLUMNS)

@@ -51,12 +51,16 @@ def test_the_table_has_a_row_per_clip_and_finds_large_still_faces(quick_run):
         for column in ("recall", "accuracy", "crop acc", "macro", "crop macro"):
             assert 0 < float(row[column]) <= 1, (row["clip"], column)
         assert float(row["gap"]) == pytest.approx(100 * (float(row["accuracy"]) - float(row["crop acc"])), abs=0.16)
+        low, high = (float(end) for end in row["gap 95%"].split(".."))
+        assert low <= float(row["gap"]) <= high
+        assert 0 < int(row["people"]) <= int(row["found"]) and 0 < float(row["all crop acc"]) <= 1
     assert int(accuracy["overall"]["faces"]) == sum(int(accuracy[name]["faces"]) for name in QUICK_CLIPS)
     # The Analyzer runs the stages' own functions: the same faces and emotions as the replay.
     for row in side.values():
         assert float(row["api = up"]) >= 0.95
         assert 0 < float(row["tracked recall"]) <= 1
     assert figures["models"][0]["model"] == "shipped"
+    assert figures["models"][0]["publictest_crop_accuracy"] == pytest.approx(0.683, abs=0.005)  # the card's figure
 
 
 @pytest.mark.slow
@@ -80,3 +84,30 @@ def test_the_crop_accuracy_is_that_of_the_found_faces_own_crops(quick_run):
         assert row["crop_accuracy"] == pytest.approx(crop_accuracy / len(found))
         assert row["accuracy"] == pytest.approx(sum(face["answer"] == face["emotion"] for face in found) / len(found))
         assert row["gap_points"] == pytest.approx(100 * (row["accuracy"] - row["crop_accuracy"]))
+
+
+def benchmark_module():
+    """``benchmarks/pipeline_accuracy.py`` imported as a module (it is a script, not a package)."""
+    import importlib.util
+
+    path = REPOSITORY / "benchmarks" / "pipeline_accuracy.py"
+    spec = importlib.util.spec_from_file_location("pipeline_accuracy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gap_interval_counts_people_not_frames():
+    # Two people, ten frames each: one answered right only through the pipeline, one right
+    # both ways. The gap is +50 points, but with two people it could as well be 0 or +100;
+    # twenty independent frames would put it within about +-22 points.
+    benchmark = benchmark_module()
+    found = [benchmark.Found(frame, row, "happy", "happy") for row in (1, 2) for frame in range(10)]
+    crops = {1: "sad", 2: "happy"}
+    low, high = benchmark.gap_interval(found, crops)
+    assert (low, high) == (0.0, 100.0)
+    figures = benchmark.summary(found, [{"row": row, "emotion": "happy"} for row in (1, 2, 3) for _ in range(10)],
+                                {**crops, 3: "happy"})
+    assert figures["people"] == 2 and figures["gap_points"] == 50.0
+    assert figures["crop_accuracy"] == 0.5 and figures["all_crop_accuracy"] == pytest.approx(2 / 3)
+    assert benchmark.gap_interval([], crops) is None
