@@ -111,3 +111,17 @@ def test_the_gap_interval_counts_people_not_frames():
     assert figures["people"] == 2 and figures["gap_points"] == 50.0
     assert figures["crop_accuracy"] == 0.5 and figures["all_crop_accuracy"] == pytest.approx(2 / 3)
     assert benchmark.gap_interval([], crops) is None
+
+
+def test_two_models_are_compared_on_the_same_face_frames_of_each_clip():
+    benchmark = benchmark_module()
+    # The same frame and row in two clips are two face-frames; the second model is right on
+    # one person's four frames where the first was wrong, and wrong nowhere it was right.
+    first = {clip: [benchmark.Found(0, 7, "sad", "happy"), benchmark.Found(1, 7, "sad", "happy"),
+                    benchmark.Found(0, 8, "fear", "fear"), benchmark.Found(1, 8, "fear", "fear")]
+             for clip in ("a", "b")}
+    second = {clip: [face._replace(answer=face.emotion) for face in faces] for clip, faces in first.items()}
+    change = benchmark.paired_difference(first, second)
+    assert change["points"] == 50.0 and change["face_frames"] == 8 and change["people"] == 2
+    assert change["low_points"] == 0.0 and change["high_points"] == 100.0
+    assert benchmark.paired_difference(first, {"c": second["a"]}) is None  # no clip in common
