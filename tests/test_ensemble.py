@@ -57,7 +57,11 @@ def test_a_trained_run_folder_exports_with_its_card_and_costs(csv_model, layouts
     result = ensemble(layouts["csv"][0], tmp_path / "out", csv_model, csv_model, options=("--calibration-faces", "8"))
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "out" / "model.json").read_text())
-    member_cost = json.loads((csv_model / "model.json").read_text())["layers"]["multiply_adds_per_face"]
+    member_card = json.loads((csv_model / "model.json").read_text())
+    member_cost = member_card["layers"]["multiply_adds_per_face"]
+    # how each member was trained travels with the ensemble
+    assert card["members"][0]["training"]["config"] == member_card["config"]
+    assert card["members"][0]["training"]["validation_accuracy"] == member_card["validation"]["accuracy"]
     assert card["layers"]["multiply_adds_per_face"] == 2 * member_cost
     assert card["members"][0]["model"] == str(csv_model / "model.keras")
     assert card["config"]["calibration_faces"] == 8
@@ -135,10 +139,22 @@ def test_shipping_an_ensemble_replaces_the_model_its_card_and_plots(layouts, tmp
     monkeypatch.setattr(ship_module, "default_model_path", lambda: package / "emotion.tflite")
     monkeypatch.setattr(ship_module, "DOCS", docs)
     card = ship_module.ship(tmp_path / "out")
+    # the card ships: no folder of the machine that made it (the members were in tmp_path)
+    assert card["members"][0]["model"] == "angry.keras" or card["members"][0]["model"].endswith("/angry.keras")
+    assert not [text for text in strings(card) if text.startswith("/")]
     assert (package / "emotion.tflite").read_bytes() == (tmp_path / "out" / "emotion.tflite").read_bytes()
     assert json.loads((package / "model.json").read_text()) == card and card["architecture"] == "ensemble"
     assert (docs / "default-model-confusion.png").read_bytes() == (tmp_path / "out" / "confusion.png").read_bytes()
     assert not (docs / "default-model-history.png").exists(), "the old model's training curves were left behind"
+
+
+def strings(card: object) -> list[str]:
+    """Every string in a card, at any depth."""
+    if isinstance(card, dict):
+        return [text for value in card.values() for text in strings(value)]
+    if isinstance(card, list):
+        return [text for value in card for text in strings(value)]
+    return [card] if isinstance(card, str) else []
 
 
 def test_training_starts_from_one_network_of_an_int8_ensemble(csv_model, layouts, tmp_path):

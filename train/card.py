@@ -32,3 +32,21 @@ def shared_fields(dataset: data.FaceDataset, validation_split: str, summary: dic
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__},
     }
+
+
+def without_machine_paths(card: object, root: Path) -> object:
+    """``card`` with every absolute path made portable: relative to ``root`` inside it, else its last two parts.
+
+    A card ships with the package; the folders of the machine that trained it mean nothing
+    elsewhere, but ``v4/model.keras`` still says which run a member came from.
+    """
+    if isinstance(card, dict):
+        return {key: without_machine_paths(value, root) for key, value in card.items()}
+    if isinstance(card, list):
+        return [without_machine_paths(value, root) for value in card]
+    if isinstance(card, str) and card.startswith("/"):
+        path = Path(card)
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+        return str(Path(*path.parts[-2:]))
+    return card

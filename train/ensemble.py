@@ -9,6 +9,7 @@ default networks classify faces twice as fast as one float default network.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,10 +113,23 @@ def run(config: EnsembleConfig) -> dict:
     return card
 
 
+def member_training(path: Path) -> dict:
+    """How a member was trained, from the card beside its ``model.keras`` (a training run's), if there is one."""
+    card_path = path.with_name(CARD_NAME)
+    try:
+        card = json.loads(card_path.read_text())
+        return {"training": {"config": card["config"], "epochs": card["epochs"],
+                             "pipeline_view": card.get("pipeline_view"),
+                             "validation_accuracy": card["validation"]["accuracy"]}}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # a bare .keras file: nothing more to say
+
+
 def model_card(config: EnsembleConfig, paths: list[Path], members: list[keras.Model], dataset: data.FaceDataset,
                validation_split: str, summary: dict) -> dict:
     """The ``model.json`` record of the ensemble: its members, export, data and accuracy."""
-    described = [{"model": str(path), "parameters": int(member.count_params()), "layers": describe_layers(member)}
+    described = [{"model": str(path), "parameters": int(member.count_params()), "layers": describe_layers(member),
+                  **member_training(path)}
                  for path, member in zip(paths, members, strict=True)]
     views = 2 if config.tta else 1
     return {

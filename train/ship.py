@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fakeblock.classify.model_runtime import default_model_path
 from fakeblock.train import data
-from fakeblock.train.card import write_card
+from fakeblock.train.card import without_machine_paths, write_card
 from fakeblock.train.run import TrainConfig, finish
 from fakeblock.train.run_files import CARD_NAME, CONFIG_NAME, PLOT_NAMES, TFLITE_NAME, TIMING_NAME
 
@@ -40,6 +40,7 @@ def ship(directory: Path, wall_time_s: float | None = None) -> dict:
         card = export_run(directory, wall_time_s)
     else:
         card = json.loads((directory / CARD_NAME).read_text())
+    card = without_machine_paths(card, Path(__file__).resolve().parents[1])
     target = default_model_path()
     shutil.copyfile(directory / TFLITE_NAME, target)
     write_card(target.with_name(CARD_NAME), card)
