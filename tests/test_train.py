@@ -146,6 +146,10 @@ def test_eval_uses_the_shipped_model_or_says_it_is_missing(csv_model, layouts, m
     result = invoke("eval", "--data", layouts["csv"][0])
     assert result.exit_code == 0, result.output
     assert str(csv_model / "emotion.tflite") in result.stdout.replace("\n", "")
+    # the card beside the model: what it is, how it was trained, what it claims
+    stated = json.loads((csv_model / "model.json").read_text())["validation"]["accuracy"]
+    assert f"card: default, trained with pipeline views (50% of faces); states {stated:.4f} on PublicTest" \
+        in " ".join(result.stdout.split())
 
 
 def test_eval_of_a_tflite_model_never_imports_tensorflow(csv_model, layouts):

@@ -23,6 +23,7 @@ from fakeblock.classify.model_runtime import EmotionModel, default_model_path
 from fakeblock.common.errors import UserError
 from fakeblock.common.model_io import EMOTIONS
 from fakeblock.train import class_metrics, data
+from fakeblock.train.run_files import CARD_NAME
 
 LOGGER = logging.getLogger(__name__)
 # Faces per progress-bar step; EmotionModel splits each chunk into its own padded batches.
@@ -87,9 +88,31 @@ def run(config: EvalConfig) -> dict:
         scores = np.mean([predict_scores(model, faces, config.tta, progress) for model in models], axis=0)
     summary = class_metrics.summarise(labels, scores.argmax(axis=1))
     summary.update(model=model_names, data=str(config.data), split=config.split or "held-out", tta=config.tta)
+    if len(model_paths) == 1:
+        summary["card"] = card_description(model_paths[0])
     if config.json_path:
         _write_json(Path(config.json_path), summary)
     return summary
+
+
+def card_description(model_path: Path) -> str | None:
+    """One line on the card beside ``model_path``: what it is, how it was trained, the accuracy it states.
+
+    None when there is no readable card (a bare model file).
+    """
+    try:
+        card = json.loads(model_path.with_name(CARD_NAME).read_text())
+        stated = f"states {card['validation']['accuracy']:.4f} on {card['data']['validation_split']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    members = card.get("members") or []
+    kind = f"ensemble of {len(members)}" if card.get("architecture") == "ensemble" else str(card.get("architecture"))
+    quantization = card.get("quantization") or (card.get("config") or {}).get("quantization")
+    configs = [card.get("config") or {}, *((member.get("training") or {}).get("config") or {} for member in members)]
+    shares = sorted({config["pipeline_view_share"] for config in configs if config.get("pipeline_view_share")})
+    training = (f"trained with pipeline views ({', '.join(f'{share:.0%}' for share in shares)} of faces)" if shares
+                else "trained on dataset crops")
+    return f"card: {kind}{', ' + quantization if quantization else ''}, {training}; {stated}"
 
 
 def _progress() -> Progress:
@@ -110,7 +133,8 @@ def summary_tables(summary: dict) -> list:
     # Text, not a markup string: a path with brackets in it must print as it is.
     headline = Text(f"accuracy {summary['accuracy']:.4f}   macro recall {summary['macro_recall']:.4f}   "
                     f"n {summary['n']}   split {summary['split']}{'   flip TTA' if summary.get('tta') else ''}\n"
-                    f"model {summary['model']}\ndata {summary['data']}")
+                    f"model {summary['model']}\ndata {summary['data']}"
+                    + (f"\n{summary['card']}" if summary.get("card") else ""))
     confusion = np.asarray(summary["confusion"])
     # No borders between columns: eight emotions' names and the recall stay whole at 80 columns.
     table = Table(title="confusion (rows: true, columns: predicted)", box=box.SIMPLE_HEAD, show_edge=False,
