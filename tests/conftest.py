@@ -26,6 +26,7 @@ from tests.harness import (
     pair_endpoint,
 )
 from tests.helpers import FUZZ_SEED_VARIABLE, fuzz_seed
+from tests.selection import deselects_every_train_test, marked_train_as_a_whole
 from tests.sites import WORKER_HOST, Site, worker_host_is_loopback
 from tests.training_data import (
     labelled_rows,
@@ -44,6 +45,30 @@ def pytest_report_header(config) -> str | None:
     if FUZZ_SEED_VARIABLE in os.environ:
         return f"fuzz tests seeded with {FUZZ_SEED_VARIABLE}={fuzz_seed(0)}"
     return None
+
+
+# ---- leaving the training modules unimported when -m leaves out their tests (tests/selection.py)
+
+_left_uncollected: list[str] = []  # their names, for the line under the header
+
+
+def pytest_ignore_collect(collection_path, config) -> bool | None:
+    """Skip importing a module marked ``train`` as a whole when -m would deselect all its tests."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if not deselects_every_train_test(config.getoption("markexpr") or ""):
+        return None
+    if not marked_train_as_a_whole(collection_path.read_text(encoding="utf-8")):
+        return None
+    _left_uncollected.append(collection_path.name)
+    return True
+
+
+def pytest_report_collectionfinish(config, start_path, items) -> str | None:
+    """Name the modules left unimported, so that the count of deselected tests does not hide them."""
+    if not _left_uncollected:
+        return None
+    return f"not collected (marked train, and -m leaves train out): {', '.join(sorted(_left_uncollected))}"
 
 
 # ---- sockets and the supervisor's links ----------------------------------------------------

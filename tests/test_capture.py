@@ -194,6 +194,7 @@ def test_the_stage_refuses_a_bad_source_before_opening_sockets(tmp_path):
 
 # --- demo ------------------------------------------------------------------------------
 
+@pytest.mark.slow  # the full-frame Haar scan of all the demo's frames: 15-20 s on a busy 2-core machine
 def test_the_demo_is_a_finite_clip_with_a_moving_face_haar_can_find():
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     with open_source("demo") as source:

@@ -52,6 +52,7 @@ def test_missing_model_file(tmp_path):
     assert_one_line_error(run_up("--source", str(video), "--model", str(tmp_path / "none.tflite")), "not found")
 
 
+@pytest.mark.train  # it builds the wrong model with TensorFlow and Keras, loaded into this process
 def test_model_of_the_wrong_shape(tmp_path):
     import keras
     import tensorflow as tf

@@ -17,6 +17,7 @@ DELAYS_S = (0.05, 0.25, 0.6)  # during the imports, the command's start, the sup
 EXIT_TIMEOUT_S = 60
 
 
+@pytest.mark.slow  # starts `fakeblock up` three times per signal
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_the_command_starts_is_one_line_and_its_exit_code(signal_number):

@@ -19,6 +19,7 @@ from tests.helpers import (
     wait_for_no_orphans,
     wait_until,
 )
+from tests.selection import deselects_every_train_test, marked_train_as_a_whole
 
 pytestmark = pytest.mark.timeout(30)
 SHORT_TERM_TIMEOUT_S = 0.3
@@ -122,3 +123,14 @@ def test_waiting_for_no_orphans_fails_naming_the_process_left():
         left.kill()
         left.wait(10)
     wait_for_no_orphans(fake_supervisor_pid, timeout_s=5)
+
+
+def test_train_modules_are_left_uncollected_only_when_minus_m_deselects_all_their_tests():
+    for expression in ("not slow and not train", "not train", "slow and not train", "not (train or slow)"):
+        assert deselects_every_train_test(expression), expression
+    # A train test may still be selected (or nothing deselects it): every module is collected.
+    for expression in ("", "train", "slow", "not slow", "not train or slow", "train and not slow", "not (train"):
+        assert not deselects_every_train_test(expression), expression
+    assert marked_train_as_a_whole('"""Doc."""\n\npytestmark = [pytest.mark.train, pytest.mark.timeout(300)]\n')
+    assert marked_train_as_a_whole("pytestmark = pytest.mark.train\n")
+    assert not marked_train_as_a_whole("pytestmark = pytest.mark.timeout(30)\n\n@pytest.mark.train\ndef test_one():\n")

@@ -211,6 +211,7 @@ def probe_latencies(port: int, path: str, before_each=lambda: None) -> list[floa
     return latencies_s
 
 
+@pytest.mark.slow  # a load test: 200 clients trickling for 10-16 s
 def test_trickling_clients_never_keep_the_probes_or_the_metrics_from_being_answered():
     server = MetricsServer.start(SupervisorConfig(metrics_port=0))
     assert server is not None
@@ -229,6 +230,7 @@ def test_trickling_clients_never_keep_the_probes_or_the_metrics_from_being_answe
         server.close()
 
 
+@pytest.mark.slow  # a load test: 200 clients trickling for 10-16 s
 def test_trickling_clients_never_keep_the_web_views_page_or_health_from_being_answered():
     view = WebView("127.0.0.1", 0)
     try:

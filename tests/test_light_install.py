@@ -183,6 +183,7 @@ def test_only_a_missing_tensorflow_or_keras_counts_as_the_missing_extra():
 
 # ---------------------------------------------------------------- the fallback where LiteRT has no wheel
 
+@pytest.mark.train  # it loads TensorFlow, in this process and in a child (make check leaves such tests out)
 @pytest.mark.timeout(180)
 def test_without_litert_tensorflows_interpreter_gives_the_same_scores():
     pytest.importorskip("tensorflow", reason="the fallback needs TensorFlow: pip install -e .[train]")

@@ -120,6 +120,7 @@ def test_results_on_a_kernel_file_system_are_refused_with_the_true_reason(photo,
     assert_refused_before_start(completed, f"{folder}/r.jsonl", f"kernel's {kind} file system", "choose a folder")
 
 
+@pytest.mark.slow  # `fakeblock up` runs the whole pipeline over the folder
 def test_a_folder_with_some_bad_images_warns_for_each_and_sums_them_up(tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -68,6 +68,7 @@ def start_live(runtime: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+@pytest.mark.slow  # starts `fakeblock up` twice, the whole pipeline each time
 @pytest.mark.timeout(240)
 def test_the_next_start_removes_what_a_killed_supervisor_left():
     runtime = Path(tempfile.mkdtemp(prefix="fb-stale-"))  # short: ipc paths are limited

@@ -148,6 +148,9 @@ def test_the_supervisors_malformed_counts_reach_status_and_stats_and_a_worker_ho
     assert not [pid for pid in orphans_of(os.getpid()) if b"resource_tracker" not in command_line(pid)]
 
 
+# Slow: it waits out the real back-off of every restart (about 19 s); crash_at_start below
+# checks the same schedule in the quick set.
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_stage_that_crashes_at_every_start_is_given_up_on_and_the_run_exits_1(tmp_path, private_runtime, caplog):
     stages = insert_stage(CRASHING, after="queue")

@@ -235,6 +235,7 @@ def wait_for_frames(port: int, frames: int, process, timeout_s: float = 20.0) ->
                       interval_s=0.1)
 
 
+@pytest.mark.slow  # a headless browser renders the page: end to end, about 3.5 s
 @pytest.mark.timeout(180)
 def test_the_page_shows_the_annotated_stream_in_headless_chromium(display_harness, tmp_path):
     browser = chromium_path()
