@@ -179,7 +179,7 @@ LEASE_DECODERS: dict[str, Callable[[dict], Ready]] = {"ready": _ready}
 # Status messages: stage heartbeats and a supervisor's answer to `fakeblock status`.
 # A status report lists every worker of one host; 64 is four times the most a host may run.
 MAX_REPORTED_WORKERS = 64
-WORKER_STATES = ("starting", "running", "idle", "silent", "restarting", "done")
+WORKER_STATES = ("starting", "running", "idle", "silent", "restarting", "done", "stopped")
 SUPERVISOR_PHASES = ("running", "draining", "stopping")
 
 

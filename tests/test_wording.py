@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from fakeblock.control.status import discovery
 from fakeblock.control.status.replay_progress import StreamProgress, finished_streams
 from fakeblock.control.status.view import StatusBoard, supervisor_caption
 from fakeblock.control.supervisor.drain import interrupted_line
+from fakeblock.control.supervisor.shutdown import Shutdown
 from fakeblock.display.stage import completion_line
 from tests.helpers import MEDIA, shared_file
 
@@ -49,10 +51,11 @@ def test_the_lease_line_names_the_reader_in_plain_words(caplog):
     assert caplog.messages == ["capture: office-woman held by detect/0 on vm (pid 18667); 1 detect worker ready"]
 
 
-def _worker(name: str, started: bool) -> SimpleNamespace:
+def _worker(name: str, started: bool, role: str | None = None) -> SimpleNamespace:
     """A supervised worker as the board reads it: a source not started has no process yet."""
     process = SimpleNamespace(pid=200) if started else None
-    return SimpleNamespace(name=name, finished=False, exit_code=None, process=process, alive=lambda: started)
+    return SimpleNamespace(name=name, role=role, finished=False, exit_code=None, process=process,
+                           alive=lambda: started)
 
 
 def _board(tmp_path) -> StatusBoard:
@@ -65,6 +68,49 @@ def test_a_capture_not_started_yet_is_starting_not_done(tmp_path):
     capture_row = next(row for row in zip(*(column.cells for column in board.table(workers).columns), strict=True)
                        if row[0] == "capture")
     assert capture_row[1] == "starting"
+
+
+def _states(board: StatusBoard, workers) -> dict[str, str]:
+    """Each row of the board's table: its stage label -> its state word."""
+    columns = board.table(workers).columns
+    return {row[0]: row[1] for row in zip(*(column.cells for column in columns), strict=True)}
+
+
+def _ended(name: str, role: str | None = None) -> SimpleNamespace:
+    """A worker whose process has exited and been noticed (``finished``)."""
+    return SimpleNamespace(name=name, role=role, finished=True, exit_code=0, process=SimpleNamespace(pid=200),
+                           alive=lambda: False)
+
+
+def test_after_ctrl_c_the_stages_read_stopped_not_done(tmp_path):
+    board = _board(tmp_path)
+    workers = [_ended("capture/0", "source"), *(_worker(name, started=True) for name in NAMES[1:3]),
+               _worker("display/0", started=True, role="sink")]
+    board.update(wire.Status("display", 0, 200, {"results_written": 138}))  # not complete: no "complete" count
+    # The capture had sent its last frame when the signal came: it finished by itself.
+    Shutdown(workers, board).on_signal(signal.SIGINT, None)
+    for worker in workers[1:]:  # then the rest drained and exited
+        worker.finished, worker.alive = True, lambda: False
+    assert _states(board, workers) == {"capture": "done", "detect/0": "stopped", "detect/1": "stopped",
+                                       "display": "stopped"}
+
+
+def test_a_source_a_signal_kept_from_starting_reads_stopped(tmp_path):
+    board = _board(tmp_path)
+    workers = [_worker("capture/0", started=False), *(_ended(name) for name in NAMES[1:])]
+    board.note_interruption([])
+    assert set(_states(board, workers).values()) == {"stopped"}
+
+
+def test_a_signal_after_the_run_completed_leaves_every_stage_done(tmp_path):
+    board = _board(tmp_path)
+    workers = [_ended("capture/0", "source"), *(_ended(name) for name in NAMES[1:3]), _ended("display/0", "sink")]
+    workers[-1].finished, workers[-1].alive = False, lambda: True  # the web view stays up until Ctrl-C
+    board.update(wire.Status("display", 0, 200, {"results_written": 464, "complete": 1}))
+    Shutdown(workers, board).on_signal(signal.SIGINT, None)
+    workers[-1].finished, workers[-1].alive = True, lambda: False
+    assert set(_states(board, workers).values()) == {"done"}
+    assert not board.interrupted
 
 
 def test_the_log_summary_names_both_rates(tmp_path):

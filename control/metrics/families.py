@@ -23,7 +23,8 @@ from fakeblock.common import counters, wire
 from fakeblock.common.wire import SUPERVISOR_PHASES, WORKER_STATES
 from fakeblock.control.status.table import queue_depth
 
-READY_STATES = ("running", "idle")  # a worker alive and heartbeating; starting, silent, restarting, done are not
+# A worker alive and heartbeating; starting, silent, restarting, done and stopped are not ready.
+READY_STATES = ("running", "idle")
 LOOP_SILENT_AFTER_S = 5.0  # /healthz fails when the supervisor's loop has published nothing for this long
 WORKER_LABELS = ("host", "stage", "worker")
 # Name -> its Counter/Gauge/HistogramMetricFamily; each has an add_metric of its own signature.

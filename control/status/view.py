@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -77,6 +78,10 @@ class StatusBoard:
         self._last_logged_done: tuple[int, ...] = ()
         self._last_view: tuple = ([], None)  # refresh's arguments, for the view's last redraw
         self.sources_started_s: float | None = None  # when the first capture started, from its uptime
+        # Set by a signal that ends the run before its end: stages that stop from then on
+        # read "stopped", those that had ended by themselves stay "done".
+        self.interrupted = False
+        self._ended_before_interruption: frozenset[str] = frozenset()
 
     def update(self, status: wire.Status) -> None:
         """Record a heartbeat; frames/s come from the change since the previous one."""
@@ -93,6 +98,11 @@ class StatusBoard:
         if status.stage == "capture" and self.sources_started_s is None:
             self.sources_started_s = now_s - status.counters.get(UPTIME_S, 0.0)
         self.latest[name], self.received_s[name] = status, now_s
+
+    def note_interruption(self, ended: Iterable[str]) -> None:
+        """A signal ended the run before its end; ``ended``: the workers that had finished by themselves."""
+        self.interrupted = True
+        self._ended_before_interruption = frozenset(ended)
 
     def note_restart(self, name: str) -> None:
         """Count a restart of a stage worker."""
@@ -153,10 +163,11 @@ class StatusBoard:
         return f"{worker_labels(self.names)[name]} {rates(rate_in, rate_out)}"
 
     def state(self, name: str, alive: bool, now_s: float) -> str:
-        """``running``, ``idle`` (alive, no input), ``silent`` (no heartbeat), ``starting`` or ``done``."""
+        """``running``, ``idle`` (alive, no input), ``silent`` (no heartbeat), ``starting``, ``done``, or
+        ``stopped`` (ended by an interruption: the run did not reach its end)."""
         status = self.latest.get(name)
         if not alive:
-            return "done"
+            return self._ended_state(name)
         if status is None:
             return "starting" if now_s - self.started_s <= SILENT_AFTER_S else "silent"
         if now_s - self.received_s[name] > SILENT_AFTER_S:
@@ -173,9 +184,15 @@ class StatusBoard:
         if not alive and not worker.finished and worker.exit_code is not None:
             state = "restarting"
         pid = worker.process.pid if worker.process is not None and worker.process.pid else 0
-        if worker.process is None and not worker.finished or alive and status is not None and status.pid != pid:
+        if worker.process is None and not worker.finished:  # a source an interruption kept from starting
+            state = self._ended_state(worker.name) if self.interrupted else "starting"
+        elif alive and status is not None and status.pid != pid:
             state = "starting"
         return state
+
+    def _ended_state(self, name: str) -> str:
+        """``stopped`` for a worker ended by an interruption, ``done`` for one that finished by itself."""
+        return "stopped" if self.interrupted and name not in self._ended_before_interruption else "done"
 
     def table(self, workers, supervisor_counters: dict[str, float] | None = None) -> Table:
         """One row per stage worker: state, rates, queue, drops, batch, latency, restarts; the supervisor's own below.

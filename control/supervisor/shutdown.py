@@ -60,6 +60,8 @@ class Shutdown:
         if self.signal_number is None:
             self.signal_number = int(signal_number)
             self.completed_before_signal = run_completed(self.workers, self.board.latest)
+            if not self.completed_before_signal:  # the table then says "stopped", as the last lines do
+                self.board.note_interruption(worker.name for worker in self.workers if worker.finished)
         name = signal.Signals(signal_number).name
         if self.signals_received == 1:
             LOGGER.info("%s: draining and stopping (again to stop at once)", name)
