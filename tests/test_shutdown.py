@@ -4,7 +4,6 @@ signals and quiet time move it through (control/supervisor/drain.py, control/sup
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from fakeblock.common import wire
 from fakeblock.common.counters import COMPLETE, FRAMES_OUT, RESULTS_WRITTEN
@@ -36,9 +35,21 @@ class FakeWorker:
     pid: int = 100
     running: bool = True
     process: FakeProcess = field(default_factory=FakeProcess)
+    finished: bool = False
 
     def alive(self) -> bool:
         return self.running
+
+
+@dataclass
+class FakeBoard:
+    """What the shutdown reads of the status board (the latest heartbeats) and tells it (an interruption)."""
+
+    latest: dict
+    ended_before_interruption: frozenset | None = None  # None until a signal interrupts the run
+
+    def note_interruption(self, ended) -> None:
+        self.ended_before_interruption = frozenset(ended)
 
 
 def heartbeat(name: str, pid: int = 100, **counters: float) -> wire.Status:
@@ -77,10 +88,11 @@ def test_a_restarted_worker_counts_as_progress_only_once_it_does_something():
 
 
 def test_a_drain_without_progress_ends_after_the_quiet_time_and_the_stop_at_its_deadline():
-    board = SimpleNamespace(latest={worker.name: heartbeat(worker.name) for worker in FULL_HOST})
+    board = FakeBoard(latest={worker.name: heartbeat(worker.name) for worker in FULL_HOST})
     shutdown = Shutdown(FULL_HOST, board)
     assert shutdown.order_due(0.0) is None and not shutdown.finished(0.0)
     shutdown.on_signal(2, None)
+    assert board.ended_before_interruption == frozenset(), "the board was told: its rows now end as stopped"
     shutdown.handle_signals(1.0)
     assert shutdown.phase == DRAINING and shutdown.order_due(1.0) == wire.FINISH
     shutdown.check_drain(1.0 + DRAIN_QUIET_S - 0.1)
@@ -94,7 +106,7 @@ def test_a_drain_without_progress_ends_after_the_quiet_time_and_the_stop_at_its_
 
 def test_a_drain_that_keeps_moving_still_ends_at_the_timeout():
     display = FakeWorker("display/0", SINK)
-    board = SimpleNamespace(latest={"display/0": heartbeat("display/0", results_written=0)})
+    board = FakeBoard(latest={"display/0": heartbeat("display/0", results_written=0)})
     shutdown = Shutdown([display], board)
     shutdown.on_signal(15, None)
     shutdown.handle_signals(0.0)
@@ -109,7 +121,7 @@ def test_a_drain_that_keeps_moving_still_ends_at_the_timeout():
 def test_a_second_signal_skips_the_drain_and_a_third_ends_the_wait():
     starting = FakeWorker("classify/0", pid=300)  # no heartbeat from this process yet: it holds no work
     workers = [FakeWorker("display/0", SINK), starting]
-    shutdown = Shutdown(workers, SimpleNamespace(latest={"display/0": heartbeat("display/0")}))
+    shutdown = Shutdown(workers, FakeBoard(latest={"display/0": heartbeat("display/0")}))
     shutdown.on_signal(2, None)
     shutdown.handle_signals(0.0)
     shutdown.on_signal(2, None)
@@ -124,7 +136,7 @@ def test_a_second_signal_skips_the_drain_and_a_third_ends_the_wait():
 
 def test_nothing_is_left_to_drain_once_the_ends_have_exited():
     display, capture = FakeWorker("display/0", SINK), FakeWorker("capture/0", SOURCE)
-    shutdown = Shutdown([display, capture, FakeWorker("detect/0")], SimpleNamespace(latest={}))
+    shutdown = Shutdown([display, capture, FakeWorker("detect/0")], FakeBoard(latest={}))
     shutdown.on_signal(15, None)
     shutdown.handle_signals(0.0)
     display.running = capture.running = False
