@@ -102,7 +102,7 @@ class Leases:
     def lost(self, peer: bytes) -> None:
         """``peer`` cannot be reached any more (it disconnected): forget it, and end its lease."""
         if peer == self.holder:
-            LOGGER.warning("capture: %s's reader %s is gone; its lease ends", self.stream, self._name(peer))
+            LOGGER.warning("%s's reader %s is gone; its lease ends", self.stream, self._name(peer))
             self.holder = None
         self.peers.pop(peer, None)
 
@@ -128,9 +128,9 @@ class Leases:
             self.holder = min(tracking, key=lambda peer: (self.peers[peer].ready.spare, self.peers[peer].ready.load,
                                                           -self.score(self.stream, peer), peer))
             self.granted += 1
-            LOGGER.info("capture: %s held by %s; %s ready", self.stream, self._reader(self.holder),
+            LOGGER.info("%s held by %s; %s ready", self.stream, self._reader(self.holder),
                         plural(len(self.peers), "detect worker"))
-            LOGGER.debug("capture: %s's holder is %s", self.stream, self._name(self.holder))
+            LOGGER.debug("%s's holder is %s", self.stream, self._name(self.holder))
             return (self.holder,)
         peers = sorted(self.peers)
         if not peers:
@@ -147,7 +147,7 @@ class Leases:
         silent = [peer for peer, known in self.peers.items() if now_s - known.heard_s > self.timeout_s]
         for peer in silent:
             if peer == self.holder:
-                LOGGER.warning("capture: %s's reader %s was silent for %.1f s; its lease ends", self.stream,
+                LOGGER.warning("%s's reader %s was silent for %.1f s; its lease ends", self.stream,
                                self._name(peer), now_s - self.peers[peer].heard_s)
                 self.holder = None
             del self.peers[peer]

@@ -64,7 +64,7 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
     source = open_source(config.source, realtime=config.realtime or bool(config.live))
     live = choose_flow_mode(source.live, config.live) == FLOW_LIVE
     stream = _stream_name(config, source)
-    LOGGER.info("capture: %s as stream %r, %s, %s", config.source, stream,
+    LOGGER.info("%s as stream %r, %s, %s", config.source, stream,
                 "live" if live else "lossless", frame_rate(source.fps))
     runtime = StageRuntime("capture", worker, endpoints, security)
     frames_total = frames_to_read(source.frame_count, config.max_frames)
@@ -87,7 +87,7 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
                                 display if config.send_frames_to_display else None, config.max_frames, epoch)
             if not _rewind_due(runtime, live, epoch):
                 _send_end_of_stream(runtime, display, wire.EndOfStream(stream, frame_count))
-                LOGGER.info("capture: %s %s, %s sent, %d dropped", stream,
+                LOGGER.info("%s %s, %s sent, %d dropped", stream,
                             "stopped" if runtime.finish_requested else "done",
                             plural(runtime.counters.get(FRAMES_OUT, 0), "frame"), runtime.counters.get(DROPPED, 0))
                 _wait(runtime, END_DRAIN_S)
@@ -95,7 +95,7 @@ def run_capture(config: CaptureConfig, endpoints: Endpoints, worker: int = 0,
                     break
             # A crashed stage lost frames in flight: send the whole stream again, in a new epoch.
             epoch = runtime.rewind_epoch
-            LOGGER.warning("capture: %s starts again from its first frame (epoch %d) for work a crash lost",
+            LOGGER.warning("%s starts again from its first frame (epoch %d) for work a crash lost",
                            stream, epoch)
             source.close()
             source = open_source(config.source, realtime=config.realtime or bool(config.live))
@@ -165,7 +165,7 @@ def _wait_for_a_reader(runtime: StageRuntime, frames: LeaseLink, timeout_s: floa
             return
         runtime.poll([], 0)
         frames.socket.poll(POLL_INTERVAL_MS, zmq.POLLIN)
-    LOGGER.info("capture: no detect worker ready after %.0f s; starting anyway", timeout_s)
+    LOGGER.info("no detect worker ready after %.0f s; starting anyway", timeout_s)
 
 
 def _wait(runtime: StageRuntime, delay_s: float) -> None:
@@ -187,4 +187,4 @@ def _send_end_of_stream(runtime: StageRuntime, display: zmq.Socket, message: wir
         if display.poll(POLL_INTERVAL_MS, zmq.POLLOUT) and runtime.send(display, message, block=False):
             return
         runtime.heartbeat()
-    LOGGER.warning("capture: the display did not take the end of stream %r", message.stream)
+    LOGGER.warning("the display did not take the end of stream %r", message.stream)

@@ -81,12 +81,12 @@ class StageRuntime:
             signal.signal(signal.SIGTERM, self._on_signal)
 
     def _on_signal(self, signal_number, _frame) -> None:
-        LOGGER.info("%s: %s received, stopping", self.name, signal.Signals(signal_number).name)
+        LOGGER.info("%s received, stopping", signal.Signals(signal_number).name)
         self.stop_requested = True
 
     @property
     def name(self) -> str:
-        """``stage/worker`` for logs."""
+        """``stage/worker``: this worker on the wire (log lines name it by their prefix instead)."""
         return wire.worker_name(self.stage, self.worker)
 
     def socket(self, socket_type: int, hwm: int, bind_to: str | None = None,
@@ -137,12 +137,12 @@ class StageRuntime:
         try:
             ready = {socket for socket, _event in poller.poll(timeout_ms)}
         except zmq.ZMQError as error:  # interrupted by a signal
-            LOGGER.debug("%s: poll interrupted: %s", self.name, error)
+            LOGGER.debug("poll interrupted: %s", error)
             ready = set()
         if self.control in ready:
             self._read_control()
         if self.supervisor_pid is not None and os.getppid() != self.supervisor_pid:
-            LOGGER.warning("%s: supervisor %d is gone, stopping", self.name, self.supervisor_pid)
+            LOGGER.warning("supervisor %d is gone, stopping", self.supervisor_pid)
             self.stop_requested = True
         for duty in self.periodic:
             duty()
@@ -151,7 +151,7 @@ class StageRuntime:
         if ready or not sockets:  # a source stage polls no inputs: it is never idle
             self.last_input_s, self._idle_reported = time.monotonic(), False
         elif not self._idle_reported and time.monotonic() - self.last_input_s > IDLE_WARNING_S and sockets:
-            LOGGER.info("%s: no input for %.0f s: upstream is silent; waiting", self.name, IDLE_WARNING_S)
+            LOGGER.info("no input for %.0f s: upstream is silent; waiting", IDLE_WARNING_S)
             self._idle_reported = True
         return ready
 
@@ -162,7 +162,7 @@ class StageRuntime:
                 return
             if not isinstance(message, wire.Control) or message.target not in ("", self.stage):
                 continue
-            LOGGER.debug("%s: %s ordered", self.name, message.command)
+            LOGGER.debug("%s ordered", message.command)
             if message.command == wire.STOP:
                 self.stop_requested = True
             elif message.command == wire.FINISH:
@@ -189,7 +189,7 @@ class StageRuntime:
         """Count a malformed message; log the first and then one in every ``MALFORMED_LOG_EVERY``."""
         self.count(MALFORMED)
         if self.counters[MALFORMED] % MALFORMED_LOG_EVERY == 1:
-            LOGGER.warning("%s: dropped a malformed message (%d so far): %s", self.name, self.counters[MALFORMED],
+            LOGGER.warning("dropped a malformed message (%d so far): %s", self.counters[MALFORMED],
                            error)
 
     def send(self, socket: zmq.Socket, message, block: bool = True, until_finish: bool = False) -> bool:

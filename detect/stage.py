@@ -23,6 +23,7 @@ from fakeblock.common.counters import FACES, FRAMES_OUT, HURRIED, STALE
 from fakeblock.common.endpoints import Endpoints
 from fakeblock.common.runtime import StageRuntime
 from fakeblock.common.security.access import SecurityConfig
+from fakeblock.common.wording import plural
 from fakeblock.detect.core import StreamTrackers, cascade_finder, detect, load_cascade
 from fakeblock.detect.readers import FrameReaders
 
@@ -70,8 +71,8 @@ def run_detect(config: DetectConfig, endpoints: Endpoints, worker: int = 0,
                                                      config)) if config.tracking else None
     sources, spares = frame_sources(config, endpoints, worker), spare_sources(config, endpoints, worker)
     if not sources:
-        LOGGER.info("detect/%d: no stream of its own (%d streams, %d workers); a spare for the others", worker,
-                    len(endpoints.all_frames()), config.worker_count)
+        LOGGER.info("no stream of its own (%s, %s); a spare for the others",
+                    plural(len(endpoints.all_frames()), "stream"), plural(config.worker_count, "worker"))
     runtime = StageRuntime("detect", worker, endpoints, security)
     readers = FrameReaders(runtime, sources, FRAMES_HWM, config.tracking, spares=spares)
     faces = runtime.socket(zmq.PUSH, FACES_HWM, connect_to=endpoints.faces_in)

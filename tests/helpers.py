@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -26,6 +27,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MEDIA = SHARED / "media"
 OFFICE_FRAMES = 464  # frames of MEDIA / "office-woman.mp4"
 FER_CSV = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
+# A log line of a stage (``12:00:01 INFO capture: ...``, ``detect/1: ...`` when it has several workers)
+# or of the supervisor about one (``... supervisor.loop: display exited with code 2``).
+STAGE_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ (?:\S+: )?(capture|detect|queue|classify|display)(/\d+)?[: ]",
+                            re.MULTILINE)
 # Two loopback addresses play two machines in the multi-host tests.
 FRONT_HOST, WORKER_HOST = "127.0.0.1", "127.0.0.2"
 

@@ -1,14 +1,13 @@
 """Bad input is refused before anything starts: one ``error:`` line on stderr, exit code 2, no stage.
 
 Each case runs the real command line in a subprocess.  A stage that started would show on
-stderr: every stage names itself in its log lines (``capture/0: ...``) and the supervisor
+stderr: every stage names itself in its log lines (``capture: ...``) and the supervisor
 names a stage that exits, so the refusal is the whole of stderr, and nothing was written.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import fakeblock
+from tests.helpers import STAGE_LOG_LINE, fakeblock
 
 pytestmark = pytest.mark.timeout(180)
 COMMAND_TIMEOUT_S = 120
-STAGE_NAME = re.compile(r"\b(capture|detect|queue|classify|display)/\d+\b")
 
 
 def run_command(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -37,7 +35,7 @@ def assert_refused_before_start(completed: subprocess.CompletedProcess, *key_wor
     assert len(lines) == 1 and lines[0].startswith("error: "), completed.stderr[-3000:]
     for word in key_words:
         assert word in lines[0], lines[0]
-    assert not STAGE_NAME.search(completed.stderr), completed.stderr[-3000:]
+    assert not STAGE_LOG_LINE.search(completed.stderr), completed.stderr[-3000:]
     assert completed.stdout == ""
 
 

@@ -37,6 +37,10 @@ class FakeWorker:
     process: FakeProcess = field(default_factory=FakeProcess)
     finished: bool = False
 
+    @property
+    def label(self) -> str:
+        return self.name
+
     def alive(self) -> bool:
         return self.running
 

@@ -164,7 +164,7 @@ def test_a_stage_that_crashes_at_every_start_is_given_up_on_and_the_run_exits_1(
     assert code == 1
     assert elapsed_s < GIVE_UP_BOUND_S
     given_up = [record.getMessage() for record in caplog.records if "giving up" in record.getMessage()]
-    assert given_up == [f"giving up on crashing/0: it crashed {MAX_RESTARTS + 1} times within "
+    assert given_up == [f"giving up on crashing: it crashed {MAX_RESTARTS + 1} times within "
                         f"{RESTART_WINDOW_S:.0f} s (last exit code 1); stopping the pipeline"]
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["restarts"] == {"queue/0": 0, "crashing/0": MAX_RESTARTS}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 from fakeblock.capture.leases import Leases, reader_label
@@ -18,8 +20,11 @@ from fakeblock.control.status.replay_progress import StreamProgress, finished_st
 from fakeblock.control.status.view import StatusBoard, supervisor_caption
 from fakeblock.control.supervisor.drain import interrupted_line
 from fakeblock.control.supervisor.shutdown import Shutdown
+from fakeblock.control.supervisor.workers import Worker, plan_workers
 from fakeblock.display.stage import completion_line
 from tests.helpers import MEDIA, shared_file
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 NAMES = ["capture/0", "detect/0", "detect/1", "display/0"]
 
@@ -42,13 +47,31 @@ def test_a_stages_only_worker_is_named_by_its_stage():
                                     "display/0": "display"}
 
 
+def test_the_supervisor_names_each_worker_as_the_table_does(tmp_path):
+    config = PipelineConfig(ipc_endpoints(tmp_path), detect_workers=2)
+    assert sorted(worker.label for worker in plan_workers(config)) == ["capture", "classify", "detect/0", "detect/1",
+                                                                      "display", "queue"]
+    assert Worker("detect", 3, None).label == "detect/3"  # planned elsewhere: the full name
+
+
+def test_a_stages_log_lines_begin_with_its_label(tmp_path):
+    # A child as the supervisor starts it, with the crashing test stage as its entry point.
+    code = ("from fakeblock.control.supervisor.workers import child_main\n"
+            "child_main('crashing', None, None, 0, 20, None, 'tests.crashing_stage:run_crashing', 'crashing')\n")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                               cwd=REPOSITORY)
+    assert completed.returncode == 1, completed.stderr
+    assert re.search(r"^\d\d:\d\d:\d\d ERROR crashing: crashed$", completed.stderr, re.MULTILINE), completed.stderr
+    assert "crashing/0:" not in completed.stderr
+
+
 def test_the_lease_line_names_the_reader_in_plain_words(caplog):
     assert reader_label("detect/1@vm:18668") == "detect/1 on vm (pid 18668)"
     table = Leases("office-woman", 2.0, clock=lambda: 100.0)
     table.heard(b"\x00k\x8bEg", wire.Ready("detect/0@vm:18667"))
     with caplog.at_level(logging.INFO, logger="fakeblock.capture.leases"):
         table.targets()
-    assert caplog.messages == ["capture: office-woman held by detect/0 on vm (pid 18667); 1 detect worker ready"]
+    assert caplog.messages == ["office-woman held by detect/0 on vm (pid 18667); 1 detect worker ready"]
 
 
 def _worker(name: str, started: bool, role: str | None = None) -> SimpleNamespace:

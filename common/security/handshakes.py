@@ -69,4 +69,4 @@ class HandshakeWatch:
                 self.failures[endpoint, event] += 1
                 count = self.failures[endpoint, event]
                 if count % LOG_EVERY == 1:
-                    LOGGER.warning("%s: %s%s", self.name, problem, f" ({count} attempts so far)" if count > 1 else "")
+                    LOGGER.warning("%s%s", problem, f" ({count} attempts so far)" if count > 1 else "")

@@ -232,10 +232,10 @@ class Supervisor:
     def _restart(self, worker: Worker) -> None:
         """Start a crashed worker again, unless the pipeline is stopping."""
         if self.phase != RUNNING:
-            LOGGER.info("not restarting %s: the pipeline is stopping", worker.name)
+            LOGGER.info("not restarting %s: the pipeline is stopping", worker.label)
             worker.finished = True
             return
-        LOGGER.info("restarting %s (restart %d)", worker.name, worker.restarts)
+        LOGGER.info("restarting %s (restart %d)", worker.label, worker.restarts)
         for source in self.rewinds.after_restart(worker, self.workers, time.monotonic()):
             source.start(self.log_level, self.config.security)
         worker.start(self.log_level, self.config.security)
@@ -255,10 +255,10 @@ class Supervisor:
         elif self.phase == DRAINING:  # interrupted: the signal's exit code stands, the drain goes on
             self._note_exit_while_draining(worker)
         elif code == USER_ERROR_EXIT_CODE:  # it said why in one line; a restart would only say it again
-            LOGGER.error("%s exited with code %s; stopping the pipeline", worker.name, code)
+            LOGGER.error("%s exited with code %s; stopping the pipeline", worker.label, code)
             self._fail(USER_ERROR_EXIT_CODE, now_s)
         elif code == OUTPUT_FAILED_EXIT_CODE:  # an output failed mid-run (disk full): the run failed
-            LOGGER.error("%s could not write its output; stopping the pipeline", worker.name)
+            LOGGER.error("%s could not write its output; stopping the pipeline", worker.label)
             self._fail(CRASH_EXIT_CODE, now_s)
         else:
             self._schedule_restart(worker, now_s)
@@ -267,9 +267,9 @@ class Supervisor:
         """Log a worker lost during the drain: quietly when the user's own signal reached it (Ctrl-C
         goes to the whole process group, and a child just spawned has not yet learnt to ignore it)."""
         if self.shutdown.signal_number is not None and worker.exit_code == -self.shutdown.signal_number:
-            LOGGER.info("%s stopped by %s", worker.name, signal.Signals(self.shutdown.signal_number).name)
+            LOGGER.info("%s stopped by %s", worker.label, signal.Signals(self.shutdown.signal_number).name)
         else:
-            LOGGER.warning("%s exited with code %s while draining; not restarting it", worker.name, worker.exit_code)
+            LOGGER.warning("%s exited with code %s while draining; not restarting it", worker.label, worker.exit_code)
 
     def _schedule_restart(self, worker: Worker, now_s: float) -> None:
         """Restart a crashed worker after its back-off, or give up on it when it crashes too often."""
@@ -278,7 +278,7 @@ class Supervisor:
         delay_s = policy.restart_delay_s(worker.crash_times_s, now_s)
         if delay_s is None:
             LOGGER.error("giving up on %s: it crashed %d times within %.0f s (last exit code %s); "
-                         "stopping the pipeline", worker.name, len(worker.crash_times_s), policy.window_s,
+                         "stopping the pipeline", worker.label, len(worker.crash_times_s), policy.window_s,
                          worker.exit_code)
             self._fail(CRASH_EXIT_CODE, now_s)
             return
@@ -286,7 +286,7 @@ class Supervisor:
         worker.restarts += 1
         worker.next_start_s = now_s + delay_s
         self.board.note_restart(worker.name)
-        LOGGER.warning("%s died (exit code %s); restarting in %.1f s", worker.name, worker.exit_code, delay_s)
+        LOGGER.warning("%s died (exit code %s); restarting in %.1f s", worker.label, worker.exit_code, delay_s)
 
     def _fail(self, exit_code: int, now_s: float) -> None:
         """Stop the pipeline (no drain) and exit with ``exit_code``."""

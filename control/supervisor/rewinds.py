@@ -61,7 +61,7 @@ class Rewinds:
             else:
                 self._orders_left, self._next_order_s = REWIND_ORDERS, now_s
         LOGGER.warning("%s restarted: the sources send their streams again (epoch %d) for the work it lost",
-                       restarted.name, self.epoch)
+                       restarted.label, self.epoch)
         return to_start
 
     def order_due(self, now_s: float) -> wire.Control | None:

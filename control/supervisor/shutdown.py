@@ -130,5 +130,5 @@ class Shutdown:
         for worker in self.workers:
             status = self.board.latest.get(worker.name)
             if worker.alive() and (status is None or status.pid != worker.pid):
-                LOGGER.info("%s is still starting; terminating it", worker.name)
+                LOGGER.info("%s is still starting; terminating it", worker.label)
                 worker.process.terminate()

@@ -20,6 +20,7 @@ from fakeblock.common.runtime import STAGE_VARIABLE, SUPERVISOR_PID_VARIABLE
 from fakeblock.common.security.access import SecurityConfig
 from fakeblock.common.stages import STAGES, StageSpec, stage_spec
 from fakeblock.common.wire import worker_name
+from fakeblock.common.wording import worker_labels
 
 LOGGER = logging.getLogger(__name__)
 TERMINATE_WAIT_S = 2.0  # after SIGTERM, before SIGKILL
@@ -38,17 +39,19 @@ def run_stage(entry: str, config: Any, endpoints: Endpoints, worker: int, securi
 
 
 def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_level: int,
-               security_config: SecurityConfig | None = None, entry: str | None = None) -> None:
+               security_config: SecurityConfig | None = None, entry: str | None = None,
+               label: str | None = None) -> None:
     """Entry point of a supervised child: ignore Ctrl-C (the supervisor orders the stop).
 
     ``entry`` is the stage's entry point (default: the registry's for ``stage``);
-    ``security_config`` (keys, insecure) is handed to it, None meaning the secure default.
+    ``security_config`` (keys, insecure) is handed to it, None meaning the secure default;
+    ``label`` begins its log lines (default ``stage/worker``; see :attr:`Worker.label`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Started with SIGINT blocked (see Worker.start): a Ctrl-C that came meanwhile is discarded now.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     logging.basicConfig(level=log_level, stream=sys.stderr, datefmt="%H:%M:%S",
-                        format=f"%(asctime)s %(levelname)s {worker_name(stage, worker)}: %(message)s")
+                        format=f"%(asctime)s %(levelname)s {label or worker_name(stage, worker)}: %(message)s")
     set_process_title(worker_name(stage, worker))
     entry = entry or stage_spec(stage).entry
     try:
@@ -57,7 +60,7 @@ def child_main(stage: str, config: Any, endpoints: Endpoints, worker: int, log_l
         print(f"error: {error}", file=sys.stderr, flush=True)
         code = error.exit_code if isinstance(error, OutputFailed) else USER_ERROR_EXIT_CODE
     except Exception:  # a bug: log it fully, the supervisor restarts the stage
-        logging.getLogger(stage).exception("%s/%d crashed", stage, worker)
+        logging.getLogger(stage).exception("crashed")  # the line's prefix names the worker
         code = CRASH_EXIT_CODE
     sys.exit(code)
 
@@ -78,10 +81,16 @@ class Worker:
     finished: bool = False
     exit_code: int | None = None
     crash_times_s: list[float] = field(default_factory=list)  # monotonic, the recent ones (restarts.py)
+    # How people read it: the stage alone when it is the stage's only worker here (plan_workers
+    # sets it with worker_labels); ``stage/worker`` when not given.
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
 
     @property
     def name(self) -> str:
-        """``stage/worker`` for logs and the status table."""
+        """``stage/worker``: its key in heartbeats, stats and ``fakeblock status``."""
         return worker_name(self.stage, self.worker)
 
     def start(self, log_level: int, security_config: SecurityConfig | None = None) -> None:
@@ -95,7 +104,7 @@ class Worker:
         config = self.config.for_restart() if self.restarts and hasattr(self.config, "for_restart") else self.config
         self.process = context.Process(target=child_main, name=f"fakeblock-{self.stage}-{self.worker}",
                                        args=(self.stage, config, self.endpoints, self.worker, log_level,
-                                             security_config, self.entry))
+                                             security_config, self.entry, self.label))
         # Ctrl-C goes to the terminal's whole process group. The new interpreter inherits a
         # blocked SIGINT and keeps it pending until child_main ignores it, so a Ctrl-C during
         # its start-up does not kill it mid-import; here the signal waits only as long as the
@@ -126,12 +135,12 @@ def stop_leftovers(workers: list[Worker], deadline_s: float) -> None:
     _join_all(workers, deadline_s)
     leftovers = [worker for worker in workers if worker.alive()]
     for worker in leftovers:
-        LOGGER.warning("%s did not stop in time; terminating it", worker.name)
+        LOGGER.warning("%s did not stop in time; terminating it", worker.label)
         worker.process.terminate()
     _join_all(leftovers, time.monotonic() + TERMINATE_WAIT_S)
     for worker in leftovers:
         if worker.alive():
-            LOGGER.warning("%s ignored SIGTERM; killing it", worker.name)
+            LOGGER.warning("%s ignored SIGTERM; killing it", worker.label)
             worker.process.kill()
     _join_all(leftovers, time.monotonic() + KILL_WAIT_S)
 
@@ -156,6 +165,9 @@ def plan_workers(config: PipelineConfig, stages: tuple[StageSpec, ...] = STAGES)
     for spec in ordered:
         if spec.name in config.stages:
             workers += _workers_of(spec, config, endpoints)
+    labels = worker_labels(worker.name for worker in workers)
+    for worker in workers:
+        worker.label = labels[worker.name]
     return workers
 
 
