@@ -178,3 +178,11 @@ def test_training_starts_from_one_network_of_an_int8_ensemble(csv_model, layouts
     rebuilt = first_kernel(tmp_path / "warm" / "model.keras")
     assert np.all(np.abs(rebuilt - original) <= step * 0.51 + 1e-7)
     assert not np.array_equal(rebuilt, original)  # really read from the 8-bit file
+
+
+def test_the_shipped_card_names_no_folder_of_the_machine_that_made_it():
+    from fakeblock.classify.model_runtime import default_model_path
+
+    card = json.loads(default_model_path().with_name("model.json").read_text())
+    assert card["architecture"] == "ensemble" and len(card["members"]) == 2
+    assert not [text for text in strings(card) if text.startswith("/")]
