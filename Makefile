@@ -20,10 +20,11 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
 
-# The quick subset for everyday work: lint and every test but the end-to-end (slow) and training ones.
+# The quick subset for everyday work: lint and every test but the end-to-end (slow) and training ones,
+# in two worker processes (pytest-xdist): most of these tests wait on sockets and timers, not the CPU.
 .PHONY: check
 check: lint
-	$(BIN)/python -m pytest -m "not slow and not train" $(ARGS)
+	$(BIN)/python -m pytest -m "not slow and not train" -n 2 $(ARGS)
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/pipeline_vs_loop.py $(ARGS)
