@@ -28,7 +28,7 @@ MEDIA = SHARED / "media"
 OFFICE_FRAMES = 464  # frames of MEDIA / "office-woman.mp4"
 FER_CSV = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
 # A log line of a stage (``12:00:01 INFO capture: ...``, ``detect/1: ...`` when it has several workers)
-# or of the supervisor about one (``... supervisor.loop: display exited with code 2``).
+# or of the supervisor about one (``... supervisor: display exited with code 2``).
 STAGE_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d [A-Z]+ (?:\S+: )?(capture|detect|queue|classify|display)(/\d+)?[: ]",
                             re.MULTILINE)
 # Two loopback addresses play two machines in the multi-host tests.

@@ -190,3 +190,17 @@ def test_an_undecodable_video_prints_no_ffmpeg_line(tmp_path):
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "cannot decode" in finished.stdout, finished
     assert "moov atom" not in finished.stdout + finished.stderr, finished
+
+
+def test_the_command_s_own_log_lines_name_the_part_that_speaks():
+    from fakeblock.control.cli.user_errors import SpeakerFormatter, speaker
+
+    assert speaker("fakeblock.control.supervisor.loop") == "supervisor"
+    assert speaker("fakeblock.control.status.view") == "fakeblock"
+    assert speaker("fakeblock.train.run") == "train"
+    assert speaker("fakeblock.trainer") == "fakeblock.trainer"  # a prefix of names, not of letters
+    assert speaker("urllib3.connectionpool") == "urllib3.connectionpool"
+    record = logging.LogRecord("fakeblock.control.supervisor.loop", logging.INFO, __file__, 1, "done: %d frames",
+                               (300,), None)
+    line = SpeakerFormatter("%(levelname)s %(speaker)s: %(message)s").format(record)
+    assert line == "INFO supervisor: done: 300 frames"

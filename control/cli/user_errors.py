@@ -62,7 +62,33 @@ def tensorflow_installed(command: str) -> None:
             raise UserError(needs_tensorflow_message(command))
 
 
+# What a line from the command's own process says it comes from, by logger-name prefix: the
+# part of fakeblock that speaks, not the module (stages name themselves, see child_main).
+# Loggers of other packages, and every logger with --verbose, keep their full names.
+SPEAKERS = {"fakeblock.control.supervisor": "supervisor", "fakeblock.control": "fakeblock",
+            "fakeblock.train": "train"}
+
+
+def speaker(logger_name: str) -> str:
+    """The short name a log line of ``logger_name`` is shown with (see ``SPEAKERS``; the longest prefix wins)."""
+    for prefix, name in sorted(SPEAKERS.items(), key=lambda item: -len(item[0])):
+        if logger_name == prefix or logger_name.startswith(prefix + "."):
+            return name
+    return logger_name
+
+
+class SpeakerFormatter(logging.Formatter):
+    """``HH:MM:SS LEVEL speaker: message``, the speaker as ``speaker`` names it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.speaker = speaker(record.name)
+        return super().format(record)
+
+
 def setup_logging(verbose: bool) -> None:
-    """Log to stderr; INFO by default, DEBUG with --verbose."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    """Log to stderr; INFO by default, DEBUG with --verbose (then with full logger names)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+                         if verbose else SpeakerFormatter("%(asctime)s %(levelname)s %(speaker)s: %(message)s",
+                                                          "%H:%M:%S"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
