@@ -96,52 +96,48 @@ def share(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
-def gap_interval(found: list[Found], crops: dict[int, str], draws: int = BOOTSTRAP_DRAWS, seed: int = 0
-                 ) -> tuple[float, float] | None:
-    """The 95 % interval of the gap in points, resampling people (PublicTest rows) with all their frames.
+def over_people(rows: list[int], differences: list[float], draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+                ) -> tuple[float, float, float]:
+    """The mean of per-face-frame ``differences`` in points, and its 95 % interval over people.
 
-    Frames of one face are nearly copies of each other, so resampling frames would claim far
-    more certainty than a few dozen people give. None without found faces.
+    ``rows[i]`` is the PublicTest row (the person) of face-frame ``i``. Frames of one face are
+    nearly copies of each other, so the interval resamples people, each with all of its
+    frames: resampling frames would claim far more certainty than a few dozen people give.
     """
+    people, person = np.unique(np.asarray(rows), return_inverse=True)
+    frames = np.bincount(person, minlength=len(people)).astype(float)
+    difference = np.bincount(person, weights=np.asarray(differences, float), minlength=len(people))
+    counts = np.random.default_rng(seed).multinomial(len(people), np.full(len(people), 1 / len(people)), size=draws)
+    low, high = np.percentile(100 * (counts @ difference) / (counts @ frames), [2.5, 97.5])
+    return float(100 * difference.sum() / frames.sum()), float(low), float(high)
+
+
+def gap_interval(found: list[Found], crops: dict[int, str]) -> tuple[float, float] | None:
+    """The 95 % interval of the gap in points, over people (see ``over_people``); None without found faces."""
     if not found:
         return None
-    people = sorted({face.row for face in found})
-    index = {row: position for position, row in enumerate(people)}
-    frames = np.zeros(len(people))
-    difference = np.zeros(len(people))  # right through the pipeline minus right on the crop, per person
-    for face in found:
-        frames[index[face.row]] += 1
-        difference[index[face.row]] += (face.emotion == face.answer) - (face.emotion == crops[face.row])
-    generator = np.random.default_rng(seed)
-    counts = generator.multinomial(len(people), np.full(len(people), 1 / len(people)), size=draws)
-    gaps = 100 * (counts @ difference) / (counts @ frames)
-    low, high = np.percentile(gaps, [2.5, 97.5])
-    return float(low), float(high)
+    _gap, low, high = over_people([face.row for face in found],
+                                  [(face.emotion == face.answer) - (face.emotion == crops[face.row]) for face in found])
+    return low, high
 
 
-def paired_difference(first: dict[str, list[Found]], second: dict[str, list[Found]], draws: int = BOOTSTRAP_DRAWS,
-                      seed: int = 0) -> dict[str, float | int] | None:
+def paired_difference(first: dict[str, list[Found]], second: dict[str, list[Found]]) -> dict[str, float | int] | None:
     """How much more often ``second`` is right than ``first`` on the face-frames both found, in points.
 
     Both map clip names to found faces of the same clips (detection does not depend on the
-    model, so with tracking off they hold the same face-frames). The 95 % interval resamples
-    people, as ``gap_interval`` does. None when they share no face-frame.
+    model, so with tracking off they hold the same face-frames). The 95 % interval is over
+    people (see ``over_people``). None when they share no face-frame.
     """
     answers = {(clip, face.frame, face.row): face.answer for clip, faces in first.items() for face in faces}
     pairs = [(face, answers[(clip, face.frame, face.row)]) for clip, faces in second.items() for face in faces
              if (clip, face.frame, face.row) in answers]
     if not pairs:
         return None
-    people = sorted({face.row for face, _ in pairs})
-    index = {row: position for position, row in enumerate(people)}
-    frames, difference = np.zeros(len(people)), np.zeros(len(people))
-    for face, first_answer in pairs:
-        frames[index[face.row]] += 1
-        difference[index[face.row]] += (face.answer == face.emotion) - (first_answer == face.emotion)
-    counts = np.random.default_rng(seed).multinomial(len(people), np.full(len(people), 1 / len(people)), size=draws)
-    low, high = np.percentile(100 * (counts @ difference) / (counts @ frames), [2.5, 97.5])
-    return {"points": float(100 * difference.sum() / frames.sum()), "low_points": float(low),
-            "high_points": float(high), "face_frames": len(pairs), "people": len(people)}
+    points, low, high = over_people([face.row for face, _ in pairs],
+                                    [(face.answer == face.emotion) - (first_answer == face.emotion)
+                                     for face, first_answer in pairs])
+    return {"points": points, "low_points": low, "high_points": high, "face_frames": len(pairs),
+            "people": len({face.row for face, _ in pairs})}
 
 
 def found_by_clip(scored: dict) -> dict[str, list[Found]]:
@@ -216,27 +212,21 @@ def clip_figures(runs: dict, truth: list[list[dict]], crops: dict[int, str]) -> 
     return {**summary(found["off"], faces, crops), **side}, found
 
 
-def crop_answers(model: Path | None, faces: np.ndarray, rows: Iterable[int]) -> dict[int, str]:
-    """The model's top emotion on each PublicTest row's own 48x48 crop."""
+def crop_answers(model: Path | None, faces: np.ndarray) -> dict[int, str]:
+    """The model's top emotion on each PublicTest row's own 48x48 crop, by row."""
     from fakeblock.classify.model_runtime import EmotionModel
 
-    wanted = sorted(set(rows))
-    scores = EmotionModel(model).scores(faces[wanted])
-    return {row: EMOTIONS[int(index)] for row, index in zip(wanted, scores.argmax(axis=1), strict=True)}
+    scores = EmotionModel(model).scores(faces)
+    return {row: EMOTIONS[int(index)] for row, index in enumerate(scores.argmax(axis=1))}
 
 
-def dataset_accuracy(model: Path | None, faces: np.ndarray, labels: np.ndarray) -> float:
-    """The model's accuracy on every PublicTest crop: the number its card states."""
-    from fakeblock.classify.model_runtime import EmotionModel
-
-    return float((EmotionModel(model).scores(faces).argmax(axis=1) == labels).mean())
-
-
-def score_model(model: Path | None, clips: dict[str, Path], faces: np.ndarray, tracked: bool) -> dict:
-    """Every clip's figures with one model, and the overall ones (face-frames pooled over the clips)."""
+def score_model(model: Path | None, clips: dict[str, Path], faces: np.ndarray, labels: np.ndarray,
+                tracked: bool) -> dict:
+    """Every clip's figures with one model, the overall ones (face-frames pooled over the clips),
+    and its accuracy on every PublicTest crop (the number its card states)."""
     truths = {name: json.loads(truth_path(path).read_text()) for name, path in clips.items()}
-    crops = crop_answers(model, faces, (face["row"] for truth in truths.values()
-                                        for frame in truth["frames"] for face in frame))
+    crops = crop_answers(model, faces)
+    dataset_accuracy = float(np.mean([crops[row] == EMOTIONS[int(label)] for row, label in enumerate(labels)]))
     rows, pooled, pooled_faces, same, frames = {}, {}, [], 0.0, 0
     for name, path in clips.items():
         LOGGER.info("%s: %s", model or "shipped model", name)
@@ -252,7 +242,8 @@ def score_model(model: Path | None, clips: dict[str, Path], faces: np.ndarray, t
     for run in [run for run in pooled if run != "off"]:
         figures = summary(pooled[run], pooled_faces, crops)
         overall.update({f"{run}_recall": figures["recall"], f"{run}_accuracy": figures["accuracy"]})
-    return {"model": str(model) if model else "shipped", "clips": rows, "overall": overall}
+    return {"model": str(model) if model else "shipped", "clips": rows, "overall": overall,
+            "publictest_crop_accuracy": dataset_accuracy}
 
 
 def number(value: float | int | None, digits: int = 3, signed: bool = False) -> str:
@@ -339,8 +330,7 @@ def main() -> None:
     faces, labels = load_dataset(arguments.data).select("PublicTest")
     frames = arguments.frames or (QUICK_FRAMES if arguments.quick else FRAMES)
     clips = build_clips(faces, labels, arguments.out_dir, names, frames, arguments.seed)
-    scored = [{**score_model(model, clips, faces, not arguments.no_tracked),
-               "publictest_crop_accuracy": dataset_accuracy(model, faces, labels)} for model in models]
+    scored = [score_model(model, clips, faces, labels, not arguments.no_tracked) for model in models]
     for index, figures in enumerate(scored):
         main_rows, side_rows = table_rows(figures)
         print(f"{chr(10) if index else ''}model: {figures['model']} (all {len(faces):,} PublicTest crops: "

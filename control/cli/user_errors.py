@@ -65,13 +65,14 @@ def tensorflow_installed(command: str) -> None:
 # What a line from the command's own process says it comes from, by logger-name prefix: the
 # part of fakeblock that speaks, not the module (stages name themselves, see child_main).
 # Loggers of other packages, and every logger with --verbose, keep their full names.
-SPEAKERS = {"fakeblock.control.supervisor": "supervisor", "fakeblock.control": "fakeblock",
-            "fakeblock.train": "train"}
+# Longest prefix first: the first that matches wins.
+SPEAKERS = (("fakeblock.control.supervisor", "supervisor"), ("fakeblock.control", "fakeblock"),
+            ("fakeblock.train", "train"))
 
 
 def speaker(logger_name: str) -> str:
-    """The short name a log line of ``logger_name`` is shown with (see ``SPEAKERS``; the longest prefix wins)."""
-    for prefix, name in sorted(SPEAKERS.items(), key=lambda item: -len(item[0])):
+    """The short name a log line of ``logger_name`` is shown with (see ``SPEAKERS``)."""
+    for prefix, name in SPEAKERS:
         if logger_name == prefix or logger_name.startswith(prefix + "."):
             return name
     return logger_name
