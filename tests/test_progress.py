@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from fakeblock.common import wire
-from fakeblock.common.config import DisplayConfig, PipelineConfig
+from fakeblock.common.config import CaptureConfig, DisplayConfig, PipelineConfig
 from fakeblock.common.endpoints import ipc_endpoints
 from fakeblock.control.status.replay_progress import (
     StreamProgress,
@@ -86,10 +86,11 @@ def _heartbeat(name: str, counters: dict) -> wire.Status:
     return wire.Status(stage, int(worker), 100 + int(worker), counters)
 
 
-def _board(tmp_path) -> StatusBoard:
+def _board(tmp_path, source: str = "/videos/office-woman.mp4") -> StatusBoard:
     results = tmp_path / "results.jsonl"
     results.write_text("{}\n" * 116)
-    config = PipelineConfig(ipc_endpoints(tmp_path), display=DisplayConfig(results=str(results)))
+    config = PipelineConfig(ipc_endpoints(tmp_path), capture=CaptureConfig(source=source),
+                            display=DisplayConfig(results=str(results)))
     names = ["capture/0", "detect/0", "queue/0", "classify/0", "display/0"]
     board = StatusBoard(config, names)
     board.update(_heartbeat("capture/0", {"frames_in": 130, "frames_out": 130, "frames_total": 464,
@@ -107,11 +108,19 @@ def test_the_live_view_shows_the_bar_and_eta_above_a_table_whole_at_80_columns(t
     text = console.export_text()
     assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 80, text
     lines = text.splitlines()
-    assert lines[0].startswith("capture ") and "116/464 frames 25%" in lines[0] and "ETA 0:12" in lines[0]
+    # The bar is named by what the capture reads, not by the stage.
+    assert lines[0].startswith("office-woman.mp4 ") and "116/464 frames 25%" in lines[0] and "ETA 0:12" in lines[0]
     for word in ("stage", "state", "in/s", "out/s", "queue", "drops", "batch", "p95 ms", "restarts",
                  "capture", "classify", "display", "starting"):
         assert word in text, word
     assert "/0" not in text, "a stage's only worker is named by its stage alone"
+
+
+def test_a_long_source_name_is_cut_so_the_bar_keeps_its_line(tmp_path):
+    console = Console(width=80, record=True)
+    console.print(_board(tmp_path, "/videos/" + "a-very-long-name-of-a-conference-recording" * 2 + ".mp4").view([]))
+    first = console.export_text().splitlines()[0]
+    assert first.startswith("a-very-long-name") and "116/464 frames 25%" in first and len(first.rstrip()) <= 80
 
 
 def test_the_board_sums_up_the_run_at_exit(tmp_path):

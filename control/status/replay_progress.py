@@ -22,7 +22,8 @@ from fakeblock.common.wording import plural, worker_labels
 
 CAPTURE_PREFIX = "capture/"
 DISPLAY_NAME = "display/0"
-BAR_WIDTH_CHARS = 24
+BAR_WIDTH_CHARS = 16
+NAME_MAX_CHARS = 18  # a longer source name is cut: name, bar and figures of up to 9999 frames fit 80 columns
 READ_CHUNK_BYTES = 1 << 20
 
 
@@ -58,10 +59,12 @@ class StreamProgress:
         return max(0, self.frames_total - self.frames_done) / self.frames_per_s
 
 
-def stream_progress(counters_by_worker: dict[str, dict[str, float]]) -> list[StreamProgress]:
-    """The progress of every capture in ``counters_by_worker`` (worker name -> latest heartbeat counters)."""
+def stream_progress(counters_by_worker: dict[str, dict[str, float]],
+                    sources: dict[str, str] | None = None) -> list[StreamProgress]:
+    """The progress of every capture in ``counters_by_worker`` (worker name -> latest heartbeat counters),
+    each named by what it reads (``sources``: worker name -> ``office-woman.mp4``), else by its stage."""
     captures = sorted(name for name in counters_by_worker if name.startswith(CAPTURE_PREFIX))
-    labels = worker_labels(captures)
+    labels = worker_labels(captures) | {name: source for name, source in (sources or {}).items() if name in captures}
     display = counters_by_worker.get(DISPLAY_NAME)
     progress = []
     for name in captures:
@@ -108,7 +111,7 @@ def progress_line(progresses: list[StreamProgress]) -> str:
 def progress_bars(progresses: list[StreamProgress]) -> RenderableType:
     """One line per stream: name, bar (when the length is known) and figures; fits 80 columns."""
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, max_width=NAME_MAX_CHARS, overflow="ellipsis")
     grid.add_column(width=BAR_WIDTH_CHARS)
     grid.add_column(overflow="fold")
     for progress in progresses:

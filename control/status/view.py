@@ -35,6 +35,7 @@ from fakeblock.common.counters import (
 from fakeblock.common.runtime import IDLE_WARNING_S
 from fakeblock.common.stages import STAGE_NAMES
 from fakeblock.common.wording import IN_PER_S, OUT_PER_S, rates, stage_of, worker_labels
+from fakeblock.control.status.discovery import source_description
 from fakeblock.control.status.replay_progress import (
     DISPLAY_NAME,
     StreamProgress,
@@ -70,6 +71,9 @@ class StatusBoard:
         self.rates: dict[str, tuple[float, float]] = {}
         self.restarts: dict[str, int] = {name: 0 for name in names}
         self.malformed = 0
+        # What each local capture reads, to name its progress bar: "office-woman.mp4", not "capture".
+        self.sources = {wire.worker_name("capture", slot.index): source_description(slot.config.source, slot.config.stream)
+                        for slot in config.capture_slots()}
         self.started_s = time.monotonic()
         self._live: Live | None = None
         self._next_refresh_s = 0.0
@@ -225,7 +229,8 @@ class StatusBoard:
 
     def progress(self) -> list[StreamProgress]:
         """Every local capture's progress, from the latest heartbeats."""
-        return stream_progress({name: dict(status.counters) for name, status in self.latest.items()})
+        return stream_progress({name: dict(status.counters) for name, status in self.latest.items()},
+                               self.sources)
 
     def end_summary(self, stopped: bool = False) -> str | None:
         """The line at exit (frames, seconds, frames/s, files written), or None when no display ran here.
