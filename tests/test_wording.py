@@ -204,3 +204,11 @@ def test_the_command_s_own_log_lines_name_the_part_that_speaks():
                                (300,), None)
     line = SpeakerFormatter("%(levelname)s %(speaker)s: %(message)s").format(record)
     assert line == "INFO supervisor: done: 300 frames"
+
+
+def test_a_signal_is_named_as_the_person_sent_it():
+    from fakeblock.control.supervisor.shutdown import signal_words
+
+    assert signal_words(signal.SIGINT) == ("Ctrl-C", "Ctrl-C again")
+    name, again = signal_words(signal.SIGTERM)
+    assert name.startswith("SIGTERM") and again == "another SIGTERM"

@@ -38,6 +38,14 @@ STOP_REPEAT_S = 0.5  # PUB drops messages to late subscribers, so orders are rep
 TERMINATE_SIGNALS = 3  # the third Ctrl-C or SIGTERM terminates every stage at once
 
 
+def signal_words(signal_number: int) -> tuple[str, str]:
+    """How a person names the signal, and what sending it again is: ``("Ctrl-C", "Ctrl-C again")``."""
+    if signal_number == signal.SIGINT:
+        return "Ctrl-C", "Ctrl-C again"
+    name = signal.Signals(signal_number).name
+    return f"{name} (a stop request)", f"another {name}"
+
+
 class Shutdown:
     """Signals received, the current phase, and when each phase is over."""
 
@@ -62,13 +70,13 @@ class Shutdown:
             self.completed_before_signal = run_completed(self.workers, self.board.latest)
             if not self.completed_before_signal:  # the table then says "stopped", as the last lines do
                 self.board.note_interruption(worker.name for worker in self.workers if worker.finished)
-        name = signal.Signals(signal_number).name
+        name, again = signal_words(signal_number)
         if self.signals_received == 1:
-            LOGGER.info("%s: draining and stopping (again to stop at once)", name)
+            LOGGER.info("%s: finishing the frames under way, then stopping (%s to stop at once)", name, again)
         elif self.signals_received < TERMINATE_SIGNALS:
-            LOGGER.info("%s: stopping at once (again to terminate every stage)", name)
+            LOGGER.info("%s: stopping at once (%s to end every stage by force)", name, again)
         else:
-            LOGGER.warning("%s: terminating every stage", name)
+            LOGGER.warning("%s: ending every stage by force", name)
 
     def handle_signals(self, now_s: float) -> None:
         """Move on a phase for the signals received since the last call."""
