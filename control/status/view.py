@@ -72,8 +72,8 @@ class StatusBoard:
         self.restarts: dict[str, int] = {name: 0 for name in names}
         self.malformed = 0
         # What each local capture reads, to name its progress bar: "office-woman.mp4", not "capture".
-        self.sources = {wire.worker_name("capture", slot.index): source_description(slot.config.source, slot.config.stream)
-                        for slot in config.capture_slots()}
+        self.sources = {wire.worker_name("capture", slot.index):
+                        source_description(slot.config.source, slot.config.stream) for slot in config.capture_slots()}
         self.started_s = time.monotonic()
         self._live: Live | None = None
         self._next_refresh_s = 0.0
