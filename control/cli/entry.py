@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import sys
 
+from fakeblock.common import early_signals
 from fakeblock.common.errors import SIGNAL_EXIT_BASE, Interrupted
 
 _received: list[int] = []  # the signals this module's handler took, first first
@@ -21,7 +22,13 @@ _received: list[int] = []  # the signals this module's handler took, first first
 
 def _interrupt(signal_number: int, _frame) -> None:
     _received.append(signal_number)
+    early_signals.note(signal_number)  # the raise below can be swallowed: see early_signals
     raise Interrupted(signal_number)
+
+
+def _say_interrupted(signal_number: int) -> None:
+    print(f"interrupted ({signal.Signals(signal_number).name})", file=sys.stderr)
+    sys.exit(SIGNAL_EXIT_BASE + signal_number)
 
 
 def main() -> None:
@@ -33,12 +40,20 @@ def main() -> None:
         from fakeblock.control.cli.app import main as run_app
 
         run_app()
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         if not _received:
             raise
-        # typer turns an interruption into a silent exit 130, whatever the signal.
-        print(f"interrupted ({signal.Signals(_received[0]).name})", file=sys.stderr)
-        sys.exit(SIGNAL_EXIT_BASE + _received[0])
+        _say_interrupted(_received[0])
+    except SystemExit:
+        # typer turns an interruption into a silent exit 130, whatever the signal; and a signal
+        # whose exception Python swallowed, that no supervisor took, ended nothing: say it now.
+        pending = early_signals.take()
+        if not pending:
+            raise
+        _say_interrupted(pending[0])
+    pending = early_signals.take()
+    if pending:
+        _say_interrupted(pending[0])
 
 
 if __name__ == "__main__":

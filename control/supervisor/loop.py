@@ -33,7 +33,7 @@ from socket import gethostname
 
 import zmq
 
-from fakeblock.common import wire
+from fakeblock.common import early_signals, wire
 from fakeblock.common.config import PipelineConfig
 from fakeblock.common.counters import MALFORMED_HEARTBEATS, MALFORMED_REQUESTS
 from fakeblock.common.endpoints import local_status_service
@@ -96,6 +96,8 @@ class Supervisor:
         sockets: list[zmq.Socket] = []
         note = status = None
         previous = {sig: signal.signal(sig, self.shutdown.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for early in early_signals.take():  # came during start-up, its exception swallowed: answer it now
+            self.shutdown.on_signal(early, None)
         try:
             control, status = self._bind_links(context, sockets)
             self.service = StatusService(context, self.security, local_status_service(self.config.endpoints),
