@@ -314,10 +314,11 @@ def prepare(config: PipelineConfig, say) -> PipelineConfig:
 
 def run(config: PipelineConfig, say, log_level: int = logging.INFO, stages: tuple[StageSpec, ...] = STAGES) -> int:
     """Prepare, supervise ``stages`` (the registry's), and clean up the socket directory; return the exit code."""
-    from fakeblock.control.supervisor.loop import Supervisor
-
     try:
         config = prepare(config, say)
+        # Imported once the checks passed: a refused run says so without loading the supervisor.
+        from fakeblock.control.supervisor.loop import Supervisor
+
         if "display" in config.stages and "web" in config.display.outputs:
             say(f"web view: http://{config.display.web_host}:{config.display.web_port}/")
         return Supervisor(config, log_level, stages).run()
