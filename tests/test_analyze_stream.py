@@ -130,7 +130,9 @@ def test_a_terminal_gets_a_progress_bar_that_fits_80_columns():
         analyze_path(analyzer, str(clip), Printer(as_json=False, console=console), max_frames=5)
     text = ANSI_SEQUENCE.sub("", output.getvalue())
     bar_lines = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("office-woman.mp4 ")]
-    assert any("5/5" in line and "frames/s" in line for line in bar_lines), text
+    # The words of `fakeblock up`'s bar: a count of frames, a rate and the time left as "ETA m:ss".
+    assert any("5/5 frames" in line and "frames/s" in line for line in bar_lines), text
+    assert any(re.search(r"ETA \d+:\d\d", line) for line in bar_lines), text
     assert max(len(line) for line in bar_lines) <= TERMINAL_COLUMNS
     assert "office-woman.mp4: 5 frames, 5 with a face" in text
 

@@ -29,7 +29,7 @@ from typing import Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -37,6 +37,7 @@ from fakeblock.api.analyzer import Analyzer, ProgressCallback
 from fakeblock.api.analyzer_results import Face, FrameResult
 from fakeblock.capture.core import IMAGE_SUFFIXES, names_a_file, open_image_folder
 from fakeblock.common.errors import UserError
+from fakeblock.control.status.replay_progress import clock
 
 LOGGER = logging.getLogger(__name__)
 # Emotions named in a row's top scores, the top one first: a video row has three more
@@ -48,7 +49,7 @@ SCORE_FORMAT = "{:.2f}"
 VIDEO_COLUMNS = (("frame", 6), ("time s", 8), ("track", 5), ("box x,y wxh", 19), ("emotion", 8),
                  ("top scores", 27))
 # The progress bar's name column and bar, so that with the count, rate and time left it fits 80.
-BAR_NAME_CHARS, BAR_CHARS = 20, 24
+BAR_NAME_CHARS, BAR_CHARS = 20, 16
 # A closed stdout (``analyze ... | head -1`` once head has its line) ends the command quietly
 # with 1, the code rich's Console and click already give a broken pipe, so every way the
 # reader can leave ends the same; a traceback would only say that it left.
@@ -110,12 +111,30 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} {task.fields['unit']}/s", style="progress.data.speed")
 
 
+class CountColumn(ProgressColumn):
+    """``120/464 frames`` (``120 frames`` while the total is unknown), as ``fakeblock up``'s bar counts."""
+
+    def render(self, task: Task) -> Text:
+        """The count done, of the total when known, in the task's unit."""
+        total = "" if task.total is None else f"/{int(task.total)}"
+        return Text(f"{int(task.completed)}{total} {task.fields['unit']}", style="progress.download")
+
+
+class EtaColumn(ProgressColumn):
+    """``ETA 0:09``, as ``fakeblock up``'s bar says it; nothing while the total or the rate is unknown."""
+
+    def render(self, task: Task) -> Text:
+        """The time left at the current rate."""
+        remaining = task.time_remaining
+        return Text("" if remaining is None else f"ETA {clock(remaining)}", style="progress.remaining")
+
+
 def progress_bar(console: Console) -> Progress:
     """A transient bar on ``console``, which prints the rows above it: name, bar, count, rate, time left."""
     name = TextColumn("{task.description}", table_column=Column(max_width=BAR_NAME_CHARS, no_wrap=True,
                                                                 overflow="ellipsis"))
-    return Progress(name, BarColumn(bar_width=BAR_CHARS), MofNCompleteColumn(), RateColumn(),
-                    TimeRemainingColumn(), console=console, transient=True)
+    return Progress(name, BarColumn(bar_width=BAR_CHARS), CountColumn(), RateColumn(), EtaColumn(),
+                    console=console, transient=True)
 
 
 def _no_progress(_done: int, _total: int | None) -> None:
