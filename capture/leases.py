@@ -102,7 +102,9 @@ class Leases:
     def lost(self, peer: bytes) -> None:
         """``peer`` cannot be reached any more (it disconnected): forget it, and end its lease."""
         if peer == self.holder:
-            LOGGER.warning("%s's reader %s is gone; its lease ends", self.stream, self._name(peer))
+            LOGGER.warning("%s: %s is gone; the next ready detect worker takes its frames", self.stream,
+                           self._reader(peer))
+            LOGGER.debug("%s's lost holder was %s", self.stream, self._name(peer))
             self.holder = None
         self.peers.pop(peer, None)
 
@@ -128,7 +130,7 @@ class Leases:
             self.holder = min(tracking, key=lambda peer: (self.peers[peer].ready.spare, self.peers[peer].ready.load,
                                                           -self.score(self.stream, peer), peer))
             self.granted += 1
-            LOGGER.info("%s held by %s; %s ready", self.stream, self._reader(self.holder),
+            LOGGER.info("%s: frames go to %s; %s ready", self.stream, self._reader(self.holder),
                         plural(len(self.peers), "detect worker"))
             LOGGER.debug("%s's holder is %s", self.stream, self._name(self.holder))
             return (self.holder,)
@@ -147,8 +149,9 @@ class Leases:
         silent = [peer for peer, known in self.peers.items() if now_s - known.heard_s > self.timeout_s]
         for peer in silent:
             if peer == self.holder:
-                LOGGER.warning("%s's reader %s was silent for %.1f s; its lease ends", self.stream,
-                               self._name(peer), now_s - self.peers[peer].heard_s)
+                LOGGER.warning("%s: %s was silent for %.1f s; the next ready detect worker takes its frames",
+                               self.stream, self._reader(peer), now_s - self.peers[peer].heard_s)
+                LOGGER.debug("%s's silent holder was %s", self.stream, self._name(peer))
                 self.holder = None
             del self.peers[peer]
 

@@ -40,8 +40,8 @@ RUN_TIMEOUT_S = 400
 # A lease moves after 2 s of silence; a loaded machine gets much more room than that.
 MOVE_TIMEOUT_S = 30
 LINES_AFTER_A_MOVE = 20
-# The capture's log line naming each lease: "... held by detect on host (pid 123); ...".
-LEASED = re.compile(r"held by detect/\d+ on [^ ]* \(pid (\d+)\)")
+# The capture's log line naming each lease: "...: frames go to detect/0 on host (pid 123); ...".
+LEASED = re.compile(r"frames go to detect/\d+ on [^ ]* \(pid (\d+)\)")
 
 
 @pytest.fixture

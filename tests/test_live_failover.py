@@ -36,8 +36,8 @@ MOVE_TIMEOUT_S = 30
 LINES_BEFORE = 30
 LINES_AFTER_A_MOVE = 30
 EXIT_TIMEOUT_S = 60
-LEASED = re.compile(r"held by (detect/\d+) on [^ ]* \(pid (\d+)\)")
-SILENT = re.compile(r"was silent for (\d+\.\d) s; its lease ends")
+LEASED = re.compile(r"frames go to (detect/\d+) on [^ ]* \(pid (\d+)\)")
+SILENT = re.compile(r"was silent for (\d+\.\d) s; the next ready detect worker takes its frames")
 # The capture notices the silence at its next frame or ready message: one frame time at
 # 30 fps, given several times over on a loaded machine.
 NOTICE_SLACK_S = 1.0

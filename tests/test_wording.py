@@ -71,7 +71,7 @@ def test_the_lease_line_names_the_reader_in_plain_words(caplog):
     table.heard(b"\x00k\x8bEg", wire.Ready("detect/0@vm:18667"))
     with caplog.at_level(logging.INFO, logger="fakeblock.capture.leases"):
         table.targets()
-    assert caplog.messages == ["office-woman held by detect/0 on vm (pid 18667); 1 detect worker ready"]
+    assert caplog.messages == ["office-woman: frames go to detect/0 on vm (pid 18667); 1 detect worker ready"]
 
 
 def _worker(name: str, started: bool, role: str | None = None) -> SimpleNamespace:
