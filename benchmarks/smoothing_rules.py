@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,39 +72,26 @@ class FaceFrame:
 Rule = Callable[[], Callable[[FaceFrame], int]]  # a fresh labeller per clip: face-frame -> class index
 
 
-def shipped() -> Callable[[FaceFrame], int]:
-    """The display's own smoother, fed one face at a time in frame order."""
-    smoother = TrackSmoother()
+def averaged(smoother: TrackSmoother, face: FaceFrame) -> np.ndarray:
+    """``face``'s scores after ``smoother`` (the display's own), fed one face at a time in frame order."""
+    if face.track is None:
+        return face.scores
+    info = wire.FrameInfo(stream="clip", frame_number=face.frame, position_s=0.0, captured_s=0.0)
+    result = smoother.smooth(wire.Result(info, ((0, 0, 1, 1),), (tuple(face.scores),), (face.track,)))
+    return np.asarray(result.scores[0])
 
-    def label(face: FaceFrame) -> int:
-        if face.track is None:
-            return int(np.argmax(face.scores))
-        info = wire.FrameInfo(stream="clip", frame_number=face.frame, position_s=0.0, captured_s=0.0)
-        result = smoother.smooth(wire.Result(info, ((0, 0, 1, 1),), (tuple(face.scores),), (face.track,)))
-        return int(np.argmax(result.scores[0]))
-    return label
+
+def average(time_constant_frames: float = TIME_CONSTANT_FRAMES) -> Rule:
+    """The top of the track's exponential moving average (the shipped rule at its own time constant)."""
+    def make() -> Callable[[FaceFrame], int]:
+        smoother = TrackSmoother(time_constant_frames)
+        return lambda face: int(np.argmax(averaged(smoother, face)))
+    return make
 
 
 def raw() -> Callable[[FaceFrame], int]:
     """The frame's own top score."""
     return lambda face: int(np.argmax(face.scores))
-
-
-def average(time_constant_frames: float) -> Rule:
-    """An exponential moving average of a track's scores (the shipped rule's form) with another time constant."""
-    def make() -> Callable[[FaceFrame], int]:
-        keep_per_frame = math.exp(-1.0 / time_constant_frames)
-        state: dict[int | None, tuple[np.ndarray, int]] = {}
-
-        def label(face: FaceFrame) -> int:
-            previous = state.get(face.track)
-            mean = face.scores if previous is None else (
-                keep_per_frame ** (face.frame - previous[1]) * previous[0]
-                + (1 - keep_per_frame ** (face.frame - previous[1])) * face.scores)
-            state[face.track] = (mean, face.frame)
-            return int(np.argmax(mean))
-        return label
-    return make
 
 
 def hysteresis() -> Callable[[FaceFrame], int]:
@@ -124,18 +110,15 @@ def hysteresis() -> Callable[[FaceFrame], int]:
 
 def near_top() -> Callable[[FaceFrame], int]:
     """The shipped average's top among the classes the frame scores within ``HYSTERESIS`` of its own top."""
-    keep_per_frame = math.exp(-1.0 / TIME_CONSTANT_FRAMES)
-    state: dict[int | None, tuple[np.ndarray, int]] = {}
+    smoother = TrackSmoother()
 
     def label(face: FaceFrame) -> int:
-        previous = state.get(face.track)
-        keep = 0.0 if previous is None else keep_per_frame ** (face.frame - previous[1])
-        mean = face.scores if previous is None else keep * previous[0] + (1 - keep) * face.scores
-        state[face.track] = (mean, face.frame)
         near = face.scores >= face.scores.max() - HYSTERESIS
-        return int(np.argmax(np.where(near, mean, -1.0)))
+        return int(np.argmax(np.where(near, averaged(smoother, face), -1.0)))
     return label
 
+
+shipped = average()
 
 RULES: dict[str, Rule] = {"shipped": shipped, "ema 3": average(3.0), "ema 24": average(24.0),
                           "hysteresis": hysteresis, "near-top": near_top}

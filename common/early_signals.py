@@ -19,11 +19,6 @@ def note(signal_number: int) -> None:
     _noted.append(signal_number)
 
 
-def noted() -> tuple[int, ...]:
-    """Every signal noted and not yet taken, first first."""
-    return tuple(_noted)
-
-
 def take() -> tuple[int, ...]:
     """Every signal noted, first first; they are forgotten (someone now answers them)."""
     taken = tuple(_noted)

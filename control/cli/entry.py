@@ -17,11 +17,8 @@ import sys
 from fakeblock.common import early_signals
 from fakeblock.common.errors import SIGNAL_EXIT_BASE, Interrupted
 
-_received: list[int] = []  # the signals this module's handler took, first first
-
 
 def _interrupt(signal_number: int, _frame) -> None:
-    _received.append(signal_number)
     early_signals.note(signal_number)  # the raise below can be swallowed: see early_signals
     raise Interrupted(signal_number)
 
@@ -40,18 +37,14 @@ def main() -> None:
         from fakeblock.control.cli.app import main as run_app
 
         run_app()
-    except KeyboardInterrupt:
-        if not _received:
-            raise
-        _say_interrupted(_received[0])
-    except SystemExit:
-        # typer turns an interruption into a silent exit 130, whatever the signal; and a signal
-        # whose exception Python swallowed, that no supervisor took, ended nothing: say it now.
+    except (KeyboardInterrupt, SystemExit):
+        # typer turns an interruption into a silent exit 130, whatever the signal; a signal the
+        # supervisor took has had its answer (and its exit code) already.
         pending = early_signals.take()
         if not pending:
             raise
         _say_interrupted(pending[0])
-    pending = early_signals.take()
+    pending = early_signals.take()  # a signal whose exception Python swallowed ended nothing: say it now
     if pending:
         _say_interrupted(pending[0])
 
