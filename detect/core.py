@@ -20,7 +20,7 @@ from fakeblock.common.config import DetectConfig
 from fakeblock.common.model_io import FACE_SIZE_PX
 from fakeblock.common.preprocess import crop_face, to_gray
 from fakeblock.detect.boxes import Box, one_box_per_face
-from fakeblock.detect.grid import grid_scan
+from fakeblock.detect.grid import grid_scan_near
 from fakeblock.detect.scan import ScanJob, run_job
 from fakeblock.detect.tracking import FaceTracker, Finder, TrackerSettings
 
@@ -73,10 +73,11 @@ def tracker_settings(params: DetectConfig) -> TrackerSettings:
 
 def cascade_finder(cascades: Sequence[cv2.CascadeClassifier], params: DetectConfig) -> Finder:
     """The tracker's ``find``: a frame's scan jobs through the cascade, sampled as :func:`find_faces`
-    samples, on as many threads as ``cascades`` (one each, copies of one cascade)."""
+    samples, on as many threads as ``cascades`` (one each, copies of one cascade); its faces
+    and near misses."""
     pool = ThreadPoolExecutor(len(cascades), thread_name_prefix="detect-scan") if len(cascades) > 1 else None
-    return lambda gray, jobs: grid_scan(gray, cascades, jobs, float(params.detect_scale), params.scale_factor,
-                                        params.min_size_px, params.min_neighbors, pool)
+    return lambda gray, jobs: grid_scan_near(gray, cascades, jobs, float(params.detect_scale), params.scale_factor,
+                                             params.min_size_px, params.min_neighbors, pool)
 
 
 class StreamTrackers:

@@ -31,8 +31,8 @@ from itertools import combinations
 import cv2
 import numpy as np
 
-from fakeblock.detect.boxes import Box, clip
-from fakeblock.detect.scan import ScanJob, scaled_copy
+from fakeblock.detect.boxes import Box, clip, overlap_of_smaller
+from fakeblock.detect.scan import ScanJob, Scanned, scaled_copy
 
 # (left, top, right, bottom) on a level copy.
 Crop = tuple[int, int, int, int]
@@ -47,6 +47,10 @@ STRIPE_WIDTH_PX = 32
 # visit other positions until the two meet again (they nearly always meet within a few;
 # on 3,000 sampled crops of two clips, 2 of 16,500 candidates differed with no margin).
 CHAIN_MARGIN_STEPS = 2
+# A cluster of raw candidates with at least this share of the candidates a face needs is a
+# near miss; one that overlaps a face this much (of the smaller) is part of that face.
+NEAR_MISS_SHARE = 0.5
+NEAR_MISS_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,24 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
     let the interpreter go), one cascade each: a frame's scans are many small calls, which
     OpenCV's own threads hardly split.  The result does not depend on the sharing.
     """
+    return grid_scan_near(gray, cascades, jobs, scale, scale_factor, min_size_px, min_neighbors, pool).faces
+
+
+def near_members(min_neighbors: int) -> int:
+    """Raw candidates a cluster needs to be a *near miss*: half of what a face needs (a face's
+    cluster needs more than ``min_neighbors``), at least 2 (a lone candidate is noise)."""
+    return max(2, math.ceil((min_neighbors + 1) * NEAR_MISS_SHARE))
+
+
+def grid_scan_near(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs: list[ScanJob], scale: float,
+                   scale_factor: float, min_size_px: int, min_neighbors: int,
+                   pool: ThreadPoolExecutor | None = None) -> Scanned:
+    """:func:`grid_scan`'s faces, and its near misses: clusters of raw candidates with at least
+    :func:`near_members` of them that are no face and overlap none (frame pixels).
+
+    A face the cascade is unsure of (small, blurred, half turned) keeps such a cluster from
+    frame to frame while the full scan finds it only in some frames, as its pixels shift a
+    little: the tracker watches those places (``detect.tracking``)."""
     image = scaled_copy(gray, scale)  # the copy the full scan runs on (detect.scan.run_job)
     width_px, height_px = cascades[0].getOriginalWindowSize()
     window_px = (int(width_px), int(height_px))
@@ -234,7 +256,15 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
     else:
         # Each thread has a cascade of its own: a cascade keeps its pyramid while it scans.
         found = set().union(*pool.map(scan_share, cascades, shares))
-    boxes = group((candidate_box((x, y), levels[index]) for index, x, y in found), min_neighbors)
+    candidates = [candidate_box((x, y), levels[index]) for index, x, y in found]
+    faces = _in_frame(group(candidates, min_neighbors), image, scale)
+    near = [box for box in _in_frame(group(candidates, near_members(min_neighbors) - 1), image, scale)
+            if all(overlap_of_smaller(box, face) < NEAR_MISS_OVERLAP for face in faces)]
+    return Scanned(faces, near)
+
+
+def _in_frame(boxes: list[Box], image: np.ndarray, scale: float) -> list[Box]:
+    """Grouped boxes on the scanned copy, cut to it, in frame pixels."""
     boxes = [box for box in (clip(box, image.shape[1], image.shape[0]) for box in boxes) if box is not None]
     if scale < 1:
         boxes = [(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in boxes]

@@ -72,6 +72,15 @@ class ScanJob:
         return contains(grow(self.region, math.ceil(self.reach_share * size_px)), box)
 
 
+@dataclass(frozen=True)
+class Scanned:
+    """What a frame's scan jobs found: faces, and near misses (places the cascade almost took
+    for a face, see :func:`fakeblock.detect.grid.grid_scan_near`), as boxes in frame pixels."""
+
+    faces: list[Box]
+    near: list[Box]
+
+
 def level_step(scale_factor: float) -> float:
     """The power of ``scale_factor`` nearest ``LEVEL_STEP``.
 

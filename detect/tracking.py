@@ -18,6 +18,12 @@ what they found to its tracks:
 - one share of the coverage cycle is scanned, so every place and size of the frame is
   scanned at least once every ``scan_cycle_frames`` frames: a face that appears without
   any motion is found within that many frames;
+- every *near miss* (a place where the cascade's raw candidates came to half of what a face
+  needs, :func:`fakeblock.detect.grid.grid_scan_near`) is *watched*: its window is scanned
+  every frame for ``WATCH_FRAMES`` frames after it was last seen.  A face the cascade is
+  unsure of is found by the full scan in some frames and missed in others as its pixels
+  shift a little; its near miss stays in between, so the tracker looks there in every
+  frame the full scan would find it, instead of only when the coverage cycle comes by;
 - a scene cut (most of the picture changed) ends every track and scans the whole frame.
 
 Found boxes that overlap are merged (one box per face).  A box continues a track when it
@@ -49,7 +55,7 @@ from fakeblock.detect.identity import (
 )
 from fakeblock.detect.looks import signature, similarity
 from fakeblock.detect.motion import MAX_RESTING_FRAMES, find_motion, region_changed, revealed_edges, small_copy
-from fakeblock.detect.scan import ScanJob, aligned_scale, coverage_cycle, edge_job, full_frame_job, level_step
+from fakeblock.detect.scan import ScanJob, Scanned, aligned_scale, coverage_cycle, edge_job, full_frame_job, level_step
 
 # A window reaches this share of the face's width beyond its box on every side.
 WINDOW_MARGIN = 0.35
@@ -76,9 +82,15 @@ MIN_HIT_SHARE_TO_COAST = 0.7
 MAX_COAST_FRAMES = 15
 MAX_MISSED_FRAMES = 15
 MAX_TRACKS = 64
+# A near miss is watched for this many frames after it was last seen: measured on the
+# stress corpus's crowd, an unsure face's cluster drops below half a face's candidates for
+# a frame or two now and then, and comes back (as a hot region gets its scans).
+WATCH_FRAMES = 10
+MAX_WATCHED = 64
 
-# The faces one frame's scan jobs find together, as boxes in frame pixels.
-Finder = Callable[[np.ndarray, list[ScanJob]], list[Box]]
+# What one frame's scan jobs find together, in frame pixels; a finder that sees no near
+# misses may return the faces alone.
+Finder = Callable[[np.ndarray, list[ScanJob]], Scanned | list[Box]]
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,8 @@ class FaceTracker:
         self.cycle_position = 0
         self._previous_small: np.ndarray | None = None
         self.changes = ChangedRegions(settings.min_size_px, settings.scale)
+        # Near misses being watched: box -> frames left.
+        self.watched: dict[Box, int] = {}
         self.frame_index = -1
 
     def step(self, gray: np.ndarray, hurry: bool = False) -> list[TrackedFace]:
@@ -161,13 +175,16 @@ class FaceTracker:
         height_px, width_px = gray.shape[:2]
         self.frame_index += 1
         jobs = self._plan(gray, width_px, height_px, hurry)
-        found = self.find(gray, jobs)
+        scanned = self.find(gray, jobs)
+        found, near = (scanned.faces, scanned.near) if isinstance(scanned, Scanned) else (list(scanned), [])
         # A resting track's box stands for what its window's scan would have found: it takes
         # part in merging overlapping boxes (one per face) as a found box would.
         resting = {track.box for track in self.tracks if track.resting}
         boxes = one_box_per_face(found + sorted(resting))
         held = {box for box in boxes if box in resting and box not in found}
-        return self._update(gray, [box for box in boxes if box not in held], held)
+        faces = self._update(gray, [box for box in boxes if box not in held], held)
+        self._watch(near)
+        return faces
 
     def _plan(self, gray: np.ndarray, width_px: int, height_px: int, hurry: bool) -> list[ScanJob]:
         small = small_copy(gray)
@@ -197,6 +214,10 @@ class FaceTracker:
         self.changes.heat(gray, motion, width_px, height_px, self.frame_index)
         if hurry:
             return windows
+        # A watched place where a track's window is scanned anyway needs no scan of its own.
+        searched = [track.box for track in self.tracks if not track.resting]
+        windows += [self._window_at(box, around(box, WINDOW_MARGIN, width_px, height_px)) for box in self.watched
+                    if all(iou(box, other) < MATCH_IOU for other in searched)]
         jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index,
                                            lambda region: region_changed(previous, small, region, width_px, height_px))
         jobs += [edge_job(edge, self.settings.min_size_px, width_px, height_px, self.settings.scale)
@@ -208,11 +229,16 @@ class FaceTracker:
     def _scene_cut(self, width_px: int, height_px: int) -> list[ScanJob]:
         self.tracks = []
         self.changes.clear()
+        self.watched = {}
         return [full_frame_job(width_px, height_px, self.settings.min_size_px, self.settings.scale)]
 
     def _window(self, track: Track, region: Box) -> ScanJob:
         """The scan of ``track``'s window ``region``, at sizes bracketed around its last size."""
-        size_px = track.box[2]
+        return self._window_at(track.box, region)
+
+    def _window_at(self, box: Box, region: Box) -> ScanJob:
+        """The scan of ``region`` around ``box`` at sizes bracketed around the box's."""
+        size_px = box[2]
         min_size_px = max(self.settings.min_size_px, int(size_px / SIZE_BRACKET))
         wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
         scale = aligned_scale(self.settings.scale, wanted, self.settings.scale_factor)
@@ -271,6 +297,17 @@ class FaceTracker:
                 detected.append(TrackedFace(box, self.next_id))
                 self.next_id += 1
         return one_face_per_place(detected, coasting)
+
+    def _watch(self, near: list[Box]) -> None:
+        """Watch this frame's near misses afresh (one per place, the latest box), age the others,
+        and stop watching a place after ``WATCH_FRAMES`` frames without one.  A place stays
+        watched while a track is there: a face the cascade is unsure of loses its track after
+        ``MAX_MISSED_FRAMES`` misses, and its near miss is what brings the tracker back."""
+        watched = {box: left - 1 for box, left in self.watched.items() if left > 1}
+        for box in near:
+            watched = {other: left for other, left in watched.items() if iou(other, box) < MATCH_IOU}
+            watched[box] = WATCH_FRAMES
+        self.watched = dict(list(watched.items())[-MAX_WATCHED:])
 
     @staticmethod
     def _change(track: Track, gray: np.ndarray, box: Box, box_look: np.ndarray | None, allowed: float) -> float:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fakeblock.common.config import DetectConfig
-from fakeblock.detect.boxes import contains, grow
+from fakeblock.detect.boxes import contains, grow, overlap_of_smaller
 from fakeblock.detect.core import load_cascade
-from fakeblock.detect.grid import grid_scan, merge_crops, window_positions
+from fakeblock.detect.grid import grid_scan, grid_scan_near, merge_crops, near_members, window_positions
 from fakeblock.detect.scan import ScanJob, change_job, full_frame_job, run_job
 from tests.helpers import MEDIA
 
@@ -161,3 +161,20 @@ def test_scans_shared_out_over_threads_find_what_one_thread_finds(cascade):
                 shared = sorted(grid_scan(gray, [cascade, load_cascade()], jobs, 1.0, params.scale_factor,
                                           params.min_size_px, min_neighbors, pool))
                 assert shared == alone
+
+
+def test_near_misses_are_the_full_scans_clusters_of_half_a_faces_candidates_that_are_no_face(cascade):
+    assert near_members(DetectConfig().min_neighbors) == 3  # a face needs 6 raw candidates (more than 5)
+    near_seen = 0
+    for params in (DetectConfig(), DetectConfig(min_size_px=24)):
+        for gray in images():
+            job = full_frame_job(gray.shape[1], gray.shape[0], params.min_size_px, params.detect_scale)
+            scanned = grid_scan_near(gray, [cascade], [job], params.detect_scale, params.scale_factor,
+                                     params.min_size_px, params.min_neighbors)
+            faces = full_scan(gray, cascade, params, params.min_neighbors)
+            loose = full_scan(gray, cascade, params, near_members(params.min_neighbors) - 1)
+            assert sorted(scanned.faces) == faces
+            assert sorted(scanned.near) == [box for box in loose
+                                            if all(overlap_of_smaller(box, face) < 0.5 for face in faces)]
+            near_seen += len(scanned.near)
+    assert near_seen  # the blurred noise holds a place the cascade half accepts
