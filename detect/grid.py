@@ -209,7 +209,8 @@ def grid_scan(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs:
     let the interpreter go), one cascade each: a frame's scans are many small calls, which
     OpenCV's own threads hardly split.  The result does not depend on the sharing.
     """
-    return grid_scan_near(gray, cascades, jobs, scale, scale_factor, min_size_px, min_neighbors, pool).faces
+    candidates, image = _candidates(gray, cascades, jobs, scale, scale_factor, min_size_px, pool)
+    return _in_frame(group(candidates, min_neighbors), image, scale)
 
 
 def near_members(min_neighbors: int) -> int:
@@ -227,6 +228,17 @@ def grid_scan_near(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], 
     A face the cascade is unsure of (small, blurred, half turned) keeps such a cluster from
     frame to frame while the full scan finds it only in some frames, as its pixels shift a
     little: the tracker watches those places (``detect.tracking``)."""
+    candidates, image = _candidates(gray, cascades, jobs, scale, scale_factor, min_size_px, pool)
+    faces = _in_frame(group(candidates, min_neighbors), image, scale)
+    near = [box for box in _in_frame(group(candidates, near_members(min_neighbors) - 1), image, scale)
+            if all(overlap_of_smaller(box, face) < NEAR_MISS_OVERLAP for face in faces)]
+    return Scanned(faces, near)
+
+
+def _candidates(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], jobs: list[ScanJob], scale: float,
+                scale_factor: float, min_size_px: int,
+                pool: ThreadPoolExecutor | None) -> tuple[list[Box], np.ndarray]:
+    """The raw candidates of ``jobs`` (boxes on the scanned copy, see :func:`grid_scan`) and that copy."""
     image = scaled_copy(gray, scale)  # the copy the full scan runs on (detect.scan.run_job)
     width_px, height_px = cascades[0].getOriginalWindowSize()
     window_px = (int(width_px), int(height_px))
@@ -256,11 +268,7 @@ def grid_scan_near(gray: np.ndarray, cascades: Sequence[cv2.CascadeClassifier], 
     else:
         # Each thread has a cascade of its own: a cascade keeps its pyramid while it scans.
         found = set().union(*pool.map(scan_share, cascades, shares))
-    candidates = [candidate_box((x, y), levels[index]) for index, x, y in found]
-    faces = _in_frame(group(candidates, min_neighbors), image, scale)
-    near = [box for box in _in_frame(group(candidates, near_members(min_neighbors) - 1), image, scale)
-            if all(overlap_of_smaller(box, face) < NEAR_MISS_OVERLAP for face in faces)]
-    return Scanned(faces, near)
+    return [candidate_box((x, y), levels[index]) for index, x, y in found], image
 
 
 def _in_frame(boxes: list[Box], image: np.ndarray, scale: float) -> list[Box]:
