@@ -56,14 +56,28 @@ def _moved(box: Box, shift_x: float, shift_y: float, scale: float) -> Box:
             max(1, round(side_x)), max(1, round(side_y)))
 
 
+def _position_of(seen_at: Box, box: Box, max_shift: float, max_scale_change: float) -> tuple[float, float, float]:
+    """``seen_at`` as a move of ``box`` (shift in shares of its side, scale), brought within reach."""
+    x, y, width, height = box
+    seen_x, seen_y, seen_width, seen_height = seen_at
+    shift_x = (seen_x + seen_width / 2 - x - width / 2) / width
+    shift_y = (seen_y + seen_height / 2 - y - height / 2) / height
+    scale = seen_width / width
+    return (min(max_shift, max(-max_shift, shift_x)), min(max_shift, max(-max_shift, shift_y)),
+            min(1 + max_scale_change, max(1 - max_scale_change, scale)))
+
+
 def unexplained_change(look: np.ndarray | None, gray: np.ndarray, box: Box, box_look: np.ndarray | None,
-                       enough: float = 0.0, frames: int = 1) -> float:
+                       enough: float = 0.0, frames: int = 1, seen_at: Box | None = None) -> float:
     """One minus the best similarity of ``look`` to ``box`` in ``gray`` moved and scaled as a frame's motion may.
 
     ``box_look`` is ``box``'s own signature (computed once by the caller); ``frames`` is how
     many frames ago ``look`` was seen (the face may have moved that many frames' worth, up to
-    ``MAX_MOTION_FRAMES``).  The search climbs
-    from the box itself: it tries a step either way in place (across, down) and size, moves
+    ``MAX_MOTION_FRAMES``); ``seen_at``, where it was seen.  The search climbs from the box
+    itself, or from ``seen_at`` (within reach) where that is more alike: the cascade's box
+    may sit off the face by more than one step's worth (a box a size step smaller and off to
+    one side starts in a valley the climb does not leave), while the face itself usually
+    moved little.  It tries a step either way in place (across, down) and size, moves
     to the best, and halves the step when none is better, from half the reach down to
     ``MAX_SHIFT_SHARE / 16``, never beyond ``MAX_SHIFT_SHARE`` and ``MAX_SCALE_CHANGE`` per frame.  It stops
     as soon as the change is at most ``enough``: the caller needs to know no more.
@@ -74,6 +88,11 @@ def unexplained_change(look: np.ndarray | None, gray: np.ndarray, box: Box, box_
     reach = min(max(1, frames), MAX_MOTION_FRAMES)
     max_shift, max_scale_change = MAX_SHIFT_SHARE * reach, MAX_SCALE_CHANGE * reach
     position = (0.0, 0.0, 1.0)
+    if seen_at is not None and seen_at != box and 1 - best > enough:
+        start = _position_of(seen_at, box, max_shift, max_scale_change)
+        there = similarity(look, signature(gray, _moved(box, *start)))
+        if there > best:
+            best, position = there, start
     step = max_shift / 2
     while 1 - best > enough and step >= MAX_SHIFT_SHARE / 16:
         shift_x, shift_y, scale = position

@@ -317,10 +317,12 @@ class FaceTracker:
         in place is unlike both."""
         # A track the last frames missed is compared with its face as last found.
         look = track.signature if track.missed else track.look
-        change = unexplained_change(look, gray, box, box_look, enough=USUAL_CHANGE_BOUND, frames=track.missed + 1)
+        change = unexplained_change(look, gray, box, box_look, enough=USUAL_CHANGE_BOUND, frames=track.missed + 1,
+                                    seen_at=track.box)
         if change > allowed and track.earlier_signature is not None:
             change = min(change, unexplained_change(track.earlier_signature, gray, box, box_look,
-                                                    enough=USUAL_CHANGE_BOUND, frames=track.missed + 2))
+                                                    enough=USUAL_CHANGE_BOUND, frames=track.missed + 2,
+                                                    seen_at=track.box))
         return change
 
     @staticmethod
