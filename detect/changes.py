@@ -8,12 +8,19 @@ change could be part of).  Two rules decide when:
   else goes on in the frame: a face that moved or appeared, and that the full-frame scan
   finds in three consecutive frames, is found by the third of them.  A change waits as
   *pending* until a scan holds it; at its deadline it is scanned on its own.
-- Beyond that, a region where a face's worth of pixels changed is *hot* for
-  ``HOT_FRAMES`` scans, scanned as often as the frame's budget allows (a face that just
-  came into view is usually found in its first frame, and gets the chances the full-frame
-  scan would give it).  A region that had its scans goes *cold*: change there (a moving
-  background, flickering lights, a waving hand) is then scanned only by its deadline, so
-  it costs a third of a full scan of its area, not all of it.
+- Beyond that, a region where a face's worth of pixels changed is *hot*: scanned at once,
+  budget permitting, for ``HOT_FRAMES`` scans (a face that just came into view is usually
+  found in its first frame).  A region that had its scans goes *cold*: change there (a
+  moving background, flickering lights, a waving hand) is then scanned only by its
+  deadline, so it costs a third of a full scan of its area, not all of it, unless the
+  picture there stops looking as it did (something new: hot again).
+
+One hot scan is enough: a face the cascade is unsure of, which the full scan finds in some
+frames and not others, leaves a *near miss* that the tracker then scans every frame
+(:mod:`fakeblock.detect.tracking`).  Measured on the stress corpus with ten hot scans, the
+second to tenth found no face that no track or other scan held on any of its six generated
+clips, and on the 720p montage only false detections on lights behind a person, for 72 %
+of the hot scans' area.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from fakeblock.detect.looks import signature, similarity
 from fakeblock.detect.motion import MAX_RESTING_FRAMES, Motion
 from fakeblock.detect.scan import ScanJob, change_job
 
-HOT_FRAMES = 10
+HOT_FRAMES = 1
 # Fewer changed pixels than this share of the smallest face's area is noise.
 MIN_CHANGE_SHARE = 0.25
 COLD_FRAMES = 30

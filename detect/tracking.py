@@ -20,7 +20,8 @@ what they found to its tracks:
   any motion is found within that many frames;
 - every *near miss* (a place where the cascade's raw candidates came to half of what a face
   needs, :func:`fakeblock.detect.grid.grid_scan_near`) is *watched*: its window is scanned
-  every frame for ``WATCH_FRAMES`` frames after it was last seen.  A face the cascade is
+  every frame for ``WATCH_FRAMES`` frames after it was last seen, at sizes bracketed twice
+  as widely as a track's (``NEAR_MISS_BRACKET``).  A face the cascade is
   unsure of is found by the full scan in some frames and missed in others as its pixels
   shift a little; its near miss stays in between, so the tracker looks there in every
   frame the full scan would find it, instead of only when the coverage cycle comes by;
@@ -84,9 +85,13 @@ MAX_MISSED_FRAMES = 15
 MAX_TRACKS = 64
 # A near miss is watched for this many frames after it was last seen: measured on the
 # stress corpus's crowd, an unsure face's cluster drops below half a face's candidates for
-# a frame or two now and then, and comes back (as a hot region gets its scans).
+# a frame or two now and then, and comes back.
 WATCH_FRAMES = 10
 MAX_WATCHED = 64
+# A near miss's box is the mean of a few raw candidates, less sure of the face's size than a
+# face's (on the crowd, a 100-px near miss where the full scan found the face at 56 px three
+# frames later): its window looks from its size divided by this to its size times this.
+NEAR_MISS_BRACKET = SIZE_BRACKET ** 2
 
 # What one frame's scan jobs find together, in frame pixels; a finder that sees no near
 # misses may return the faces alone.
@@ -216,7 +221,8 @@ class FaceTracker:
             return windows
         # A watched place where a track's window is scanned anyway needs no scan of its own.
         searched = [track.box for track in self.tracks if not track.resting]
-        windows += [self._window_at(box, around(box, WINDOW_MARGIN, width_px, height_px)) for box in self.watched
+        windows += [self._window_at(box, around(box, WINDOW_MARGIN, width_px, height_px), NEAR_MISS_BRACKET)
+                    for box in self.watched
                     if all(iou(box, other) < MATCH_IOU for other in searched)]
         jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index,
                                            lambda region: region_changed(previous, small, region, width_px, height_px))
@@ -236,13 +242,14 @@ class FaceTracker:
         """The scan of ``track``'s window ``region``, at sizes bracketed around its last size."""
         return self._window_at(track.box, region)
 
-    def _window_at(self, box: Box, region: Box) -> ScanJob:
-        """The scan of ``region`` around ``box`` at sizes bracketed around the box's."""
+    def _window_at(self, box: Box, region: Box, bracket: float = SIZE_BRACKET) -> ScanJob:
+        """The scan of ``region`` around ``box`` at sizes from the box's divided by ``bracket``
+        to times it."""
         size_px = box[2]
-        min_size_px = max(self.settings.min_size_px, int(size_px / SIZE_BRACKET))
+        min_size_px = max(self.settings.min_size_px, int(size_px / bracket))
         wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
         scale = aligned_scale(self.settings.scale, wanted, self.settings.scale_factor)
-        return ScanJob(region, min_size_px, int(np.ceil(size_px * SIZE_BRACKET)), scale)
+        return ScanJob(region, min_size_px, int(np.ceil(size_px * bracket)), scale)
 
     def _update(self, gray: np.ndarray, boxes: list[Box], held: set[Box]) -> list[TrackedFace]:
         looks = [signature(gray, box) for box in boxes]
