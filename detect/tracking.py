@@ -205,7 +205,7 @@ class FaceTracker:
             track.resting = (track.missed == 0 and track.resting_frames < MAX_RESTING_FRAMES and track.established
                              and track.still_here and not region_changed(previous, small, region, width_px, height_px))
             track.frames += not track.resting  # a resting frame is no look: it counts as neither hit nor miss
-        windows = [self._window(track, region) for track, region in zip(self.tracks, regions, strict=True)
+        windows = [self._window(track.box, region) for track, region in zip(self.tracks, regions, strict=True)
                    if not track.resting]
         # Motion at a tracked face that still looks like itself is that face moving: its
         # window search covers it.  Where it does not, or farther out in its window (a hand,
@@ -221,7 +221,7 @@ class FaceTracker:
             return windows
         # A watched place where a track's window is scanned anyway needs no scan of its own.
         searched = [track.box for track in self.tracks if not track.resting]
-        windows += [self._window_at(box, around(box, WINDOW_MARGIN, width_px, height_px), NEAR_MISS_BRACKET)
+        windows += [self._window(box, around(box, WINDOW_MARGIN, width_px, height_px), NEAR_MISS_BRACKET)
                     for box in self.watched
                     if all(iou(box, other) < MATCH_IOU for other in searched)]
         jobs = windows + self.changes.jobs(gray, width_px, height_px, self.frame_index,
@@ -238,13 +238,9 @@ class FaceTracker:
         self.watched = {}
         return [full_frame_job(width_px, height_px, self.settings.min_size_px, self.settings.scale)]
 
-    def _window(self, track: Track, region: Box) -> ScanJob:
-        """The scan of ``track``'s window ``region``, at sizes bracketed around its last size."""
-        return self._window_at(track.box, region)
-
-    def _window_at(self, box: Box, region: Box, bracket: float = SIZE_BRACKET) -> ScanJob:
-        """The scan of ``region`` around ``box`` at sizes from the box's divided by ``bracket``
-        to times it."""
+    def _window(self, box: Box, region: Box, bracket: float = SIZE_BRACKET) -> ScanJob:
+        """The scan of the window ``region`` around ``box`` (a track's last box, a near miss) at
+        sizes from the box's divided by ``bracket`` to times it."""
         size_px = box[2]
         min_size_px = max(self.settings.min_size_px, int(size_px / bracket))
         wanted = self.settings.scale * min(self.settings.min_size_px, WINDOW_FACE_PX) / min_size_px
